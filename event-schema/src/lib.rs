@@ -1,0 +1,15 @@
+//! The wire contract of every hop, written down once.
+//!
+//! - [`track`]: what the browser snippet posts to the edge worker, and its validation.
+//! - [`stored`]: the enriched event the worker forwards; it is also the ClickHouse row.
+//! - [`produce`]: the Redpanda HTTP Proxy produce API (JSON v2), spoken by the worker and served by the gateway.
+//!
+//! Everything here is plain data and pure functions, so it compiles for WASM and natively alike.
+
+pub mod produce;
+pub mod stored;
+pub mod track;
+
+pub use produce::{PartitionOffset, ProduceRecord, ProduceRequest, ProduceResponse, ProxyError};
+pub use stored::{EventKind, StoredEvent, SCHEMA_VERSION};
+pub use track::{parse_batch, ErrorBody, Limits, PageUrl, TrackError, TrackEvent, TrackRequest, Utm, ValidBatch, ValidEvent};

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The product end to end on this machine: installs what is missing, starts the local stack (broker,
+# ClickHouse, gateway, worker), serves a demo site whose pages carry the script tag, walks headless Chromium
+# through it as visitors from several countries, and prints visits by country from ClickHouse.
+# The stack keeps running afterwards; stop it with `scripts/stack.sh down`.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$PATHLIGHT_ROOT"
+
+bash scripts/install.sh
+cargo build --locked -p ingest-gateway
+bash scripts/build-worker.sh
+bash scripts/stack.sh up
+
+node demo/run.mjs
+
+echo
+echo "Visits by country (site \"demo\", from ClickHouse):"
+CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$PATHLIGHT_ROOT/target/debug/ingest-gateway" query visits-by-country --site demo
+echo
+echo "The stack is still running (scripts/stack.sh status); stop it with: scripts/stack.sh down"

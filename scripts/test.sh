@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what is missing, builds once, starts a private local
+# stack (its own ports and state directory, so a running demo is left alone), runs every tier, stops the
+# stack, and ends with one line "N passed, N failed". Exit status is non-zero if anything failed.
+set -uo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$PATHLIGHT_ROOT"
+
+# A private stack for the tests.
+export PATHLIGHT_STATE="$PATHLIGHT_ROOT/.stack-test" PATHLIGHT_LOGS="$PATHLIGHT_ROOT/.stack-test/logs"
+export BROKER_PORT=29092 CLICKHOUSE_HTTP_PORT=28123 CLICKHOUSE_TCP_PORT=29000 GATEWAY_PORT=28082 WORKER_PORT=28787
+export CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" KAFKA_BROKERS="127.0.0.1:$BROKER_PORT"
+mkdir -p "$PATHLIGHT_LOGS"
+
+passed=0 failed=0 broken=()
+
+# Runs one tier, streams its output, and adds its counts (read from the runner's own summary) to the total.
+# A tier that fails without a parsable count still counts as one failure.
+tier() {
+  local name=$1; shift
+  local out="$PATHLIGHT_LOGS/tier-$name.log"
+  log "tier $name: $*"
+  "$@" 2>&1 | tee "$out"
+  local status=${PIPESTATUS[0]}
+  local p f
+  read -r p f < <(python3 "$PATHLIGHT_ROOT/scripts/count-results.py" "$out")
+  if ((status != 0 && f == 0)); then f=1; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  ((status == 0)) || broken+=("$name")
+  log "tier $name: $p passed, $f failed (exit $status)"
+}
+
+bash scripts/install.sh || die "installing tools failed"
+cargo build --workspace --all-targets --locked || die "cargo build failed"
+bash scripts/build-worker.sh || die "building the worker failed"
+
+bash scripts/stack.sh up || { bash scripts/stack.sh logs || true; die "the local stack did not start"; }
+trap 'bash scripts/stack.sh down >/dev/null 2>&1' EXIT
+
+tier rust cargo test --workspace --locked --no-fail-fast
+tier tracker bash -c 'cd tracker-js && npm ci --no-audit --no-fund --loglevel=error && npm test'
+tier chdb python3 tests/sql/test_chdb.py
+tier worker node --test tests/worker/
+tier browser-tracker node --test tests/browser-tracker/
+tier e2e node --test tests/e2e/
+tier bundle bash scripts/check-bundle.sh
+
+echo
+((${#broken[@]})) && log "failed tiers: ${broken[*]} (logs in $PATHLIGHT_LOGS)"
+echo "$passed passed, $failed failed"
+((failed == 0 && ${#broken[@]} == 0))

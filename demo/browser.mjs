@@ -28,15 +28,21 @@ export async function launchBrowser() {
   });
 }
 
+/** A browser context for one visitor whose requests to the worker carry the given country. */
+export async function visitorContext(browser, { workerOrigin, country, userAgent = DESKTOP_CHROME_UA }) {
+  const context = await browser.newContext({ userAgent });
+  await context.route(`${workerOrigin}/track`, (route) =>
+    route.continue({ headers: { ...route.request().headers(), [DEV_GEO_HEADER]: country } }));
+  return context;
+}
+
 /**
  * One visitor: a fresh browser context (so a fresh per-tab session), the given country, and a walk through
  * `paths` on the demo site. Each step resolves only once the worker accepted (202) the request carrying that
  * page's page view, so the caller knows exactly what was sent. Returns the session id read back from the page.
  */
-export async function visit(browser, { siteOrigin, workerOrigin, country, paths, userAgent = DESKTOP_CHROME_UA }) {
-  const context = await browser.newContext({ userAgent });
-  await context.route(`${workerOrigin}/track`, (route) =>
-    route.continue({ headers: { ...route.request().headers(), [DEV_GEO_HEADER]: country } }));
+export async function visit(browser, { siteOrigin, workerOrigin, country, paths, userAgent }) {
+  const context = await visitorContext(browser, { workerOrigin, country, userAgent });
   const page = await context.newPage();
   try {
     for (const path of paths) {

@@ -10,7 +10,9 @@ const TYPES = { '.html': 'text/html; charset=utf-8', '.css': 'text/css', '.js': 
 
 export function startSiteServer({ port = 0, host = '127.0.0.1', workerOrigin }) {
   const server = createServer(async (req, res) => {
-    const path = new URL(req.url, 'http://x').pathname;
+    let path = new URL(req.url, 'http://x').pathname;
+    // The single-page app owns every path under /app/.
+    if (path.startsWith('/app/')) path = '/app.html';
     const file = normalize(join(SITE_DIR, path.endsWith('/') ? `${path}index.html` : path));
     if (!file.startsWith(SITE_DIR)) return send(res, 403, 'forbidden');
     try {

@@ -19,7 +19,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+grep -qx wasm32-unknown-unknown <<<"$(rustup target list --installed)" || rustup target add wasm32-unknown-unknown
 
 # Node tools pinned by scripts/node/package-lock.json; reinstalled only when the lock file changes.
 lock_src="$PATHLIGHT_ROOT/scripts/node/package-lock.json"

@@ -1,0 +1,186 @@
+//! `ingest-gateway serve | migrate | query ...`: reads the configuration once, starts tracing and runs
+//! one subcommand; everything else lives in the library.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use ingest_gateway::auth::Auth;
+use ingest_gateway::config::Config;
+use ingest_gateway::report::{parse_instant, render_visits_by_country};
+use ingest_gateway::sink::kafka::{create_topic, KafkaSink};
+use ingest_gateway::{serve, warehouse, AppState};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Pathlight ingest gateway: Redpanda-compatible produce API, topic and ClickHouse setup, reports"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+
+    /// Log format (filter with RUST_LOG, default `info`).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve `POST /topics/{topic}`, `GET /healthz` and `GET /metrics`.
+    Serve,
+    /// Create the Kafka topics, then apply the `sql/` migrations to ClickHouse.
+    Migrate,
+    /// Print a report.
+    #[command(subcommand)]
+    Query(Query),
+}
+
+#[derive(Subcommand)]
+enum Query {
+    /// Page views and distinct visitors per country.
+    VisitsByCountry {
+        /// The site as the snippet's `data-site` names it, e.g. example.com.
+        #[arg(long)]
+        site: String,
+        /// Start, inclusive: unix seconds or RFC 3339. Default: the beginning of time.
+        #[arg(long)]
+        from: Option<String>,
+        /// End, exclusive: unix seconds or RFC 3339. Default: now (inclusive).
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+    }
+    if let Err(error) = cli.config.validate() {
+        eprintln!("ingest-gateway: {error}");
+        return ExitCode::from(2);
+    }
+    let result = match cli.command {
+        Command::Serve => run_server(&cli.config).await,
+        Command::Migrate => migrate(&cli.config).await,
+        Command::Query(Query::VisitsByCountry { site, from, to }) => {
+            visits_by_country(&cli.config, &site, from, to).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_server(config: &Config) -> anyhow::Result<()> {
+    let sink = KafkaSink::new(config).context("cannot configure the Kafka producer")?;
+    let state = AppState::new(Arc::new(sink), Auth::from_config(config), config.max_body_bytes);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(listen = %config.listen, brokers = %config.kafka_brokers, "serving the produce API");
+    serve(listener, state, Duration::from_millis(config.produce_timeout_ms), shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let topic = &config.page_visits_topic;
+    let timeout = Duration::from_secs(30);
+    let created = create_topic(&config.kafka_brokers, topic, config.topic_partitions, timeout)
+        .await
+        .with_context(|| format!("cannot create topic {topic} on {}", config.kafka_brokers))?;
+    tracing::info!(%topic, partitions = config.topic_partitions, outcome = ?created, "topic ready");
+
+    let client = clickhouse_client(config);
+    let vars = warehouse::SqlVars {
+        kafka_brokers: config.kafka_brokers.clone(),
+        page_visits_topic: topic.clone(),
+        consumer_group: config.clickhouse_kafka_group.clone(),
+    };
+    let applied = warehouse::migrate(&client, &config.sql_dir, &vars)
+        .await
+        .with_context(|| format!("cannot apply {} to {}", config.sql_dir.display(), config.clickhouse_url))?;
+    let skipped = applied.iter().filter(|m| m.skipped).count();
+    tracing::info!(applied = applied.len() - skipped, already_applied = skipped, "ClickHouse schema up to date");
+    Ok(())
+}
+
+async fn visits_by_country(
+    config: &Config,
+    site: &str,
+    from: Option<String>,
+    to: Option<String>,
+) -> anyhow::Result<()> {
+    let from_unix =
+        from.as_deref().map(parse_instant).transpose().map_err(anyhow::Error::msg).context("--from")?.unwrap_or(0);
+    let to_unix = match to.as_deref() {
+        Some(text) => parse_instant(text).map_err(anyhow::Error::msg).context("--to")?,
+        None => now_unix()?.saturating_add(1),
+    };
+    if from_unix >= to_unix {
+        bail!("--from must be before --to");
+    }
+    let rows = warehouse::visits_by_country(&clickhouse_client(config), site, from_unix, to_unix).await?;
+    print!("{}", render_visits_by_country(&rows));
+    Ok(())
+}
+
+fn clickhouse_client(config: &Config) -> clickhouse::Client {
+    warehouse::client(
+        &config.clickhouse_url,
+        &config.clickhouse_database,
+        &config.clickhouse_user,
+        &config.clickhouse_password,
+    )
+}
+
+fn now_unix() -> anyhow::Result<u32> {
+    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).context("the clock is before 1970")?.as_secs();
+    u32::try_from(seconds).context("the clock is past 2106")
+}

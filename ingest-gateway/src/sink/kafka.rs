@@ -1,0 +1,280 @@
+//! The real sink: an idempotent librdkafka producer, a short-lived cache of the cluster's topics, and
+//! topic creation for `migrate`.
+//!
+//! Topic existence comes from one all-topics metadata request per [`METADATA_TTL`], not one request per
+//! topic name a client sends, so a flood of made-up topic names costs the broker nothing; the producer has
+//! `allow.auto.create.topics=false` so looking a topic up never creates it.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use event_schema::produce::UNKNOWN_TOPIC_OR_PARTITION;
+use event_schema::PartitionOffset;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::{Sink, SinkError, SinkFuture, SinkRecord};
+use crate::config::Config;
+
+/// How long a topic list is trusted. Short, so a topic created by `migrate` is seen within a second.
+pub const METADATA_TTL: Duration = Duration::from_secs(1);
+/// Bound on one metadata request; past it the broker counts as unavailable.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+/// Kafka's UNKNOWN_SERVER_ERROR, for local failures with no Kafka equivalent.
+const UNKNOWN_SERVER_ERROR: i32 = -1;
+/// Kafka's REQUEST_TIMED_OUT.
+const REQUEST_TIMED_OUT: i32 = 7;
+
+pub struct KafkaSink {
+    producer: FutureProducer,
+    topics: Mutex<TopicCache>,
+    queue_max_messages: usize,
+}
+
+impl KafkaSink {
+    /// Creates the producer; it connects lazily, so this succeeds without a reachable broker.
+    pub fn new(config: &Config) -> Result<Self, KafkaError> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &config.kafka_brokers)
+            .set("client.id", "ingest-gateway")
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            // Java's and Redpanda's key hash, so a key lands on the same partition whoever produces it.
+            .set("partitioner", "murmur2_random")
+            .set("message.timeout.ms", config.produce_timeout_ms.to_string())
+            .set("queue.buffering.max.messages", config.queue_max_messages.to_string())
+            .set("linger.ms", config.linger_ms.to_string())
+            .set("allow.auto.create.topics", "false")
+            .create()?;
+        Ok(Self {
+            producer,
+            topics: Mutex::new(TopicCache::default()),
+            queue_max_messages: usize::try_from(config.queue_max_messages).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// The cached topic list, refreshed first when older than [`METADATA_TTL`]. Concurrent callers queue on
+    /// the lock, so one refresh serves them all; a failed refresh is cached too, so while the broker is down
+    /// requests fail fast instead of each waiting out [`METADATA_TIMEOUT`] in turn.
+    async fn topics(&self) -> Result<MutexGuard<'_, TopicCache>, SinkError> {
+        let mut cache = self.topics.lock().await;
+        if !cache.is_fresh(Instant::now()) {
+            let producer = self.producer.clone();
+            let names = tokio::task::spawn_blocking(move || {
+                let metadata = producer.client().fetch_metadata(None, METADATA_TIMEOUT);
+                metadata.map(|metadata| {
+                    let known = metadata.topics().iter().filter(|topic| topic.error().is_none());
+                    known.map(|topic| topic.name().to_owned()).collect::<HashSet<_>>()
+                })
+            })
+            .await
+            .map_err(|join| format!("metadata request did not finish: {join}"))
+            .and_then(|fetched| fetched.map_err(|error| format!("metadata request failed: {error}")));
+            cache.replace(names, Instant::now());
+        }
+        match &cache.names {
+            Ok(_) => Ok(cache),
+            Err(reason) => Err(SinkError::Unavailable(reason.clone())),
+        }
+    }
+
+    async fn deliver(&self, topic: &str, records: &[SinkRecord]) -> Result<Vec<PartitionOffset>, SinkError> {
+        // Refusing a batch that cannot fit keeps a full queue from splitting it into a delivered head and a
+        // refused tail; a concurrent request can still fill the queue midway, handled below.
+        let queued = usize::try_from(self.producer.in_flight_count()).unwrap_or(0);
+        if queued.saturating_add(records.len()) > self.queue_max_messages {
+            return Err(SinkError::QueueFull { enqueued: 0 });
+        }
+
+        let mut pending = Vec::with_capacity(records.len());
+        let mut queue_full = false;
+        for record in records {
+            let mut out = FutureRecord::<[u8], [u8]>::to(topic);
+            if let Some(key) = &record.key {
+                out = out.key(key.as_slice());
+            }
+            if let Some(value) = &record.value {
+                out = out.payload(value.as_slice());
+            }
+            if let Some(partition) = record.partition {
+                out = out.partition(partition);
+            }
+            match self.producer.send_result(out) {
+                Ok(delivery) => pending.push(Pending::Enqueued(delivery, record.partition)),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    queue_full = true;
+                    break;
+                }
+                Err((error, _)) => {
+                    tracing::debug!(%topic, %error, "record refused by the local producer");
+                    pending.push(Pending::Refused(PartitionOffset::failed(
+                        record.partition.unwrap_or(0),
+                        kafka_error_code(&error),
+                    )));
+                }
+            }
+        }
+
+        let enqueued = pending.iter().filter(|p| matches!(p, Pending::Enqueued(..))).count();
+        let mut offsets = Vec::with_capacity(pending.len());
+        for outcome in pending {
+            offsets.push(match outcome {
+                Pending::Refused(failed) => failed,
+                Pending::Enqueued(delivery, requested) => settle(topic, delivery, requested).await,
+            });
+        }
+        if queue_full {
+            return Err(SinkError::QueueFull { enqueued });
+        }
+        Ok(offsets)
+    }
+}
+
+enum Pending {
+    Enqueued(DeliveryFuture, Option<i32>),
+    Refused(PartitionOffset),
+}
+
+async fn settle(topic: &str, delivery: DeliveryFuture, requested: Option<i32>) -> PartitionOffset {
+    match delivery.await {
+        Ok(Ok(delivered)) => PartitionOffset::ok(delivered.partition, delivered.offset),
+        Ok(Err((error, message))) => {
+            tracing::debug!(%topic, partition = message.partition(), %error, "record delivery failed");
+            // librdkafka reports partition -1 when it failed before choosing one; the proxy reports such
+            // records on the partition they were meant for, or 0.
+            let partition = if message.partition() >= 0 { message.partition() } else { requested.unwrap_or(0) };
+            PartitionOffset::failed(partition, kafka_error_code(&error))
+        }
+        Err(_canceled) => {
+            tracing::debug!(%topic, "producer dropped a record before reporting its delivery");
+            PartitionOffset::failed(requested.unwrap_or(0), UNKNOWN_SERVER_ERROR)
+        }
+    }
+}
+
+/// The Kafka protocol error code to report for a produce failure. librdkafka's local errors (negative
+/// codes) are not part of the proxy contract, so they map to their nearest Kafka code.
+pub fn kafka_error_code(error: &KafkaError) -> i32 {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopic) => UNKNOWN_TOPIC_OR_PARTITION,
+        Some(
+            RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::TimedOutQueue,
+        ) => REQUEST_TIMED_OUT,
+        Some(code) if code as i32 > 0 => code as i32,
+        _ => UNKNOWN_SERVER_ERROR,
+    }
+}
+
+impl Sink for KafkaSink {
+    fn topic_exists<'a>(&'a self, topic: &'a str) -> SinkFuture<'a, bool> {
+        Box::pin(async move { Ok(self.topics().await?.contains(topic)) })
+    }
+
+    fn send_batch<'a>(&'a self, topic: &'a str, records: Vec<SinkRecord>) -> SinkFuture<'a, Vec<PartitionOffset>> {
+        Box::pin(async move { self.deliver(topic, &records).await })
+    }
+
+    fn check(&self) -> SinkFuture<'_, ()> {
+        Box::pin(async move { self.topics().await.map(drop) })
+    }
+
+    fn flush(&self, timeout: Duration) -> SinkFuture<'_, ()> {
+        Box::pin(async move {
+            let producer = self.producer.clone();
+            tokio::task::spawn_blocking(move || producer.flush(timeout))
+                .await
+                .map_err(|join| SinkError::Unavailable(format!("flush did not finish: {join}")))?
+                .map_err(|error| SinkError::Unavailable(format!("flush incomplete: {error}")))
+        })
+    }
+}
+
+/// The cluster's topic names, or why they could not be read, as of `fetched_at`.
+#[derive(Debug)]
+struct TopicCache {
+    names: Result<HashSet<String>, String>,
+    fetched_at: Option<Instant>,
+}
+
+impl Default for TopicCache {
+    fn default() -> Self {
+        Self { names: Ok(HashSet::new()), fetched_at: None }
+    }
+}
+
+impl TopicCache {
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.fetched_at.is_some_and(|at| now.saturating_duration_since(at) < METADATA_TTL)
+    }
+
+    fn replace(&mut self, names: Result<HashSet<String>, String>, now: Instant) {
+        self.names = names;
+        self.fetched_at = Some(now);
+    }
+
+    fn contains(&self, topic: &str) -> bool {
+        self.names.as_ref().is_ok_and(|names| names.contains(topic))
+    }
+}
+
+/// Whether [`create_topic`] made the topic or found it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicCreation {
+    Created,
+    AlreadyExisted,
+}
+
+/// Creates `name` with replication factor 1 (a single-broker cluster); an existing topic is success and
+/// keeps its partition count.
+pub async fn create_topic(
+    brokers: &str,
+    name: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<TopicCreation, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout));
+    let results = admin.create_topics([&topic], &options).await?;
+    match results.into_iter().next() {
+        Some(Ok(_)) => Ok(TopicCreation::Created),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(TopicCreation::AlreadyExisted),
+        Some(Err((_, code))) => Err(KafkaError::AdminOp(code)),
+        None => Err(KafkaError::AdminOpCreation(format!("the broker answered nothing about topic {name}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_list_is_trusted_only_within_its_ttl() {
+        let start = Instant::now();
+        let mut cache = TopicCache::default();
+        assert!(!cache.is_fresh(start), "an empty cache must be fetched");
+        cache.replace(Ok(HashSet::from(["page_visits".to_owned()])), start);
+        assert!(cache.is_fresh(start + METADATA_TTL / 2));
+        assert!(!cache.is_fresh(start + METADATA_TTL));
+        assert!(cache.contains("page_visits"));
+        assert!(!cache.contains("nope"));
+
+        cache.replace(Err("metadata request failed".to_owned()), start + METADATA_TTL);
+        assert!(cache.is_fresh(start + METADATA_TTL), "a failure is remembered as long as a success");
+        assert!(!cache.contains("page_visits"));
+    }
+
+    #[test]
+    fn local_librdkafka_errors_map_to_kafka_codes() {
+        let code = |c| kafka_error_code(&KafkaError::MessageProduction(c));
+        assert_eq!(code(RDKafkaErrorCode::UnknownPartition), 3);
+        assert_eq!(code(RDKafkaErrorCode::MessageTimedOut), 7);
+        assert_eq!(code(RDKafkaErrorCode::NotEnoughReplicas), 19);
+        assert_eq!(code(RDKafkaErrorCode::AllBrokersDown), -1);
+    }
+}

@@ -1,0 +1,199 @@
+//! Applies the numbered files of `sql/` in version order, once each, and remembers what it applied.
+//!
+//! Migrations are read from a directory at run time (not embedded), so what runs against a server is the
+//! file an operator can read next to the binary, and a deployment ships schema and code together.
+//! A file's checksum is taken over its text before substitution: the Kafka settings come from config, and
+//! changing config must not make an applied file look edited.
+//!
+//! ClickHouse has no transactional DDL. A file is recorded in `schema_migrations` only after all of its
+//! statements succeeded, so every statement must be idempotent (`IF NOT EXISTS`): after a failure, the next
+//! run replays the file from its first statement.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use clickhouse::sql::Identifier;
+use clickhouse::Client;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::sql_text::{split_statements, substitute};
+use super::{Applied, SqlVars, WarehouseError};
+
+const CREATE_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
+     (version UInt32, name String, checksum String, applied_at DateTime DEFAULT now()) \
+     ENGINE = MergeTree ORDER BY version";
+
+/// One `NNN_name.sql` file, ready to run.
+struct Migration {
+    version: u32,
+    /// The file name, e.g. `001_page_visits.sql`.
+    name: String,
+    checksum: String,
+    statements: Vec<String>,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct AppliedRow {
+    version: u32,
+    checksum: String,
+}
+
+pub async fn migrate(client: &Client, sql_dir: &Path, vars: &SqlVars) -> Result<Vec<Applied>, WarehouseError> {
+    // Everything that can be checked offline is checked before the first statement runs.
+    let migrations = read_migrations(sql_dir, vars)?;
+
+    create_database(client).await?;
+    client.query_raw(CREATE_BOOKKEEPING).execute().await?;
+    let applied: HashMap<u32, String> = client
+        .query("SELECT version, checksum FROM schema_migrations")
+        .fetch_all::<AppliedRow>()
+        .await?
+        .into_iter()
+        .map(|row| (row.version, row.checksum))
+        .collect();
+
+    // Refuse before applying anything, so an edited file never leaves the schema half-way.
+    for migration in &migrations {
+        match applied.get(&migration.version) {
+            Some(checksum) if *checksum != migration.checksum => {
+                return Err(WarehouseError::ChecksumMismatch {
+                    file: migration.name.clone(),
+                    applied: checksum.clone(),
+                    current: migration.checksum.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    let mut report = Vec::with_capacity(migrations.len());
+    for migration in migrations {
+        let skipped = applied.contains_key(&migration.version);
+        if !skipped {
+            apply(client, &migration).await?;
+        }
+        report.push(Applied { version: migration.version, name: migration.name, skipped });
+    }
+    Ok(report)
+}
+
+async fn apply(client: &Client, migration: &Migration) -> Result<(), WarehouseError> {
+    for (index, statement) in migration.statements.iter().enumerate() {
+        // `query_raw`: DDL is sent verbatim, so a `?` in it is never mistaken for a bind placeholder.
+        client.query_raw(statement).execute().await.map_err(|source| WarehouseError::Statement {
+            file: migration.name.clone(),
+            statement: index + 1,
+            source,
+        })?;
+    }
+    client
+        .query("INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)")
+        .bind(migration.version)
+        .bind(&migration.name)
+        .bind(&migration.checksum)
+        .execute()
+        .await?;
+    tracing::info!(version = migration.version, file = %migration.name, statements = migration.statements.len(), "applied migration");
+    Ok(())
+}
+
+/// The client names its database on every request, and ClickHouse rejects a request naming a database
+/// that does not exist yet, so this one statement goes through `system`, which always does.
+async fn create_database(client: &Client) -> Result<(), WarehouseError> {
+    let Some(database) = client.database() else {
+        return Ok(()); // the server's default database
+    };
+    client
+        .clone()
+        .with_database("system")
+        .query("CREATE DATABASE IF NOT EXISTS ?")
+        .bind(Identifier(database))
+        .execute()
+        .await?;
+    Ok(())
+}
+
+fn read_migrations(sql_dir: &Path, vars: &SqlVars) -> Result<Vec<Migration>, WarehouseError> {
+    let read_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WarehouseError::ReadMigrations { path, source }
+    };
+    let mut files: Vec<(u32, String, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(sql_dir).map_err(read_error(sql_dir))? {
+        let path = entry.map_err(read_error(sql_dir))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !path.is_file() || !name.ends_with(".sql") {
+            continue; // README.md, queries/
+        }
+        let version = parse_version(&name).ok_or_else(|| WarehouseError::MigrationName { file: name.clone() })?;
+        files.push((version, name, path));
+    }
+    if files.is_empty() {
+        return Err(WarehouseError::NoMigrations { dir: sql_dir.to_path_buf() });
+    }
+    files.sort();
+    if let Some(pair) = files.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(WarehouseError::DuplicateVersion {
+            version: pair[0].0,
+            first: pair[0].1.clone(),
+            second: pair[1].1.clone(),
+        });
+    }
+
+    files
+        .into_iter()
+        .map(|(version, name, path)| {
+            let text = std::fs::read_to_string(&path).map_err(read_error(&path))?;
+            let substituted =
+                substitute(&text, vars).map_err(|source| WarehouseError::Placeholder { file: name.clone(), source })?;
+            Ok(Migration {
+                version,
+                checksum: hex::encode(Sha256::digest(text.as_bytes())),
+                statements: split_statements(&substituted),
+                name,
+            })
+        })
+        .collect()
+}
+
+/// `001_page_visits.sql` -> 1. The version is the digits before the first `_`; a name is required.
+fn parse_version(file_name: &str) -> Option<u32> {
+    let stem = file_name.strip_suffix(".sql")?;
+    let (digits, name) = stem.split_once('_')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || name.is_empty() {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_reads_the_version_from_the_file_name() {
+        assert_eq!(parse_version("001_page_visits.sql"), Some(1));
+        assert_eq!(parse_version("120_add_column_x.sql"), Some(120));
+        for bad in ["page_visits.sql", "001.sql", "001_.sql", "v1_x.sql", "1a_x.sql", "_x.sql"] {
+            assert_eq!(parse_version(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_repository_migrations_read_in_version_order_with_their_statements() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");
+        let vars = SqlVars {
+            kafka_brokers: "127.0.0.1:19092".into(),
+            page_visits_topic: "page_visits".into(),
+            consumer_group: "clickhouse-page-visits".into(),
+        };
+        let migrations = read_migrations(&dir, &vars).expect("sql/ reads");
+        let versions: Vec<u32> = migrations.iter().map(|m| m.version).collect();
+        assert_eq!(versions, [1, 2]);
+        let last = migrations.last().expect("two migrations");
+        assert_eq!(last.statements.len(), 2);
+        assert!(last.statements[0].contains("kafka_topic_list = 'page_visits'"), "{}", last.statements[0]);
+        assert!(migrations.iter().all(|m| m.checksum.len() == 64));
+    }
+}

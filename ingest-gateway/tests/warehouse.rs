@@ -1,0 +1,363 @@
+//! The warehouse module against the real ClickHouse server (18.16 in the local stack): migrations, the
+//! row contract and the named queries. Each test works in its own fresh database.
+//!
+//! Needs `scripts/stack.sh up` (or `CLICKHOUSE_URL`, and `KAFKA_BROKERS` for the Kafka test); see
+//! `clickhouse_support`.
+
+mod clickhouse_support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clickhouse_support::TestDatabase;
+use event_schema::{StoredEvent, SCHEMA_VERSION};
+use ingest_gateway::sink::kafka::create_topic;
+use ingest_gateway::warehouse::{self, Applied, CountryVisits, WarehouseError};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+fn sql_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql")
+}
+
+fn versions(applied: &[Applied]) -> Vec<(u32, &str, bool)> {
+    applied.iter().map(|a| (a.version, a.name.as_str(), a.skipped)).collect()
+}
+
+#[tokio::test]
+async fn migrating_twice_applies_each_file_once_then_skips_it() {
+    let db = TestDatabase::new().await;
+
+    let first = warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("first run");
+    assert_eq!(versions(&first), [(1, "001_page_visits.sql", false), (2, "002_page_visits_ingest.sql", false)]);
+    let second = warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("second run");
+    assert_eq!(versions(&second), [(1, "001_page_visits.sql", true), (2, "002_page_visits_ingest.sql", true)]);
+
+    let tables = text_rows(
+        &db.client,
+        "SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name",
+    )
+    .await;
+    assert_eq!(
+        tables,
+        [
+            ["page_visits", "ReplacingMergeTree"],
+            ["page_visits_mv", "MaterializedView"],
+            ["page_visits_queue", "Kafka"],
+            ["schema_migrations", "MergeTree"],
+        ]
+    );
+    let recorded =
+        text_rows(&db.client, "SELECT toString(version), name FROM schema_migrations ORDER BY version").await;
+    assert_eq!(recorded, [["1", "001_page_visits.sql"], ["2", "002_page_visits_ingest.sql"]]);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn stored_event_matches_the_page_visits_table_column_for_column() {
+    let db = TestDatabase::new().await;
+    warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("migrates");
+
+    let expected: Vec<[String; 2]> = row_shape::stored_event_columns()
+        .into_iter()
+        .map(|(name, rust_type)| {
+            // DateTime travels as its UInt32 of unix seconds; `timestamp` is the one DateTime column.
+            let column_type = if name == "timestamp" { "DateTime('UTC')" } else { rust_type };
+            [name.to_owned(), column_type.to_owned()]
+        })
+        .collect();
+    for table in ["page_visits", "page_visits_queue"] {
+        let described: Vec<[String; 2]> = text_rows(&db.client, &format!("DESCRIBE TABLE {table}"))
+            .await
+            .into_iter()
+            .map(|row| [row[0].clone(), row[1].clone()])
+            .collect();
+        assert_eq!(described, expected, "{table}");
+    }
+    db.drop().await;
+}
+
+const FROM: u32 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const TO: u32 = FROM + 86_400;
+
+fn page_view(event_id: &str, country: &str, visitor_id: &str) -> StoredEvent {
+    let timestamp = FROM + 3_600;
+    StoredEvent {
+        event_id: event_id.into(),
+        schema_version: SCHEMA_VERSION,
+        kind: "pageview".into(),
+        site: "a.example".into(),
+        session_id: format!("session-{visitor_id}"),
+        visitor_id: visitor_id.into(),
+        timestamp,
+        timestamp_ms: u64::from(timestamp) * 1_000,
+        url: "https://a.example/pricing".into(),
+        hostname: "a.example".into(),
+        pathname: "/pricing".into(),
+        referrer: String::new(),
+        referrer_host: String::new(),
+        title: "Pricing".into(),
+        screen_width: 1440,
+        language: "en-US".into(),
+        utm_source: String::new(),
+        utm_medium: String::new(),
+        utm_campaign: String::new(),
+        utm_term: String::new(),
+        utm_content: String::new(),
+        event_name: String::new(),
+        props: "{}".into(),
+        engaged_ms: 0,
+        browser: "Chrome".into(),
+        browser_version: "131.0".into(),
+        os: "Mac OSX".into(),
+        os_version: "10.15.7".into(),
+        device: "pc".into(),
+        vendor: "Google".into(),
+        ip: String::new(),
+        country: country.into(),
+        region: String::new(),
+        region_code: String::new(),
+        city: String::new(),
+        continent: String::new(),
+        timezone: String::new(),
+        asn: 0,
+        colo: "FRA".into(),
+    }
+}
+
+#[tokio::test]
+async fn visits_by_country_counts_each_page_view_once_even_when_it_was_delivered_twice() {
+    let db = TestDatabase::new().await;
+    warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("migrates");
+
+    let rows = [
+        page_view("e1", "US", "v1"),
+        page_view("e2", "US", "v1"),
+        page_view("e3", "US", "v2"),
+        page_view("e4", "DE", "v3"),
+        StoredEvent { kind: "event".into(), event_name: "signup".into(), ..page_view("e5", "DE", "v3") },
+        StoredEvent { timestamp: TO, ..page_view("e6", "FR", "v4") }, // the end of the range is exclusive
+        StoredEvent { site: "b.example".into(), ..page_view("e7", "GB", "v9") },
+        StoredEvent { timestamp: FROM, ..page_view("e8", "DE", "v5") }, // the start is inclusive
+        page_view("e9", "BR", "v6"),
+        page_view("e10", "BR", "v6"),
+    ];
+    insert(&db.client, &rows).await;
+    // The redelivery arrives in its own insert, as it would from the Kafka engine, so it is a separate part.
+    insert(&db.client, &rows[..1]).await;
+    let stored = text_rows(&db.client, "SELECT toString(count()) FROM page_visits WHERE event_id = 'e1'").await;
+    assert_eq!(stored, [["2"]], "both copies are stored until a merge");
+
+    let report = warehouse::visits_by_country(&db.client, "a.example", FROM, TO).await.expect("queries");
+    let visits = |country: &str, visits, visitors| CountryVisits { country: country.into(), visits, visitors };
+    assert_eq!(report, [visits("US", 3, 2), visits("BR", 2, 1), visits("DE", 2, 2)]);
+
+    let quoted = warehouse::visits_by_country(&db.client, "nobody's.example", FROM, TO).await.expect("queries");
+    assert_eq!(quoted, []);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn migrate_applies_a_new_file_and_refuses_an_applied_one_that_was_edited() {
+    let db = TestDatabase::new().await;
+    let dir = std::env::temp_dir().join(&db.name);
+    std::fs::create_dir_all(&dir).expect("creates the temp dir");
+    for entry in std::fs::read_dir(sql_dir()).expect("reads sql/") {
+        let path = entry.expect("lists sql/").path();
+        if path.extension().is_some_and(|ext| ext == "sql") {
+            std::fs::copy(&path, dir.join(path.file_name().expect("has a name"))).expect("copies");
+        }
+    }
+    warehouse::migrate(&db.client, &dir, &db.sql_vars()).await.expect("first run");
+
+    std::fs::write(
+        dir.join("003_sessions_by_day.sql"),
+        "CREATE TABLE IF NOT EXISTS later (day Date) ENGINE = MergeTree ORDER BY day;\n",
+    )
+    .expect("writes a new migration");
+    let applied = warehouse::migrate(&db.client, &dir, &db.sql_vars()).await.expect("applies the new file");
+    assert_eq!(
+        versions(&applied),
+        [
+            (1, "001_page_visits.sql", true),
+            (2, "002_page_visits_ingest.sql", true),
+            (3, "003_sessions_by_day.sql", false)
+        ]
+    );
+
+    let first = dir.join("001_page_visits.sql");
+    let edited = std::fs::read_to_string(&first).expect("reads") + "\n-- an innocent-looking edit\n";
+    std::fs::write(&first, edited).expect("edits an applied migration");
+    let refused = warehouse::migrate(&db.client, &dir, &db.sql_vars()).await;
+    match &refused {
+        Err(err @ WarehouseError::ChecksumMismatch { file, .. }) => {
+            assert_eq!(file, "001_page_visits.sql");
+            assert!(err.to_string().contains("001_page_visits.sql"), "{err}");
+        }
+        other => panic!("expected a checksum mismatch, got {other:?}"),
+    }
+
+    std::fs::remove_dir_all(&dir).expect("removes the temp dir");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn events_produced_to_the_topic_reach_page_visits_through_the_kafka_engine() {
+    let db = TestDatabase::new().await;
+    let vars = db.sql_vars();
+    let (brokers, topic) = (vars.kafka_brokers.as_str(), vars.page_visits_topic.as_str());
+    create_topic(brokers, topic, 2, Duration::from_secs(30)).await.unwrap_or_else(|err| {
+        panic!("cannot create topic {topic} on {brokers} ({err}): start the broker with `scripts/stack.sh up` or set KAFKA_BROKERS")
+    });
+    warehouse::migrate(&db.client, &sql_dir(), &vars).await.expect("migrates");
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("message.timeout.ms", "10000")
+        .create()
+        .expect("creates a producer");
+    let events = [
+        page_view("k1", "NL", "v1"),
+        page_view("k2", "NL", "v2"),
+        page_view("k3", "BE", "v1"),
+        page_view("k1", "NL", "v1"), // redelivered
+    ];
+    for event in &events {
+        let value = serde_json::to_string(event).expect("serializes");
+        producer
+            .send(FutureRecord::to(topic).key(&event.session_id).payload(&value), Duration::from_secs(10))
+            .await
+            .map_err(|(err, _)| err)
+            .expect("the broker acknowledges the record");
+    }
+
+    // The Kafka engine flushes a block every few seconds once its consumer group has formed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = text_rows(&db.client, "SELECT toString(count()) FROM page_visits").await;
+        if stored == [["4"]] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{stored:?} rows in page_visits a minute after producing 4");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let report = warehouse::visits_by_country(&db.client, "a.example", FROM, TO).await.expect("queries");
+    let visits = |country: &str, visits, visitors| CountryVisits { country: country.into(), visits, visitors };
+    assert_eq!(report, [visits("NL", 2, 2), visits("BE", 1, 1)]);
+
+    // The topic stays: on tansu 0.6.0 deleting one topic deletes them all, and ClickHouse 18.16 dies when
+    // the topics it consumes vanish (see sql/README.md).
+    db.drop().await;
+}
+
+async fn insert(client: &clickhouse::Client, rows: &[StoredEvent]) {
+    let mut insert = client.insert::<StoredEvent>("page_visits").await.expect("starts an insert");
+    for row in rows {
+        insert.write(row).await.expect("writes a row");
+    }
+    insert.end().await.expect("ends the insert");
+}
+
+/// Runs `sql` and returns its result as text cells, the same on every ClickHouse version.
+async fn text_rows(client: &clickhouse::Client, sql: &str) -> Vec<Vec<String>> {
+    let bytes = client
+        .query(sql)
+        .fetch_bytes("TabSeparatedRaw")
+        .expect("starts the query")
+        .collect()
+        .await
+        .expect("runs the query");
+    String::from_utf8(bytes.to_vec())
+        .expect("utf-8")
+        .lines()
+        .map(|line| line.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+/// Reads the shape of `StoredEvent` from its own `Deserialize` impl: the field names in declaration order,
+/// and for each the ClickHouse type of the Rust type it asks for. Nothing is listed by hand, so a field
+/// added to the struct but not to the table fails the schema test.
+mod row_shape {
+    use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
+    use serde::forward_to_deserialize_any;
+
+    type Error = de::value::Error;
+
+    pub fn stored_event_columns() -> Vec<(&'static str, &'static str)> {
+        let mut shape = Shape::default();
+        let _: event_schema::StoredEvent = serde::Deserialize::deserialize(&mut shape).expect("probes StoredEvent");
+        shape.fields.iter().copied().zip(shape.types).collect()
+    }
+
+    #[derive(Default)]
+    struct Shape {
+        fields: &'static [&'static str],
+        types: Vec<&'static str>,
+    }
+
+    impl<'de> Deserializer<'de> for &mut Shape {
+        type Error = Error;
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.fields = fields;
+            visitor.visit_seq(self)
+        }
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+            Err(de::Error::custom("StoredEvent is expected to be a flat struct"))
+        }
+
+        forward_to_deserialize_any! { bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any }
+    }
+
+    impl<'de> SeqAccess<'de> for &mut Shape {
+        type Error = Error;
+
+        fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+            if self.types.len() == self.fields.len() {
+                return Ok(None);
+            }
+            seed.deserialize(Field(&mut self.types)).map(Some)
+        }
+    }
+
+    /// One field: records the ClickHouse type matching what the field's type asks to deserialize.
+    struct Field<'a>(&'a mut Vec<&'static str>);
+
+    impl<'de> Deserializer<'de> for Field<'_> {
+        type Error = Error;
+
+        fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.0.push("UInt8");
+            visitor.visit_u8(0)
+        }
+        fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.0.push("UInt16");
+            visitor.visit_u16(0)
+        }
+        fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.0.push("UInt32");
+            visitor.visit_u32(0)
+        }
+        fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.0.push("UInt64");
+            visitor.visit_u64(0)
+        }
+        fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.0.push("String");
+            visitor.visit_string(String::new())
+        }
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+            Err(de::Error::custom(
+                "a StoredEvent field has a type with no ClickHouse column type here; add it to row_shape",
+            ))
+        }
+
+        forward_to_deserialize_any! { bool i8 i16 i32 i64 i128 u128 f32 f64 char str bytes byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any }
+    }
+}

@@ -3,8 +3,6 @@
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 
 const toolsDir = process.env.PATHLIGHT_TOOLS ?? join(homedir(), '.cache', 'pathlight-tools');
 const { chromium } = createRequire(join(toolsDir, 'node', 'package.json'))('playwright-core');
@@ -23,8 +21,9 @@ export async function launchBrowser() {
     executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--user-data-dir=${mkdtempSync(join(tmpdir(), 'pathlight-chromium-'))}`,
-    ],
+      '--disable-component-update', '--disable-sync',
+    ], // playwright gives every launch a fresh, empty profile directory of its own
+
   });
 }
 

@@ -9,12 +9,21 @@ const workerOrigin = `http://127.0.0.1:${env.WORKER_PORT ?? 18787}`;
 const clickhouseUrl = `http://127.0.0.1:${env.CLICKHOUSE_HTTP_PORT ?? 18123}`;
 const database = env.CLICKHOUSE_DATABASE ?? 'pathlight';
 
+// Distinct devices, so the cookieless visitor hash (IP + user agent + site + day) tells the visitors apart
+// even though every one of them connects from 127.0.0.1 here.
+const UA = {
+  windowsChrome: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  macSafari: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15',
+  iphone: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+  android: 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36',
+  linuxFirefox: 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+};
 const VISITORS = [
-  { country: 'US', paths: ['/', '/menu.html', '/pricing.html'] },
-  { country: 'DE', paths: ['/', '/about.html'] },
-  { country: 'US', paths: ['/pricing.html'] },
-  { country: 'JP', paths: ['/', '/menu.html'] },
-  { country: 'BR', paths: ['/'] },
+  { country: 'US', paths: ['/', '/menu.html', '/pricing.html'], userAgent: UA.windowsChrome },
+  { country: 'DE', paths: ['/', '/about.html'], userAgent: UA.linuxFirefox },
+  { country: 'US', paths: ['/pricing.html'], userAgent: UA.iphone },
+  { country: 'JP', paths: ['/', '/menu.html'], userAgent: UA.android },
+  { country: 'BR', paths: ['/'], userAgent: UA.macSafari },
 ];
 
 const { server, port } = await startSiteServer({ port: Number(env.DEMO_SITE_PORT ?? 18080), workerOrigin });

@@ -15,7 +15,7 @@ bash scripts/stack.sh up
 node demo/run.mjs
 
 echo
-echo "Visits by country (site \"demo\", from ClickHouse):"
+echo "Visits by country (site \"demo\", every demo run so far, from ClickHouse):"
 CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$PATHLIGHT_ROOT/target/debug/ingest-gateway" query visits-by-country --site demo
 echo
 echo "The stack is still running (scripts/stack.sh status); stop it with: scripts/stack.sh down"

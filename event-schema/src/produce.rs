@@ -8,8 +8,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Media type of a JSON v2 produce request (and of its response).
+/// Media type of a JSON v2 produce request.
 pub const CONTENT_TYPE_JSON_V2: &str = "application/vnd.kafka.json.v2+json";
+
+/// Media type of the proxy's successful answers; also the only specific `Accept` value the proxy honours.
+pub const CONTENT_TYPE_V2: &str = "application/vnd.kafka.v2+json";
 
 /// Kafka error code for an unknown topic or partition, as the proxy reports it per partition.
 pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = 3;

@@ -51,7 +51,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use event_schema::produce::{CONTENT_TYPE_JSON_V2, UNKNOWN_TOPIC_OR_PARTITION};
+use event_schema::produce::{CONTENT_TYPE_JSON_V2, CONTENT_TYPE_V2, UNKNOWN_TOPIC_OR_PARTITION};
 use event_schema::{PartitionOffset, ProduceResponse, ProxyError};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Deserializer};
@@ -61,9 +61,6 @@ use crate::auth::AuthError;
 use crate::metrics::{FailureReason, Metrics};
 use crate::sink::{SinkError, SinkRecord};
 use crate::AppState;
-
-/// Media type of a successful produce answer (Redpanda's `serialization_format::v2`).
-pub const CONTENT_TYPE_V2: &str = "application/vnd.kafka.v2+json";
 
 /// Why a produce request got no `offsets` answer. Client faults are 4xx, a busy or unreachable broker
 /// is a 503 the client should retry.

@@ -1,0 +1,639 @@
+//! What each route answers, as plain functions from request facts to a [`Reply`].
+//!
+//! The wasm shell extracts headers, `request.cf` and the body, calls one function here, and turns the
+//! [`Reply`] into a `worker::Response`; so every status code, header and counter is decided (and tested)
+//! natively. Client garbage of any kind ends in a 4xx JSON [`ErrorBody`], never a panic or a 5xx.
+
+use std::future::Future;
+
+use event_schema::{parse_batch, ErrorBody, Limits, TrackError};
+use serde_json::json;
+
+use crate::config::{Config, ConfigError};
+use crate::enrich::{classify_user_agent, enrich, Geo, Visitor};
+use crate::forward::produce_request;
+use crate::metrics::Counters;
+use crate::script;
+use crate::sites::SiteDecision;
+
+/// An HTTP response in plain types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", "application/json".to_owned()), ("cache-control", "no-store".to_owned())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every way a request can be refused. [`ApiError::status`] is the one place a variant meets its status code.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("Content-Type {0:?} is not accepted; send text/plain or application/json")]
+    UnsupportedMediaType(String),
+    #[error("the body exceeds {max_body_bytes} bytes")]
+    PayloadTooLarge { max_body_bytes: u64 },
+    #[error("the body could not be read: {0}")]
+    UnreadableBody(String),
+    #[error("origin {0:?} is not allowed; add its host to SITES")]
+    OriginNotAllowed(String),
+    #[error(transparent)]
+    Invalid(#[from] TrackError),
+    #[error("site {0:?} is not configured in SITES")]
+    UnknownSite(String),
+    #[error("hostname {hostname:?} is not allowed for site {site:?}; add it to SITES")]
+    SiteNotAllowed { site: String, hostname: String },
+    #[error("the worker is misconfigured: {0}")]
+    Config(#[from] ConfigError),
+    #[error("no randomness available for event ids")]
+    NoEntropy,
+    #[error("{0}")]
+    Internal(String),
+    #[error("no route for this path")]
+    NotFound,
+    #[error("method not allowed; use {allow}")]
+    MethodNotAllowed { allow: &'static str },
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnreadableBody(_) => 400,
+            ApiError::Invalid(error) => error.status(),
+            ApiError::OriginNotAllowed(_) | ApiError::UnknownSite(_) | ApiError::SiteNotAllowed { .. } => 403,
+            ApiError::Config(_) | ApiError::NoEntropy => 503,
+            ApiError::Internal(_) => 500,
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnreadableBody(_) => "unreadable_body",
+            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
+            ApiError::Invalid(error) => error.code(),
+            ApiError::UnknownSite(_) => "unknown_site",
+            ApiError::SiteNotAllowed { .. } => "site_not_allowed",
+            ApiError::Config(_) => "config_error",
+            ApiError::NoEntropy => "no_entropy",
+            ApiError::Internal(_) => "internal_error",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            ApiError::Invalid(error) => error.body(),
+            ApiError::Config(error) => {
+                ErrorBody { field: Some(error.variable().to_owned()), ..ErrorBody::new(self.code(), self.to_string()) }
+            }
+            _ => ErrorBody::new(self.code(), self.to_string()),
+        }
+    }
+
+    pub fn reply(&self) -> Reply {
+        let body = serde_json::to_value(self.body()).unwrap_or_default();
+        let reply = Reply::json(self.status(), &body);
+        match self {
+            // Misconfiguration is fixed by a deploy, not by hammering; entropy failures are momentary.
+            ApiError::Config(_) => reply.with("retry-after", "300"),
+            ApiError::NoEntropy => reply.with("retry-after", "1"),
+            ApiError::MethodNotAllowed { allow } => reply.with("allow", *allow),
+            _ => reply,
+        }
+    }
+}
+
+/// A reply, plus what the shell still has to do for it.
+#[derive(Debug)]
+pub struct Outcome {
+    pub reply: Reply,
+    /// Events to produce after the response, in `waitUntil`.
+    pub forward: Option<Outgoing>,
+    /// One JSON line for `console_error!`: every refusal is logged once with its context.
+    pub log: Option<String>,
+}
+
+/// An accepted batch, serialized as a produce request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub site: String,
+    pub session_id: String,
+    pub events: usize,
+    pub body: Vec<u8>,
+}
+
+/// The request facts `/track` needs besides the body.
+#[derive(Debug, Clone, Default)]
+pub struct TrackHead<'a> {
+    pub origin: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub content_length: Option<&'a str>,
+    pub user_agent: &'a str,
+    /// `CF-Connecting-IP`, empty when absent.
+    pub client_ip: &'a str,
+    pub geo: Geo,
+}
+
+/// What a route needs from the clock and the random source, injected so tests are deterministic.
+pub struct Effects<'a> {
+    pub now_ms: u64,
+    /// 10 random bytes per event id; `None` when the platform has no randomness to give.
+    pub random: &'a mut dyn FnMut() -> Option<[u8; 10]>,
+    pub counters: &'a Counters,
+}
+
+/// `GET /js`.
+pub fn script(if_none_match: Option<&str>) -> Reply {
+    let headers = vec![
+        ("content-type", script::CONTENT_TYPE.to_owned()),
+        ("cache-control", script::CACHE_CONTROL.to_owned()),
+        ("etag", script::etag().to_owned()),
+        // Any site may load the snippet; CORS matters only for tools that fetch it (SRI checks, bundlers).
+        ("access-control-allow-origin", "*".to_owned()),
+    ];
+    match if_none_match {
+        Some(tags) if script::is_fresh(tags) => Reply { status: 304, headers, body: Vec::new() },
+        _ => Reply { status: 200, headers, body: script::SCRIPT.as_bytes().to_vec() },
+    }
+}
+
+/// `OPTIONS /track`: a CORS preflight, granted only to origins of configured sites.
+pub fn preflight(config: Result<&Config, &ConfigError>, origin: Option<&str>, counters: &Counters) -> Outcome {
+    let allowed = match (config, origin) {
+        (Err(error), _) => return refuse(ApiError::Config(error.clone()), None, None, counters),
+        (Ok(config), Some(origin)) if config.sites.allows_origin(origin) => origin,
+        (Ok(_), origin) => return refuse(ApiError::OriginNotAllowed(origin.unwrap_or("").to_owned()), None, origin, counters),
+    };
+    let reply = Reply { status: 204, headers: Vec::new(), body: Vec::new() }
+        .with("access-control-allow-origin", allowed)
+        .with("access-control-allow-methods", "POST, OPTIONS")
+        .with("access-control-allow-headers", "Content-Type")
+        .with("access-control-max-age", "86400")
+        .with("vary", "Origin");
+    Outcome { reply, forward: None, log: None }
+}
+
+/// `POST /track`. `read_body(max_body_bytes)` is only called once the headers passed, and must itself stop
+/// at the limit: a missing or lying Content-Length must not let a large body through.
+pub async fn track<R, F>(config: Result<&Config, &ConfigError>, head: &TrackHead<'_>, read_body: R, effects: Effects<'_>) -> Outcome
+where
+    R: FnOnce(u64) -> F,
+    F: Future<Output = Result<Vec<u8>, ApiError>>,
+{
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return refuse(ApiError::Config(error.clone()), None, head.origin, effects.counters),
+    };
+    let cors_origin = head.origin.filter(|o| config.sites.allows_origin(o));
+    let result = match check_head(config, head) {
+        Ok(()) => match read_body(config.max_body_bytes).await {
+            Ok(body) => accept(config, head, &body, effects.now_ms, effects.random),
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(accepted) => {
+            let counters = effects.counters;
+            let log = if accepted.dropped > 0 {
+                counters.bots_dropped(accepted.dropped);
+                Some(json!({"msg": "bot events dropped", "events": accepted.dropped, "reason": accepted.bot_reason, "user_agent": head.user_agent}).to_string())
+            } else {
+                counters.accepted(accepted.forward.as_ref().map_or(0, |f| f.events));
+                None
+            };
+            let reply = Reply::json(202, &json!({"accepted": accepted.forward.as_ref().map_or(0, |f| f.events), "dropped": accepted.dropped}));
+            Outcome { reply: cors(reply, cors_origin), forward: accepted.forward, log }
+        }
+        Err(error) => refuse(error, cors_origin, head.origin, effects.counters),
+    }
+}
+
+/// `GET /health`: version and this isolate's counters; 503 while the configuration is invalid.
+pub fn health(config: Result<&Config, &ConfigError>, counters: &Counters) -> Reply {
+    let (status, state, config_error) = match config {
+        Ok(_) => (200, "ok", None),
+        Err(error) => (503, "config_error", Some(error.to_string())),
+    };
+    Reply::json(
+        status,
+        &json!({
+            "status": state,
+            "config_error": config_error,
+            "version": env!("CARGO_PKG_VERSION"),
+            "schema_version": event_schema::SCHEMA_VERSION,
+            "counters_scope": "this isolate since it started; Cloudflare runs many isolates, so these are a sample, not totals",
+            "isolate_counters": counters.snapshot(),
+        }),
+    )
+}
+
+/// Methods of each known path, for the `Allow` header of a 405.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    match path {
+        "/js" | "/js/pathlight.js" | "/health" => Some("GET"),
+        "/track" => Some("POST, OPTIONS"),
+        _ => None,
+    }
+}
+
+/// Any path without a route, and any wrong method on a known path.
+pub fn no_route(path: &str) -> Reply {
+    allowed_methods(path).map_or(ApiError::NotFound, |allow| ApiError::MethodNotAllowed { allow }).reply()
+}
+
+/// Appends one body chunk unless that would pass `max_body_bytes`.
+pub fn append_chunk(body: &mut Vec<u8>, chunk: &[u8], max_body_bytes: u64) -> Result<(), ApiError> {
+    if (body.len() + chunk.len()) as u64 > max_body_bytes {
+        return Err(ApiError::PayloadTooLarge { max_body_bytes });
+    }
+    body.extend_from_slice(chunk);
+    Ok(())
+}
+
+struct Accepted {
+    forward: Option<Outgoing>,
+    dropped: usize,
+    bot_reason: Option<&'static str>,
+}
+
+fn check_head(config: &Config, head: &TrackHead<'_>) -> Result<(), ApiError> {
+    let media_type = head.content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media_type != "text/plain" && media_type != "application/json" {
+        return Err(ApiError::UnsupportedMediaType(head.content_type.unwrap_or("").to_owned()));
+    }
+    if let Some(declared) = head.content_length.and_then(|l| l.trim().parse::<u64>().ok()) {
+        if declared > config.max_body_bytes {
+            return Err(ApiError::PayloadTooLarge { max_body_bytes: config.max_body_bytes });
+        }
+    }
+    // Requests without an Origin (server-side senders) are judged by their page hostnames alone.
+    match head.origin {
+        Some(origin) if !config.sites.allows_origin(origin) => Err(ApiError::OriginNotAllowed(origin.to_owned())),
+        _ => Ok(()),
+    }
+}
+
+fn accept(
+    config: &Config,
+    head: &TrackHead<'_>,
+    body: &[u8],
+    now_ms: u64,
+    random: &mut dyn FnMut() -> Option<[u8; 10]>,
+) -> Result<Accepted, ApiError> {
+    let batch = parse_batch(body, &Limits::default())?;
+    for event in &batch.events {
+        match config.sites.check(&batch.site, &event.page.hostname) {
+            SiteDecision::Allowed => {}
+            SiteDecision::UnknownSite => return Err(ApiError::UnknownSite(batch.site.clone())),
+            SiteDecision::HostNotAllowed => {
+                return Err(ApiError::SiteNotAllowed { site: batch.site.clone(), hostname: event.page.hostname.clone() })
+            }
+        }
+    }
+
+    let client = classify_user_agent(head.user_agent);
+    if let (true, Some(reason)) = (config.drop_bots, client.bot) {
+        return Ok(Accepted { forward: None, dropped: batch.events.len(), bot_reason: Some(reason.as_str()) });
+    }
+
+    // Draw all randomness first, so a failing source refuses the request instead of minting duplicate ids.
+    let mut ids = Vec::with_capacity(batch.events.len());
+    for _ in &batch.events {
+        ids.push(random().ok_or(ApiError::NoEntropy)?);
+    }
+    let mut ids = ids.into_iter();
+    let visitor = Visitor { user_agent: head.user_agent, client_ip: head.client_ip, geo: &head.geo };
+    let events = enrich(&batch, &visitor, &client, config.ip_mode, config.visitor_salt_secret.expose(), now_ms, &mut || {
+        ids.next().unwrap_or_default()
+    });
+    let body = produce_request(&batch.session_id, &events)
+        .and_then(|request| serde_json::to_vec(&request))
+        .map_err(|e| ApiError::Internal(format!("could not encode the produce request: {e}")))?;
+    Ok(Accepted {
+        forward: Some(Outgoing { site: batch.site, session_id: batch.session_id, events: events.len(), body }),
+        dropped: 0,
+        bot_reason: None,
+    })
+}
+
+/// `Vary: Origin` always, because the answer depends on it; the allow header only for allowed origins.
+fn cors(reply: Reply, allowed_origin: Option<&str>) -> Reply {
+    let reply = reply.with("vary", "Origin");
+    match allowed_origin {
+        Some(origin) => reply.with("access-control-allow-origin", origin),
+        None => reply,
+    }
+}
+
+fn refuse(error: ApiError, cors_origin: Option<&str>, origin: Option<&str>, counters: &Counters) -> Outcome {
+    counters.rejected(error.code());
+    let log = json!({"msg": "request refused", "status": error.status(), "error": error.code(), "message": error.to_string(), "origin": origin});
+    Outcome { reply: cors(error.reply(), cors_origin), forward: None, log: Some(log.to_string()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use event_schema::ProduceRequest;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::config::tests::{parse, vars};
+    use crate::enrich::tests::{CHROME_DESKTOP, GOOGLEBOT, HEADLESS_CHROMIUM};
+    use crate::metrics::REJECT_REASONS;
+
+    const BODY: &str = r#"{"site":"demo","sid":"Ab3dEf6hIj9kLm2n","events":[{"kind":"pageview","url":"http://localhost:18080/"},{"kind":"pageview","url":"http://127.0.0.1/b"}]}"#;
+
+    fn head<'a>() -> TrackHead<'a> {
+        TrackHead {
+            origin: Some("http://localhost:18080"),
+            content_type: Some("text/plain;charset=UTF-8"),
+            content_length: None,
+            user_agent: CHROME_DESKTOP,
+            client_ip: "203.0.113.9",
+            geo: Geo { country: "DE".to_owned(), ..Geo::default() },
+        }
+    }
+
+    fn run_with(vars: &HashMap<&'static str, String>, head: &TrackHead<'_>, body: &[u8], counters: &Counters) -> Outcome {
+        let config = parse(vars);
+        let mut n = 0u8;
+        let mut random = || {
+            n += 1;
+            Some([n; 10])
+        };
+        let body = body.to_vec();
+        let read_body = |max: u64| async move {
+            let mut read = Vec::new();
+            // Two chunks, like a stream, so the limit is enforced on bytes read.
+            let (a, b) = body.split_at(body.len() / 2);
+            append_chunk(&mut read, a, max)?;
+            append_chunk(&mut read, b, max)?;
+            Ok(read)
+        };
+        let effects = Effects { now_ms: 1_732_300_000_000, random: &mut random, counters };
+        block_on(track(config.as_ref(), head, read_body, effects))
+    }
+
+    fn run(head: &TrackHead<'_>, body: &[u8]) -> Outcome {
+        run_with(&vars(), head, body, &Counters::new())
+    }
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(future)
+    }
+
+    fn json_body(reply: &Reply) -> Value {
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        serde_json::from_slice(&reply.body).expect("JSON body")
+    }
+
+    fn refused(outcome: &Outcome) -> (u16, String) {
+        assert!(outcome.forward.is_none());
+        assert!(outcome.log.is_some(), "every refusal is logged");
+        (outcome.reply.status, json_body(&outcome.reply)["error"].as_str().unwrap_or_default().to_owned())
+    }
+
+    #[test]
+    fn a_valid_batch_is_accepted_with_cors_and_queued_for_forwarding() {
+        let counters = Counters::new();
+        let outcome = run_with(&vars(), &head(), BODY.as_bytes(), &counters);
+        assert_eq!(outcome.reply.status, 202);
+        assert_eq!(json_body(&outcome.reply), json!({"accepted": 2, "dropped": 0}));
+        assert_eq!(outcome.reply.header("access-control-allow-origin"), Some("http://localhost:18080"));
+        assert_eq!(outcome.reply.header("vary"), Some("Origin"));
+        assert!(outcome.log.is_none());
+        let forward = outcome.forward.expect("forwarded");
+        assert_eq!((forward.site.as_str(), forward.session_id.as_str(), forward.events), ("demo", "Ab3dEf6hIj9kLm2n", 2));
+        let request: ProduceRequest = serde_json::from_slice(&forward.body).expect("produce request");
+        assert_eq!(request.records[0].key, Some(json!("Ab3dEf6hIj9kLm2n")));
+        assert_eq!(request.records[0].value["country"], "DE");
+        assert_eq!(request.records[0].value["ip"], "203.0.113.0");
+        assert_eq!(request.records[1].value["pathname"], "/b");
+        assert_eq!(counters.snapshot()["events_accepted"], 2);
+    }
+
+    #[test]
+    fn both_tracker_content_types_are_accepted_with_any_parameters() {
+        for content_type in ["text/plain", "text/plain;charset=UTF-8", "application/json", "Application/JSON; charset=utf-8"] {
+            let outcome = run(&TrackHead { content_type: Some(content_type), ..head() }, BODY.as_bytes());
+            assert_eq!(outcome.reply.status, 202, "{content_type}");
+        }
+    }
+
+    #[test]
+    fn client_garbage_always_gets_a_4xx_json_error() {
+        let ten_megabytes = vec![b'a'; 10 * 1024 * 1024];
+        let binary: Vec<u8> = (0..=255).collect();
+        let cases: Vec<(TrackHead, &[u8], u16, &str)> = vec![
+            (head(), b"", 400, "empty_body"),
+            (head(), b"   ", 400, "empty_body"),
+            (head(), &binary, 400, "malformed_json"),
+            (head(), b"{\"site\":", 400, "malformed_json"),
+            (head(), b"[1,2]", 422, "invalid_shape"),
+            (head(), br#"{"site":"demo","sid":"x","events":[]}"#, 422, "invalid_field"),
+            (head(), &ten_megabytes, 413, "payload_too_large"),
+            (TrackHead { content_length: Some("10485760"), ..head() }, BODY.as_bytes(), 413, "payload_too_large"),
+            (TrackHead { content_type: Some("application/x-www-form-urlencoded"), ..head() }, BODY.as_bytes(), 415, "unsupported_media_type"),
+            (TrackHead { content_type: None, ..head() }, BODY.as_bytes(), 415, "unsupported_media_type"),
+            (TrackHead { content_type: Some("multipart/form-data; boundary=x"), ..head() }, BODY.as_bytes(), 415, "unsupported_media_type"),
+        ];
+        for (head, body, status, code) in cases {
+            let outcome = run(&head, body);
+            assert_eq!(refused(&outcome), (status, code.to_owned()), "{:?} / {} bytes", head.content_type, body.len());
+            assert_eq!(outcome.reply.header("access-control-allow-origin"), Some("http://localhost:18080"), "errors stay readable by the page");
+        }
+    }
+
+    #[test]
+    fn the_body_limit_counts_bytes_read_even_without_a_content_length() {
+        let mut vars = vars();
+        vars.insert("MAX_BODY_BYTES", (BODY.len() - 1).to_string());
+        let outcome = run_with(&vars, &TrackHead { content_length: None, ..head() }, BODY.as_bytes(), &Counters::new());
+        assert_eq!(refused(&outcome), (413, "payload_too_large".to_owned()));
+        vars.insert("MAX_BODY_BYTES", BODY.len().to_string());
+        let outcome = run_with(&vars, &TrackHead { content_length: Some("1"), ..head() }, BODY.as_bytes(), &Counters::new());
+        assert_eq!(outcome.reply.status, 202, "a body of exactly the limit passes, whatever Content-Length claimed");
+    }
+
+    #[test]
+    fn unknown_sites_foreign_hostnames_and_foreign_origins_are_forbidden() {
+        let counters = Counters::new();
+        let foreign_host = BODY.replace("127.0.0.1", "evil.example");
+        let unknown_site = BODY.replace("\"demo\"", "\"other.com\"");
+        let cases: Vec<(TrackHead, String, &str)> = vec![
+            (head(), foreign_host, "site_not_allowed"),
+            (head(), unknown_site, "unknown_site"),
+            (TrackHead { origin: Some("https://evil.example"), ..head() }, BODY.to_owned(), "origin_not_allowed"),
+            (TrackHead { origin: Some("null"), ..head() }, BODY.to_owned(), "origin_not_allowed"),
+        ];
+        for (head, body, code) in cases {
+            let outcome = run_with(&vars(), &head, body.as_bytes(), &counters);
+            assert_eq!(refused(&outcome), (403, code.to_owned()));
+        }
+        // The page's origin belongs to a configured site, so it may read the refusal; a foreign one may not.
+        let outcome = run(&TrackHead { origin: Some("https://evil.example"), ..head() }, BODY.as_bytes());
+        assert_eq!(outcome.reply.header("access-control-allow-origin"), None);
+        let snapshot = counters.snapshot();
+        assert_eq!(snapshot["requests_rejected_by_reason"]["site_not_allowed"], 1);
+        assert_eq!(snapshot["requests_rejected_by_reason"]["unknown_site"], 1);
+        assert_eq!(snapshot["requests_rejected_by_reason"]["origin_not_allowed"], 2);
+    }
+
+    #[test]
+    fn a_request_without_origin_is_judged_by_its_page_hostnames() {
+        assert_eq!(run(&TrackHead { origin: None, ..head() }, BODY.as_bytes()).reply.status, 202);
+    }
+
+    #[test]
+    fn bots_and_headless_browsers_are_dropped_with_a_202_and_counted() {
+        for user_agent in [GOOGLEBOT, HEADLESS_CHROMIUM, "", "curl/8.5.0"] {
+            let counters = Counters::new();
+            let outcome = run_with(&vars(), &TrackHead { user_agent, ..head() }, BODY.as_bytes(), &counters);
+            assert_eq!(outcome.reply.status, 202, "{user_agent}");
+            assert_eq!(json_body(&outcome.reply), json!({"accepted": 0, "dropped": 2}));
+            assert!(outcome.forward.is_none(), "{user_agent} must not be forwarded");
+            assert!(outcome.log.is_some());
+            assert_eq!((counters.snapshot()["bot_events_dropped"].as_u64(), counters.snapshot()["events_accepted"].as_u64()), (Some(2), Some(0)));
+        }
+    }
+
+    #[test]
+    fn bots_are_kept_when_drop_bots_is_off() {
+        let mut vars = vars();
+        vars.insert("DROP_BOTS", "false".to_owned());
+        let outcome = run_with(&vars, &TrackHead { user_agent: HEADLESS_CHROMIUM, ..head() }, BODY.as_bytes(), &Counters::new());
+        assert_eq!(json_body(&outcome.reply), json!({"accepted": 2, "dropped": 0}));
+        assert!(outcome.forward.is_some());
+    }
+
+    #[test]
+    fn a_missing_secret_is_a_503_naming_the_variable() {
+        let mut vars = vars();
+        vars.remove("VISITOR_SALT_SECRET");
+        let counters = Counters::new();
+        let outcome = run_with(&vars, &head(), BODY.as_bytes(), &counters);
+        assert_eq!(refused(&outcome), (503, "config_error".to_owned()));
+        let body = json_body(&outcome.reply);
+        assert_eq!(body["field"], "VISITOR_SALT_SECRET");
+        assert!(body["message"].as_str().unwrap_or_default().contains("VISITOR_SALT_SECRET"));
+        assert_eq!(outcome.reply.header("retry-after"), Some("300"));
+        let health = health(parse(&vars).as_ref(), &counters);
+        assert_eq!((health.status, json_body(&health)["status"].as_str()), (503, Some("config_error")));
+    }
+
+    #[test]
+    fn no_randomness_means_no_event_ids_and_a_retryable_503() {
+        let config = parse(&vars());
+        let counters = Counters::new();
+        let read_body = |_| async { Ok(BODY.as_bytes().to_vec()) };
+        let effects = Effects { now_ms: 0, random: &mut || None, counters: &counters };
+        let outcome = block_on(track(config.as_ref(), &head(), read_body, effects));
+        assert_eq!(refused(&outcome), (503, "no_entropy".to_owned()));
+        assert_eq!(outcome.reply.header("retry-after"), Some("1"));
+    }
+
+    #[test]
+    fn every_error_code_has_a_counter_label() {
+        let errors = [
+            ApiError::UnsupportedMediaType(String::new()),
+            ApiError::PayloadTooLarge { max_body_bytes: 1 },
+            ApiError::UnreadableBody(String::new()),
+            ApiError::OriginNotAllowed(String::new()),
+            ApiError::Invalid(TrackError::EmptyBody),
+            ApiError::Invalid(TrackError::MalformedJson(String::new())),
+            ApiError::Invalid(TrackError::InvalidShape(String::new())),
+            ApiError::Invalid(TrackError::InvalidField { field: String::new(), reason: String::new() }),
+            ApiError::UnknownSite(String::new()),
+            ApiError::SiteNotAllowed { site: String::new(), hostname: String::new() },
+            ApiError::Config(ConfigError::Missing { var: "X", hint: "" }),
+            ApiError::NoEntropy,
+            ApiError::Internal(String::new()),
+        ];
+        for error in errors {
+            assert!(REJECT_REASONS.contains(&error.code()), "{} has no counter", error.code());
+        }
+    }
+
+    #[test]
+    fn a_preflight_is_granted_only_to_configured_origins() {
+        let config = parse(&vars());
+        let counters = Counters::new();
+        let granted = preflight(config.as_ref(), Some("http://127.0.0.1:18080"), &counters).reply;
+        assert_eq!(granted.status, 204);
+        assert_eq!(granted.header("access-control-allow-origin"), Some("http://127.0.0.1:18080"));
+        assert_eq!(granted.header("access-control-allow-methods"), Some("POST, OPTIONS"));
+        assert_eq!(granted.header("access-control-allow-headers"), Some("Content-Type"));
+        assert_eq!(granted.header("access-control-max-age"), Some("86400"));
+        assert_eq!(granted.header("vary"), Some("Origin"));
+        for origin in [Some("https://evil.example"), None] {
+            let outcome = preflight(config.as_ref(), origin, &counters);
+            assert_eq!(refused(&outcome), (403, "origin_not_allowed".to_owned()));
+            assert_eq!(outcome.reply.header("access-control-allow-origin"), None);
+        }
+    }
+
+    #[test]
+    fn the_script_is_served_cacheable_and_revalidates_to_a_304() {
+        let fresh = script(None);
+        assert_eq!(fresh.status, 200);
+        assert_eq!(fresh.body, script::SCRIPT.as_bytes());
+        assert_eq!(fresh.header("content-type"), Some("application/javascript; charset=utf-8"));
+        assert_eq!(fresh.header("cache-control"), Some("public, max-age=3600, stale-while-revalidate=86400"));
+        assert_eq!(fresh.header("access-control-allow-origin"), Some("*"));
+        let etag = fresh.header("etag").expect("etag");
+        let revalidated = script(Some(etag));
+        assert_eq!((revalidated.status, revalidated.body.len()), (304, 0));
+        assert_eq!(revalidated.header("etag"), Some(etag));
+        assert_eq!(script(Some("\"stale\"")).status, 200);
+    }
+
+    #[test]
+    fn health_reports_version_and_isolate_counters() {
+        let counters = Counters::new();
+        counters.accepted(5);
+        let reply = health(parse(&vars()).as_ref(), &counters);
+        let body = json_body(&reply);
+        assert_eq!(reply.status, 200);
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(body["isolate_counters"]["events_accepted"], 5);
+        assert!(body["counters_scope"].as_str().unwrap_or_default().contains("isolate"));
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405_in_json() {
+        let missing = no_route("/nope");
+        assert_eq!((missing.status, json_body(&missing)["error"].as_str()), (404, Some("not_found")));
+        let wrong = no_route("/track");
+        assert_eq!((wrong.status, json_body(&wrong)["error"].as_str()), (405, Some("method_not_allowed")));
+        assert_eq!(wrong.header("allow"), Some("POST, OPTIONS"));
+        assert_eq!(no_route("/js").header("allow"), Some("GET"));
+    }
+}

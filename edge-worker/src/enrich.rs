@@ -1,0 +1,375 @@
+//! Turns a validated batch plus what the edge knows about the request into stored events.
+//!
+//! Everything the worker adds lives here: browser and OS from the User-Agent, bot detection, geography from
+//! `request.cf`, the client IP as the IP mode allows, the cookieless visitor id, server timestamps and event
+//! ids. The clock and the randomness are parameters, so the output is a pure function of the input.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use event_schema::stored::UNKNOWN_COUNTRY;
+use event_schema::{StoredEvent, ValidBatch, SCHEMA_VERSION};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::config::IpMode;
+
+/// Geography and network of the request, from Cloudflare's `request.cf`. Empty or zero means unknown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Geo {
+    pub country: String,
+    pub region: String,
+    pub region_code: String,
+    pub city: String,
+    pub continent: String,
+    pub timezone: String,
+    pub asn: u32,
+    pub colo: String,
+}
+
+/// What the request says about the visitor, beyond the body.
+#[derive(Debug, Clone, Copy)]
+pub struct Visitor<'a> {
+    pub user_agent: &'a str,
+    /// The `CF-Connecting-IP` header as received; empty when absent.
+    pub client_ip: &'a str,
+    pub geo: &'a Geo,
+}
+
+/// User-Agent substrings of automated browsers that woothee does not classify as crawlers. Puppeteer and
+/// Playwright add no token of their own: driving headless Chromium they send `HeadlessChrome`, and with a
+/// spoofed or headed browser they are indistinguishable from people by User-Agent alone.
+pub const AUTOMATION_MARKERS: [&str; 3] = [
+    // Chrome/Chromium in headless mode (old and new), the default of Puppeteer and Playwright.
+    "HeadlessChrome",
+    "PhantomJS",
+    // Lighthouse and PageSpeed Insights audits.
+    "Chrome-Lighthouse",
+];
+
+/// Why a request counts as automated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotReason {
+    EmptyUserAgent,
+    /// woothee's `crawler` category: search engines, SEO tools, feed fetchers.
+    Crawler,
+    /// woothee's "HTTP Library" (curl, wget, Python urllib, Java, libwww-perl, PHP): never a browser running
+    /// the snippet.
+    HttpLibrary,
+    Automation(&'static str),
+}
+
+impl BotReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotReason::EmptyUserAgent => "empty_user_agent",
+            BotReason::Crawler => "crawler",
+            BotReason::HttpLibrary => "http_library",
+            BotReason::Automation(marker) => marker,
+        }
+    }
+}
+
+/// woothee's reading of a User-Agent, in the stored field names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub browser: String,
+    pub browser_version: String,
+    pub os: String,
+    pub os_version: String,
+    pub device: String,
+    pub vendor: String,
+    pub bot: Option<BotReason>,
+}
+
+pub fn classify_user_agent(user_agent: &str) -> ClientInfo {
+    let user_agent = user_agent.trim();
+    let parsed = woothee::parser::Parser::new().parse(user_agent);
+    let field = |get: fn(&woothee::parser::WootheeResult) -> String| parsed.as_ref().map(get).unwrap_or_else(|| "UNKNOWN".to_owned());
+    let device = field(|r| r.category.to_owned());
+    let browser = field(|r| r.name.to_owned());
+    let bot = if user_agent.is_empty() {
+        Some(BotReason::EmptyUserAgent)
+    } else if device == "crawler" {
+        Some(BotReason::Crawler)
+    } else if browser == "HTTP Library" {
+        Some(BotReason::HttpLibrary)
+    } else {
+        AUTOMATION_MARKERS.iter().find(|m| user_agent.contains(*m)).map(|m| BotReason::Automation(m))
+    };
+    ClientInfo {
+        browser,
+        browser_version: field(|r| r.version.to_owned()),
+        os: field(|r| r.os.to_owned()),
+        os_version: field(|r| r.os_version.to_string()),
+        device,
+        vendor: field(|r| r.vendor.to_owned()),
+        bot,
+    }
+}
+
+/// The IP as stored under `mode`. Text that is not an IP address is never stored.
+pub fn stored_ip(raw: &str, mode: IpMode) -> String {
+    let Ok(ip) = raw.trim().parse::<IpAddr>() else {
+        return String::new();
+    };
+    match (mode, ip) {
+        (IpMode::Drop, _) => String::new(),
+        (IpMode::Full, ip) => ip.to_string(),
+        (IpMode::Truncate, IpAddr::V4(v4)) => Ipv4Addr::from(u32::from(v4) & 0xFFFF_FF00).to_string(),
+        (IpMode::Truncate, IpAddr::V6(v6)) => Ipv6Addr::from(u128::from(v6) & (u128::MAX << 80)).to_string(),
+    }
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    #[allow(clippy::expect_used)]
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// `HMAC-SHA256(secret, "YYYY-MM-DD")` of the UTC day of `received_ms`: a salt that nobody stores and that
+/// changes at UTC midnight, so visitor ids cannot be linked across days.
+pub fn daily_salt(secret: &str, received_ms: u64) -> [u8; 32] {
+    hmac_sha256(secret.as_bytes(), &[utc_date(received_ms).as_bytes()])
+}
+
+/// Cookieless visitor id: the first 16 bytes of `HMAC-SHA256(daily_salt, site \0 ip \0 user_agent)`, hex.
+/// Uses the full IP, before any truncation, so visitors behind one /24 stay apart.
+pub fn visitor_id(salt: &[u8; 32], site: &str, client_ip: &str, user_agent: &str) -> String {
+    let digest = hmac_sha256(salt, &[site.as_bytes(), b"\0", client_ip.as_bytes(), b"\0", user_agent.as_bytes()]);
+    hex::encode(&digest[..16])
+}
+
+/// `YYYY-MM-DD` of a unix millisecond timestamp in UTC (proleptic Gregorian; Howard Hinnant's `civil_from_days`).
+pub fn utc_date(unix_ms: u64) -> String {
+    let days = i64::try_from(unix_ms / 86_400_000).unwrap_or(i64::MAX / 2) + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Builds one stored event per valid event. `random` supplies the 10 random bytes of each UUIDv7 event id.
+pub fn enrich(
+    batch: &ValidBatch,
+    visitor: &Visitor<'_>,
+    client: &ClientInfo,
+    ip_mode: IpMode,
+    salt_secret: &str,
+    received_ms: u64,
+    random: &mut dyn FnMut() -> [u8; 10],
+) -> Vec<StoredEvent> {
+    let visitor_id = visitor_id(&daily_salt(salt_secret, received_ms), &batch.site, visitor.client_ip.trim(), visitor.user_agent);
+    let ip = stored_ip(visitor.client_ip, ip_mode);
+    let geo = visitor.geo;
+    let country = if geo.country.is_empty() { UNKNOWN_COUNTRY.to_owned() } else { geo.country.to_ascii_uppercase() };
+    batch
+        .events
+        .iter()
+        .map(|event| StoredEvent {
+            event_id: uuid::Builder::from_unix_timestamp_millis(received_ms, &random()).into_uuid().to_string(),
+            schema_version: SCHEMA_VERSION,
+            kind: event.kind.as_str().to_owned(),
+            site: batch.site.clone(),
+            session_id: batch.session_id.clone(),
+            visitor_id: visitor_id.clone(),
+            timestamp: u32::try_from(received_ms / 1000).unwrap_or(u32::MAX),
+            timestamp_ms: received_ms,
+            url: event.page.url.clone(),
+            hostname: event.page.hostname.clone(),
+            pathname: event.page.pathname.clone(),
+            referrer: event.referrer.clone(),
+            referrer_host: event.referrer_host.clone(),
+            title: event.title.clone(),
+            screen_width: event.screen_width,
+            language: event.language.clone(),
+            utm_source: event.page.utm.source.clone(),
+            utm_medium: event.page.utm.medium.clone(),
+            utm_campaign: event.page.utm.campaign.clone(),
+            utm_term: event.page.utm.term.clone(),
+            utm_content: event.page.utm.content.clone(),
+            event_name: event.event_name.clone(),
+            props: event.props.clone(),
+            engaged_ms: event.engaged_ms,
+            browser: client.browser.clone(),
+            browser_version: client.browser_version.clone(),
+            os: client.os.clone(),
+            os_version: client.os_version.clone(),
+            device: client.device.clone(),
+            vendor: client.vendor.clone(),
+            ip: ip.clone(),
+            country: country.clone(),
+            region: geo.region.clone(),
+            region_code: geo.region_code.clone(),
+            city: geo.city.clone(),
+            continent: geo.continent.clone(),
+            timezone: geo.timezone.clone(),
+            asn: geo.asn,
+            colo: geo.colo.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use event_schema::{parse_batch, Limits};
+
+    use super::*;
+
+    pub(crate) const CHROME_DESKTOP: &str =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+    /// What Debian's Chromium 156 sends with `--headless`, measured.
+    pub(crate) const HEADLESS_CHROMIUM: &str =
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
+    pub(crate) const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+    #[test]
+    fn real_user_agents_are_read_as_expected() {
+        /// (user agent, browser, version, os, os version, device, vendor, bot)
+        type Row = (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str, &'static str, Option<BotReason>);
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            (CHROME_DESKTOP, "Chrome", "124.0.0.0", "Windows 10", "NT 10.0", "pc", "Google", None),
+            ("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+             "Firefox", "125.0", "Linux", "UNKNOWN", "pc", "Mozilla", None),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+             "Safari", "17.4", "Mac OSX", "10.15.7", "pc", "Apple", None),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+             "Safari", "17.4", "iPhone", "17.4", "smartphone", "Apple", None),
+            ("Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+             "Safari", "17.4", "iPad", "17.4", "smartphone", "Apple", None),
+            ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
+             "Chrome", "124.0.0.0", "Android", "10", "smartphone", "Google", None),
+            (GOOGLEBOT, "Googlebot", "UNKNOWN", "UNKNOWN", "UNKNOWN", "crawler", "UNKNOWN", Some(BotReason::Crawler)),
+            ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+             "bingbot", "UNKNOWN", "UNKNOWN", "UNKNOWN", "crawler", "UNKNOWN", Some(BotReason::Crawler)),
+            ("curl/8.5.0", "HTTP Library", "curl", "UNKNOWN", "UNKNOWN", "misc", "UNKNOWN", Some(BotReason::HttpLibrary)),
+            ("Python-urllib/3.11", "HTTP Library", "python", "UNKNOWN", "UNKNOWN", "misc", "UNKNOWN", Some(BotReason::HttpLibrary)),
+            (HEADLESS_CHROMIUM, "Chrome", "156.0.0.0", "Linux", "UNKNOWN", "pc", "Google", Some(BotReason::Automation("HeadlessChrome"))),
+            ("Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 Safari/538.1",
+             "Safari", "UNKNOWN", "Linux", "UNKNOWN", "pc", "Apple", Some(BotReason::Automation("PhantomJS"))),
+            ("", "UNKNOWN", "UNKNOWN", "UNKNOWN", "UNKNOWN", "UNKNOWN", "UNKNOWN", Some(BotReason::EmptyUserAgent)),
+        ];
+        for &(ua, browser, version, os, os_version, device, vendor, bot) in table {
+            let info = classify_user_agent(ua);
+            let expected = ClientInfo {
+                browser: browser.to_owned(),
+                browser_version: version.to_owned(),
+                os: os.to_owned(),
+                os_version: os_version.to_owned(),
+                device: device.to_owned(),
+                vendor: vendor.to_owned(),
+                bot,
+            };
+            assert_eq!(info, expected, "{ua}");
+        }
+    }
+
+    #[test]
+    fn ips_are_stored_truncated_in_full_or_not_at_all() {
+        let cases = [
+            ("203.0.113.77", IpMode::Truncate, "203.0.113.0"),
+            ("2001:db8:1:2:3:4:5:6", IpMode::Truncate, "2001:db8:1::"),
+            ("2001:DB8:1::ff", IpMode::Full, "2001:db8:1::ff"),
+            ("203.0.113.77", IpMode::Full, "203.0.113.77"),
+            (" 203.0.113.77 ", IpMode::Truncate, "203.0.113.0"),
+            ("203.0.113.77", IpMode::Drop, ""),
+            ("2001:db8::1", IpMode::Drop, ""),
+            ("", IpMode::Full, ""),
+            ("not-an-ip", IpMode::Full, ""),
+            ("203.0.113.77, 10.0.0.1", IpMode::Full, ""),
+        ];
+        for (raw, mode, stored) in cases {
+            assert_eq!(stored_ip(raw, mode), stored, "{raw} {mode:?}");
+        }
+    }
+
+    #[test]
+    fn utc_dates_are_calendar_dates() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_date(1_709_251_199_999), "2024-02-29");
+        assert_eq!(utc_date(1_709_251_200_000), "2024-03-01");
+        assert_eq!(utc_date(4_102_444_800_000), "2100-01-01");
+    }
+
+    #[test]
+    fn the_salt_rotates_exactly_at_utc_midnight() {
+        let midnight_ms = 1_732_320_000_000; // 2024-11-23T00:00:00.000Z
+        let secret = "0123456789abcdef";
+        let last_ms_of_day = daily_salt(secret, midnight_ms - 1);
+        assert_eq!(daily_salt(secret, midnight_ms - 86_400_000), last_ms_of_day, "same day, same salt");
+        assert_ne!(daily_salt(secret, midnight_ms), last_ms_of_day, "23:59:59.999 and 00:00:00.000 differ");
+        assert_eq!(daily_salt(secret, midnight_ms), daily_salt(secret, midnight_ms + 86_399_999));
+        assert_ne!(daily_salt(secret, midnight_ms), daily_salt("another-secret-value", midnight_ms));
+    }
+
+    #[test]
+    fn visitor_ids_differ_per_site_ip_and_agent_and_are_128_bit_hex() {
+        let salt = daily_salt("0123456789abcdef", 0);
+        let id = visitor_id(&salt, "a.com", "203.0.113.7", CHROME_DESKTOP);
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(id, visitor_id(&salt, "a.com", "203.0.113.7", CHROME_DESKTOP));
+        assert_ne!(id, visitor_id(&salt, "b.com", "203.0.113.7", CHROME_DESKTOP));
+        assert_ne!(id, visitor_id(&salt, "a.com", "203.0.113.8", CHROME_DESKTOP), "the full IP is hashed");
+        assert_ne!(id, visitor_id(&salt, "a.com", "203.0.113.7", GOOGLEBOT));
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(visitor_id(&salt, "ab", "c", "x"), visitor_id(&salt, "a", "bc", "x"));
+    }
+
+    #[test]
+    fn enrichment_fills_every_added_field() {
+        let batch = parse_batch(
+            br#"{"site":"demo","sid":"Ab3dEf6hIj9kLm2n","events":[
+                {"kind":"pageview","url":"http://localhost:18080/a?utm_source=news&email=x","title":"A","screen_width":1280,"language":"de-DE"},
+                {"kind":"event","url":"http://localhost:18080/a","name":"signup","props":{"plan":"pro"}}]}"#,
+            &Limits::default(),
+        )
+        .expect("valid");
+        let geo = Geo { country: "de".to_owned(), city: "Berlin".to_owned(), asn: 3320, colo: "FRA".to_owned(), ..Geo::default() };
+        let visitor = Visitor { user_agent: CHROME_DESKTOP, client_ip: "203.0.113.77", geo: &geo };
+        let mut next = 0u8;
+        let mut random = || {
+            next += 1;
+            [next; 10]
+        };
+        let received_ms = 1_732_300_000_123;
+        let events = enrich(&batch, &visitor, &classify_user_agent(CHROME_DESKTOP), IpMode::Truncate, "0123456789abcdef", received_ms, &mut random);
+
+        assert_eq!(events.len(), 2);
+        let first = &events[0];
+        let id = uuid::Uuid::parse_str(&first.event_id).expect("uuid");
+        assert_eq!(id.get_version_num(), 7);
+        assert_eq!(id.get_timestamp().map(|t| t.to_unix()), Some((1_732_300_000, 123_000_000)));
+        assert_ne!(first.event_id, events[1].event_id);
+        assert_eq!((first.kind.as_str(), events[1].kind.as_str()), ("pageview", "event"));
+        assert_eq!((first.site.as_str(), first.session_id.as_str()), ("demo", "Ab3dEf6hIj9kLm2n"));
+        assert_eq!((first.timestamp, first.timestamp_ms, first.schema_version), (1_732_300_000, received_ms, SCHEMA_VERSION));
+        assert_eq!(first.url, "http://localhost:18080/a");
+        assert_eq!((first.utm_source.as_str(), first.title.as_str(), first.screen_width), ("news", "A", 1280));
+        assert_eq!((first.browser.as_str(), first.os.as_str(), first.device.as_str()), ("Chrome", "Windows 10", "pc"));
+        assert_eq!((first.ip.as_str(), first.country.as_str(), first.city.as_str()), ("203.0.113.0", "DE", "Berlin"));
+        assert_eq!((first.asn, first.colo.as_str()), (3320, "FRA"));
+        assert_eq!(first.visitor_id, visitor_id(&daily_salt("0123456789abcdef", received_ms), "demo", "203.0.113.77", CHROME_DESKTOP));
+        assert_eq!(events[1].visitor_id, first.visitor_id);
+        assert_eq!((events[1].event_name.as_str(), events[1].props.as_str()), ("signup", r#"{"plan":"pro"}"#));
+    }
+
+    #[test]
+    fn an_unknown_country_is_stored_as_xx() {
+        let batch = parse_batch(br#"{"site":"demo","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://localhost/"}]}"#, &Limits::default())
+            .expect("valid");
+        let geo = Geo::default();
+        let visitor = Visitor { user_agent: CHROME_DESKTOP, client_ip: "", geo: &geo };
+        let events = enrich(&batch, &visitor, &classify_user_agent(CHROME_DESKTOP), IpMode::Full, "0123456789abcdef", 0, &mut || [0; 10]);
+        assert_eq!((events[0].country.as_str(), events[0].ip.as_str()), (UNKNOWN_COUNTRY, ""));
+    }
+}

@@ -1,0 +1,52 @@
+//! The browser snippet, compiled into the Worker so `GET /js` needs no storage and no origin.
+//!
+//! The ETag is a content hash, so a new deploy with a changed snippet is picked up by browsers as soon as
+//! their cached copy is revalidated (at most an hour later, see [`CACHE_CONTROL`]).
+
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+/// The built snippet; `tracker-js` commits it, so a Rust build never needs Node.
+pub const SCRIPT: &str = include_str!("../../tracker-js/dist/pathlight.js");
+
+pub const CONTENT_TYPE: &str = "application/javascript; charset=utf-8";
+/// An hour fresh, then served stale for up to a day while revalidating: a deploy reaches visitors within
+/// the hour, and a slow revalidation never delays a page.
+pub const CACHE_CONTROL: &str = "public, max-age=3600, stale-while-revalidate=86400";
+
+/// Strong ETag: the first 16 bytes of the script's SHA-256, computed once per isolate.
+pub fn etag() -> &'static str {
+    static ETAG: OnceLock<String> = OnceLock::new();
+    ETAG.get_or_init(|| format!("\"{}\"", hex::encode(&Sha256::digest(SCRIPT.as_bytes())[..16])))
+}
+
+/// Whether an `If-None-Match` header names the current script (weak comparison, as RFC 9110 asks for GET).
+pub fn is_fresh(if_none_match: &str) -> bool {
+    let current = etag();
+    if_none_match.split(',').map(str::trim).any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_etag_is_a_quoted_content_hash() {
+        let tag = etag();
+        assert_eq!(tag.len(), 34);
+        assert!(tag.starts_with('"') && tag.ends_with('"'));
+        assert_eq!(tag, etag(), "stable within an isolate");
+    }
+
+    #[test]
+    fn if_none_match_matches_the_current_tag_in_any_form() {
+        let tag = etag();
+        assert!(is_fresh(tag));
+        assert!(is_fresh(&format!("W/{tag}")));
+        assert!(is_fresh(&format!("\"old\", {tag}")));
+        assert!(is_fresh("*"));
+        assert!(!is_fresh("\"0123\""));
+        assert!(!is_fresh(""));
+    }
+}

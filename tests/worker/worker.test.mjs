@@ -1,0 +1,364 @@
+// The built edge worker under miniflare (scripts/dev-worker.mjs), forwarding to a capture server that
+// speaks the Redpanda HTTP Proxy produce API. Run: node --test tests/worker/
+// Builds the worker first (a no-op when nothing changed).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const SITES = { demo: ["localhost", "127.0.0.1"], "example.com": ["example.com", "*.example.com"] };
+const CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+// Measured from Debian's Chromium 156 with --headless.
+const HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
+const GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+const MAX_ATTEMPTS = 3;
+
+let capture;
+let worker;
+
+before(async () => {
+  execFileSync("bash", ["scripts/build-worker.sh"], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+  capture = await startCapture();
+  worker = await startWorker([
+    "--proxy-url", capture.url,
+    "--sites", JSON.stringify(SITES),
+    "--var", "VISITOR_SALT_SECRET=worker-test-salt-secret",
+    "--var", `FORWARD_MAX_ATTEMPTS=${MAX_ATTEMPTS}`,
+    // Short waits keep the retry test quick; the backoff arithmetic is unit-tested in the crate.
+    "--var", "FORWARD_BACKOFF_MS=20",
+  ]);
+});
+
+after(async () => {
+  await worker?.stop();
+  capture?.server.close();
+});
+
+// ---------- the script ----------
+
+test("GET /js serves the snippet with cache headers and answers 304 to its ETag", async () => {
+  const first = await fetch(`${worker.url}/js`);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get("content-type"), "application/javascript; charset=utf-8");
+  assert.equal(first.headers.get("cache-control"), "public, max-age=3600, stale-while-revalidate=86400");
+  assert.equal(first.headers.get("access-control-allow-origin"), "*");
+  const body = await first.text();
+  assert.match(body, /sendBeacon/);
+  const etag = first.headers.get("etag");
+  assert.match(etag, /^"[0-9a-f]{32}"$/);
+
+  const again = await fetch(`${worker.url}/js/pathlight.js`, { headers: { "if-none-match": etag } });
+  assert.equal(again.status, 304);
+  assert.equal(again.headers.get("etag"), etag);
+  assert.equal(await again.text(), "");
+
+  const stale = await fetch(`${worker.url}/js`, { headers: { "if-none-match": '"something-else"' } });
+  assert.equal(stale.status, 200);
+  assert.equal(await stale.text(), body);
+});
+
+// ---------- forwarding ----------
+
+test("an accepted batch is forwarded as one keyed record per event, in the produce API's exact shape", async () => {
+  const sid = uniqueSid("shape");
+  const sentAt = Date.now();
+  const response = await track(batch(sid, [
+    { kind: "pageview", url: "http://localhost:18080/pricing?utm_source=news&email=a@b.c", referrer: "https://www.google.com/search?q=x", title: "Pricing", screen_width: 1440, language: "de-DE" },
+    { kind: "event", url: "http://localhost:18080/pricing", name: "signup", props: { plan: "pro" } },
+  ]), { headers: { "cf-connecting-ip": "203.0.113.77" }, geo: "DE" });
+  assert.equal(response.status, 202);
+  assert.deepEqual(await response.json(), { accepted: 2, dropped: 0 });
+  assert.equal(response.headers.get("access-control-allow-origin"), "http://localhost:18080");
+  assert.equal(response.headers.get("vary"), "Origin");
+
+  const [request] = await waitFor(() => capture.requestsFor(sid), (r) => r.length === 1, `the batch of ${sid}`);
+  assert.equal(request.path, "/topics/page_visits");
+  assert.equal(request.headers["content-type"], "application/vnd.kafka.json.v2+json");
+  assert.equal(request.body.records.length, 2);
+  const [pageview, event] = request.body.records;
+  for (const record of request.body.records) {
+    assert.equal(record.key, sid);
+    assert.deepEqual(Object.keys(record).sort(), ["key", "value"]);
+  }
+  const v = pageview.value;
+  assert.match(v.event_id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(v.event_id, event.value.event_id);
+  assert.equal(v.schema_version, 1);
+  assert.equal(v.kind, "pageview");
+  assert.equal(v.site, "demo");
+  assert.equal(v.session_id, sid);
+  assert.match(v.visitor_id, /^[0-9a-f]{32}$/);
+  assert.equal(event.value.visitor_id, v.visitor_id);
+  assert.ok(v.timestamp_ms >= sentAt - 5_000 && v.timestamp_ms <= Date.now() + 5_000, `timestamp_ms ${v.timestamp_ms}`);
+  assert.equal(v.timestamp, Math.floor(v.timestamp_ms / 1000));
+  assert.equal(v.url, "http://localhost:18080/pricing");
+  assert.equal(v.hostname, "localhost");
+  assert.equal(v.pathname, "/pricing");
+  assert.equal(v.utm_source, "news");
+  assert.equal(v.referrer, "https://www.google.com/search");
+  assert.equal(v.referrer_host, "www.google.com");
+  assert.equal(v.title, "Pricing");
+  assert.equal(v.screen_width, 1440);
+  assert.equal(v.language, "de-DE");
+  assert.equal(v.browser, "Chrome");
+  assert.equal(v.os, "Windows 10");
+  assert.equal(v.device, "pc");
+  assert.equal(v.ip, "203.0.113.0", "IPv4 truncated to /24 by default");
+  assert.equal(v.country, "DE");
+  assert.equal(v.city, "Berlin");
+  assert.equal(v.colo, "TXL");
+  assert.equal(v.asn, 3320);
+  assert.equal(event.value.kind, "event");
+  assert.equal(event.value.event_name, "signup");
+  assert.equal(event.value.props, '{"plan":"pro"}');
+});
+
+test("the country of each request comes from its own request.cf", async () => {
+  const cases = [
+    { geo: "JP", country: "JP", city: "Tokyo" },
+    { geo: "BR", country: "BR", city: "São Paulo" },
+    { geo: JSON.stringify({ country: "FR", city: "Lyon" }), country: "FR", city: "Lyon" },
+    { geo: undefined, country: "US", city: "San Jose" },
+    // Cloudflare omits fields it does not know; the worker must neither panic nor invent them.
+    { geo: JSON.stringify({ country: null, city: null, colo: null, asn: null }), country: "XX", city: "" },
+  ];
+  const sids = cases.map((c, i) => uniqueSid(`geo${i}`));
+  const statuses = await Promise.all(cases.map(async (c, i) => (await track(batch(sids[i]), { geo: c.geo })).status));
+  assert.deepEqual(statuses, cases.map(() => 202));
+  for (const [i, c] of cases.entries()) {
+    const [request] = await waitFor(() => capture.requestsFor(sids[i]), (r) => r.length === 1, `the batch of ${sids[i]}`);
+    const value = request.body.records[0].value;
+    assert.equal(value.country, c.country, `geo ${c.geo}`);
+    assert.equal(value.city, c.city, `geo ${c.geo}`);
+  }
+});
+
+test("a partition error inside an HTTP 200 is retried, then counted in /health", async () => {
+  const before = await counters();
+  const sid = uniqueSid("fail"); // the capture server fails every partition of a batch whose key starts with "fail"
+  assert.equal((await track(batch(sid, [{ kind: "pageview", url: "http://127.0.0.1/a" }, { kind: "pageview", url: "http://127.0.0.1/b" }]))).status, 202);
+
+  const requests = await waitFor(() => capture.requestsFor(sid), (r) => r.length === MAX_ATTEMPTS, `${MAX_ATTEMPTS} attempts for ${sid}`);
+  assert.deepEqual(requests.map((r) => r.body), Array(MAX_ATTEMPTS).fill(requests[0].body), "each retry resends the whole batch");
+  const afterRetries = await waitFor(counters, (c) => c.events_lost_after_retries - before.events_lost_after_retries === 2, "the lost events to be counted");
+  assert.equal(afterRetries.forward_failures_by_reason.partition_error - before.forward_failures_by_reason.partition_error, MAX_ATTEMPTS);
+  assert.equal(afterRetries.events_forwarded, before.events_forwarded, "nothing of this batch counts as forwarded");
+});
+
+// ---------- bots ----------
+
+test("crawlers and headless browsers get a 202 but are dropped, counted and never forwarded", async () => {
+  const before = await counters();
+  const botSids = [];
+  for (const userAgent of [GOOGLEBOT, HEADLESS, ""]) {
+    const sid = uniqueSid("bot");
+    botSids.push(sid);
+    const response = await track(batch(sid), { userAgent });
+    assert.equal(response.status, 202, userAgent);
+    assert.deepEqual(await response.json(), { accepted: 0, dropped: 1 }, userAgent);
+  }
+  // A person's batch sent afterwards arrives; by then the bots' would have too, had any been forwarded.
+  const person = uniqueSid("person");
+  assert.equal((await track(batch(person))).status, 202);
+  await waitFor(() => capture.requestsFor(person), (r) => r.length === 1, `the batch of ${person}`);
+  for (const sid of botSids) assert.deepEqual(capture.requestsFor(sid), [], `${sid} must not be forwarded`);
+  const after = await counters();
+  assert.equal(after.bot_events_dropped - before.bot_events_dropped, 3);
+  assert.equal(after.bot_requests_dropped - before.bot_requests_dropped, 3);
+});
+
+// ---------- CORS ----------
+
+test("a CORS preflight is answered for a configured origin and refused for any other", async () => {
+  const allowed = await fetch(`${worker.url}/track`, {
+    method: "OPTIONS",
+    headers: { origin: "https://shop.example.com", "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+  });
+  assert.equal(allowed.status, 204);
+  assert.equal(allowed.headers.get("access-control-allow-origin"), "https://shop.example.com");
+  assert.equal(allowed.headers.get("access-control-allow-methods"), "POST, OPTIONS");
+  assert.equal(allowed.headers.get("access-control-allow-headers"), "Content-Type");
+  assert.equal(allowed.headers.get("access-control-max-age"), "86400");
+  assert.equal(allowed.headers.get("vary"), "Origin");
+
+  const refused = await fetch(`${worker.url}/track`, {
+    method: "OPTIONS",
+    headers: { origin: "https://evil.example.net", "access-control-request-method": "POST" },
+  });
+  assert.equal(refused.status, 403);
+  assert.equal(refused.headers.get("access-control-allow-origin"), null);
+  assert.equal((await refused.json()).error, "origin_not_allowed");
+});
+
+// ---------- client garbage ----------
+
+test("garbage, oversized and mistyped bodies get a 4xx JSON error and nothing is forwarded", async () => {
+  const tenMegabytes = Buffer.alloc(10 * 1024 * 1024, "a");
+  const [formSid, unknownSiteSid, foreignSid] = [uniqueSid("form"), uniqueSid("nope"), uniqueSid("foreign")];
+  const cases = [
+    { name: "empty body", body: "", status: 400, error: "empty_body" },
+    { name: "binary junk", body: Uint8Array.from({ length: 512 }, (_, i) => (i * 37) % 256), status: 400, error: "malformed_json" },
+    { name: "truncated JSON", body: '{"site":"demo","sid":', status: 400, error: "malformed_json" },
+    { name: "wrong JSON shape", body: "[1,2,3]", status: 422, error: "invalid_shape" },
+    { name: "invalid field", body: JSON.stringify({ site: "demo", sid: "x", events: [] }), status: 422, error: "invalid_field" },
+    { name: "10 MB with Content-Length", body: tenMegabytes, status: 413, error: "payload_too_large" },
+    { name: "10 MB chunked, no Content-Length", body: chunked(tenMegabytes), status: 413, error: "payload_too_large" },
+    { name: "form content type", body: batch(formSid), contentType: "application/x-www-form-urlencoded", status: 415, error: "unsupported_media_type" },
+    { name: "unknown site", body: JSON.stringify({ site: "nope.com", sid: unknownSiteSid, events: [{ kind: "pageview", url: "http://localhost/" }] }), status: 403, error: "unknown_site" },
+    { name: "foreign page hostname", body: JSON.stringify({ site: "demo", sid: foreignSid, events: [{ kind: "pageview", url: "https://evil.example.net/" }] }), status: 403, error: "site_not_allowed" },
+  ];
+  for (const c of cases) {
+    const response = await track(c.body, { contentType: c.contentType });
+    assert.equal(response.status, c.status, c.name);
+    assert.equal(response.headers.get("content-type"), "application/json", c.name);
+    const body = await response.json();
+    assert.equal(body.error, c.error, c.name);
+    assert.equal(typeof body.message, "string", c.name);
+  }
+  const marker = uniqueSid("after-garbage");
+  assert.equal((await track(batch(marker))).status, 202, "the worker still accepts a good batch");
+  await waitFor(() => capture.requestsFor(marker), (r) => r.length === 1, `the batch of ${marker}`);
+  for (const sid of [formSid, unknownSiteSid, foreignSid]) assert.deepEqual(capture.requestsFor(sid), [], `${sid} must not be forwarded`);
+});
+
+test("unknown paths are a 404 and wrong methods a 405, both JSON", async () => {
+  const missing = await fetch(`${worker.url}/wp-admin`);
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).error, "not_found");
+  const wrong = await fetch(`${worker.url}/track`);
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.get("allow"), "POST, OPTIONS");
+  assert.equal((await wrong.json()).error, "method_not_allowed");
+});
+
+test("an invalid configuration answers 503 naming the variable to set", async () => {
+  const broken = await startWorker(["--proxy-url", "not a url", "--sites", JSON.stringify(SITES), "--var", "VISITOR_SALT_SECRET=worker-test-salt-secret"]);
+  try {
+    const response = await track(batch(uniqueSid("cfg")), { base: broken.url });
+    assert.equal(response.status, 503);
+    const body = await response.json();
+    assert.equal(body.error, "config_error");
+    assert.equal(body.field, "PROXY_URL");
+    assert.match(body.message, /PROXY_URL/);
+    const health = await fetch(`${broken.url}/health`);
+    assert.equal(health.status, 503);
+    assert.match((await health.json()).config_error, /PROXY_URL/);
+  } finally {
+    await broken.stop();
+  }
+});
+
+// ---------- helpers ----------
+
+let sidCounter = 0;
+function uniqueSid(label) {
+  return `${label}-${process.pid}-${++sidCounter}`.slice(0, 64);
+}
+
+function batch(sid, events = [{ kind: "pageview", url: "http://localhost:18080/" }]) {
+  return JSON.stringify({ site: "demo", sid, events });
+}
+
+function track(body, { userAgent = CHROME, origin = "http://localhost:18080", geo, contentType = "text/plain;charset=UTF-8", headers = {}, base = worker.url } = {}) {
+  const isStream = body instanceof ReadableStream;
+  return fetch(`${base}/track`, {
+    method: "POST",
+    headers: {
+      "content-type": contentType,
+      "user-agent": userAgent,
+      origin,
+      ...(geo !== undefined && { "x-pathlight-dev-geo": geo }),
+      ...headers,
+    },
+    body,
+    ...(isStream && { duplex: "half" }),
+  });
+}
+
+function chunked(buffer, chunkBytes = 64 * 1024) {
+  let offset = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= buffer.length) return controller.close();
+      controller.enqueue(buffer.subarray(offset, (offset += chunkBytes)));
+    },
+  });
+}
+
+async function counters() {
+  const response = await fetch(`${worker.url}/health`);
+  return (await response.json()).isolate_counters;
+}
+
+/** Polls `get` until `done(value)` holds; forwarding happens after the response, so nothing else can be awaited. */
+async function waitFor(get, done, what, deadlineMs = 15_000) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await get();
+    if (done(value)) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A stand-in for the Redpanda HTTP Proxy: records produce requests, and fails every partition of batches keyed "fail-...". */
+async function startCapture() {
+  const requests = [];
+  let offset = 0;
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    let body;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    } catch {
+      res.writeHead(400, { "content-type": "application/json" }).end('{"error_code":40002,"message":"bad JSON"}');
+      return;
+    }
+    requests.push({ path: req.url, headers: req.headers, body });
+    const fail = body.records?.some((r) => String(r.key).startsWith("fail"));
+    const offsets = fail ? [{ partition: 0, error_code: 3, offset: -1 }] : [{ partition: 0, offset: (offset += body.records.length) }];
+    res.writeHead(200, { "content-type": "application/vnd.kafka.v2+json" }).end(JSON.stringify({ offsets }));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    server,
+    url: `http://127.0.0.1:${server.address().port}`,
+    requestsFor: (sid) => requests.filter((r) => r.body.records?.some((record) => record.key === sid)),
+  };
+}
+
+/** Starts scripts/dev-worker.mjs on a free port with only the given settings (no .dev.vars, no inherited vars). */
+async function startWorker(args) {
+  const env = { ...process.env };
+  for (const name of ["PROXY_URL", "TOPIC", "SITES", "IP_MODE", "VISITOR_SALT_SECRET", "PROXY_TOKEN", "PROXY_USERNAME", "PROXY_PASSWORD", "MAX_BODY_BYTES", "FORWARD_MAX_ATTEMPTS", "FORWARD_BACKOFF_MS", "DROP_BOTS"]) delete env[name];
+  const child = spawn(process.execPath, ["scripts/dev-worker.mjs", "--port", "0", "--dev-vars", "/dev/null", ...args], {
+    cwd: root,
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      const match = /worker listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (match) resolve(match[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`dev-worker exited with ${code} before it was ready:\n${output}`)));
+  });
+  // Keep the worker's log lines (refusals, forward failures) visible in the test output.
+  child.stdout.on("data", (chunk) => process.stderr.write(chunk));
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}

@@ -34,11 +34,13 @@ bash scripts/install.sh || die "installing tools failed"
 cargo build --workspace --all-targets --locked || die "cargo build failed"
 bash scripts/build-worker.sh || die "building the worker failed"
 
+# A clean stack every run: no topic, table or row left over from an earlier run can make a test pass.
+bash scripts/stack.sh down --purge >/dev/null 2>&1 || true
 bash scripts/stack.sh up || { bash scripts/stack.sh logs || true; die "the local stack did not start"; }
 trap 'bash scripts/stack.sh down >/dev/null 2>&1' EXIT
 
 tier rust cargo test --workspace --locked --no-fail-fast
-tier tracker bash -c 'cd tracker-js && npm ci --no-audit --no-fund --loglevel=error && npm test'
+tier tracker bash -c 'cd tracker-js && npm ci --no-audit --no-fund --loglevel=error && npm run -s size && npm test'
 tier chdb python3 tests/sql/test_chdb.py
 tier worker node --test tests/worker/
 tier browser-tracker node --test tests/browser-tracker/

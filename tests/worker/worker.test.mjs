@@ -5,9 +5,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:http";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startCapture } from "./capture.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const SITES = { demo: ["localhost", "127.0.0.1"], "example.com": ["example.com", "*.example.com"] };
@@ -306,33 +306,6 @@ async function waitFor(get, done, what, deadlineMs = 15_000) {
 }
 
 /** A stand-in for the Redpanda HTTP Proxy: records produce requests, and fails every partition of batches keyed "fail-...". */
-async function startCapture() {
-  const requests = [];
-  let offset = 0;
-  const server = createServer(async (req, res) => {
-    const chunks = [];
-    for await (const chunk of req) chunks.push(chunk);
-    let body;
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-    } catch {
-      res.writeHead(400, { "content-type": "application/json" }).end('{"error_code":40002,"message":"bad JSON"}');
-      return;
-    }
-    requests.push({ path: req.url, headers: req.headers, body });
-    const fail = body.records?.some((r) => String(r.key).startsWith("fail"));
-    const offsets = fail ? [{ partition: 0, error_code: 3, offset: -1 }] : [{ partition: 0, offset: (offset += body.records.length) }];
-    res.writeHead(200, { "content-type": "application/vnd.kafka.v2+json" }).end(JSON.stringify({ offsets }));
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  return {
-    server,
-    url: `http://127.0.0.1:${server.address().port}`,
-    requestsFor: (sid) => requests.filter((r) => r.body.records?.some((record) => record.key === sid)),
-  };
-}
-
 /** Starts scripts/dev-worker.mjs on a free port with only the given settings (no .dev.vars, no inherited vars). */
 async function startWorker(args) {
   const env = { ...process.env };

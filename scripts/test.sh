@@ -39,6 +39,8 @@ bash scripts/stack.sh down --purge >/dev/null 2>&1 || true
 bash scripts/stack.sh up || { bash scripts/stack.sh logs || true; die "the local stack did not start"; }
 trap 'bash scripts/stack.sh down >/dev/null 2>&1' EXIT
 
+tier lint bash -c 'cargo fmt --all --check && cargo clippy --workspace --all-targets --locked -- -D warnings \
+  && cargo clippy -p edge-worker --target wasm32-unknown-unknown --locked -- -D warnings && echo "lint: 1 passed, 0 failed"'
 tier rust cargo test --workspace --locked --no-fail-fast
 tier tracker bash -c 'cd tracker-js && npm ci --no-audit --no-fund --loglevel=error && npm run -s size && npm test'
 tier chdb python3 tests/sql/test_chdb.py

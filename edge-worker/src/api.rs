@@ -186,7 +186,9 @@ pub fn preflight(config: Result<&Config, &ConfigError>, origin: Option<&str>, co
     let allowed = match (config, origin) {
         (Err(error), _) => return refuse(ApiError::Config(error.clone()), None, None, counters),
         (Ok(config), Some(origin)) if config.sites.allows_origin(origin) => origin,
-        (Ok(_), origin) => return refuse(ApiError::OriginNotAllowed(origin.unwrap_or("").to_owned()), None, origin, counters),
+        (Ok(_), origin) => {
+            return refuse(ApiError::OriginNotAllowed(origin.unwrap_or("").to_owned()), None, origin, counters)
+        }
     };
     let reply = Reply { status: 204, headers: Vec::new(), body: Vec::new() }
         .with("access-control-allow-origin", allowed)
@@ -199,7 +201,12 @@ pub fn preflight(config: Result<&Config, &ConfigError>, origin: Option<&str>, co
 
 /// `POST /track`. `read_body(max_body_bytes)` is only called once the headers passed, and must itself stop
 /// at the limit: a missing or lying Content-Length must not let a large body through.
-pub async fn track<R, F>(config: Result<&Config, &ConfigError>, head: &TrackHead<'_>, read_body: R, effects: Effects<'_>) -> Outcome
+pub async fn track<R, F>(
+    config: Result<&Config, &ConfigError>,
+    head: &TrackHead<'_>,
+    read_body: R,
+    effects: Effects<'_>,
+) -> Outcome
 where
     R: FnOnce(u64) -> F,
     F: Future<Output = Result<Vec<u8>, ApiError>>,
@@ -226,7 +233,10 @@ where
                 counters.accepted(accepted.forward.as_ref().map_or(0, |f| f.events));
                 None
             };
-            let reply = Reply::json(202, &json!({"accepted": accepted.forward.as_ref().map_or(0, |f| f.events), "dropped": accepted.dropped}));
+            let reply = Reply::json(
+                202,
+                &json!({"accepted": accepted.forward.as_ref().map_or(0, |f| f.events), "dropped": accepted.dropped}),
+            );
             Outcome { reply: cors(reply, cors_origin), forward: accepted.forward, log }
         }
         Err(error) => refuse(error, cors_origin, head.origin, effects.counters),
@@ -311,7 +321,10 @@ fn accept(
             SiteDecision::Allowed => {}
             SiteDecision::UnknownSite => return Err(ApiError::UnknownSite(batch.site.clone())),
             SiteDecision::HostNotAllowed => {
-                return Err(ApiError::SiteNotAllowed { site: batch.site.clone(), hostname: event.page.hostname.clone() })
+                return Err(ApiError::SiteNotAllowed {
+                    site: batch.site.clone(),
+                    hostname: event.page.hostname.clone(),
+                })
             }
         }
     }
@@ -328,9 +341,10 @@ fn accept(
     }
     let mut ids = ids.into_iter();
     let visitor = Visitor { user_agent: head.user_agent, client_ip: head.client_ip, geo: &head.geo };
-    let events = enrich(&batch, &visitor, &client, config.ip_mode, config.visitor_salt_secret.expose(), now_ms, &mut || {
-        ids.next().unwrap_or_default()
-    });
+    let events =
+        enrich(&batch, &visitor, &client, config.ip_mode, config.visitor_salt_secret.expose(), now_ms, &mut || {
+            ids.next().unwrap_or_default()
+        });
     let body = produce_request(&batch.session_id, &events)
         .and_then(|request| serde_json::to_vec(&request))
         .map_err(|e| ApiError::Internal(format!("could not encode the produce request: {e}")))?;
@@ -381,7 +395,12 @@ mod tests {
         }
     }
 
-    fn run_with(vars: &HashMap<&'static str, String>, head: &TrackHead<'_>, body: &[u8], counters: &Counters) -> Outcome {
+    fn run_with(
+        vars: &HashMap<&'static str, String>,
+        head: &TrackHead<'_>,
+        body: &[u8],
+        counters: &Counters,
+    ) -> Outcome {
         let config = parse(vars);
         let mut n = 0u8;
         let mut random = || {
@@ -430,7 +449,10 @@ mod tests {
         assert_eq!(outcome.reply.header("vary"), Some("Origin"));
         assert!(outcome.log.is_none());
         let forward = outcome.forward.expect("forwarded");
-        assert_eq!((forward.site.as_str(), forward.session_id.as_str(), forward.events), ("demo", "Ab3dEf6hIj9kLm2n", 2));
+        assert_eq!(
+            (forward.site.as_str(), forward.session_id.as_str(), forward.events),
+            ("demo", "Ab3dEf6hIj9kLm2n", 2)
+        );
         let request: ProduceRequest = serde_json::from_slice(&forward.body).expect("produce request");
         assert_eq!(request.records[0].key, Some(json!("Ab3dEf6hIj9kLm2n")));
         assert_eq!(request.records[0].value["country"], "DE");
@@ -441,7 +463,9 @@ mod tests {
 
     #[test]
     fn both_tracker_content_types_are_accepted_with_any_parameters() {
-        for content_type in ["text/plain", "text/plain;charset=UTF-8", "application/json", "Application/JSON; charset=utf-8"] {
+        for content_type in
+            ["text/plain", "text/plain;charset=UTF-8", "application/json", "Application/JSON; charset=utf-8"]
+        {
             let outcome = run(&TrackHead { content_type: Some(content_type), ..head() }, BODY.as_bytes());
             assert_eq!(outcome.reply.status, 202, "{content_type}");
         }
@@ -460,14 +484,28 @@ mod tests {
             (head(), br#"{"site":"demo","sid":"x","events":[]}"#, 422, "invalid_field"),
             (head(), &ten_megabytes, 413, "payload_too_large"),
             (TrackHead { content_length: Some("10485760"), ..head() }, BODY.as_bytes(), 413, "payload_too_large"),
-            (TrackHead { content_type: Some("application/x-www-form-urlencoded"), ..head() }, BODY.as_bytes(), 415, "unsupported_media_type"),
+            (
+                TrackHead { content_type: Some("application/x-www-form-urlencoded"), ..head() },
+                BODY.as_bytes(),
+                415,
+                "unsupported_media_type",
+            ),
             (TrackHead { content_type: None, ..head() }, BODY.as_bytes(), 415, "unsupported_media_type"),
-            (TrackHead { content_type: Some("multipart/form-data; boundary=x"), ..head() }, BODY.as_bytes(), 415, "unsupported_media_type"),
+            (
+                TrackHead { content_type: Some("multipart/form-data; boundary=x"), ..head() },
+                BODY.as_bytes(),
+                415,
+                "unsupported_media_type",
+            ),
         ];
         for (head, body, status, code) in cases {
             let outcome = run(&head, body);
             assert_eq!(refused(&outcome), (status, code.to_owned()), "{:?} / {} bytes", head.content_type, body.len());
-            assert_eq!(outcome.reply.header("access-control-allow-origin"), Some("http://localhost:18080"), "errors stay readable by the page");
+            assert_eq!(
+                outcome.reply.header("access-control-allow-origin"),
+                Some("http://localhost:18080"),
+                "errors stay readable by the page"
+            );
         }
     }
 
@@ -478,7 +516,8 @@ mod tests {
         let outcome = run_with(&vars, &TrackHead { content_length: None, ..head() }, BODY.as_bytes(), &Counters::new());
         assert_eq!(refused(&outcome), (413, "payload_too_large".to_owned()));
         vars.insert("MAX_BODY_BYTES", BODY.len().to_string());
-        let outcome = run_with(&vars, &TrackHead { content_length: Some("1"), ..head() }, BODY.as_bytes(), &Counters::new());
+        let outcome =
+            run_with(&vars, &TrackHead { content_length: Some("1"), ..head() }, BODY.as_bytes(), &Counters::new());
         assert_eq!(outcome.reply.status, 202, "a body of exactly the limit passes, whatever Content-Length claimed");
     }
 
@@ -520,7 +559,10 @@ mod tests {
             assert_eq!(json_body(&outcome.reply), json!({"accepted": 0, "dropped": 2}));
             assert!(outcome.forward.is_none(), "{user_agent} must not be forwarded");
             assert!(outcome.log.is_some());
-            assert_eq!((counters.snapshot()["bot_events_dropped"].as_u64(), counters.snapshot()["events_accepted"].as_u64()), (Some(2), Some(0)));
+            assert_eq!(
+                (counters.snapshot()["bot_events_dropped"].as_u64(), counters.snapshot()["events_accepted"].as_u64()),
+                (Some(2), Some(0))
+            );
         }
     }
 
@@ -528,7 +570,8 @@ mod tests {
     fn bots_are_kept_when_drop_bots_is_off() {
         let mut vars = vars();
         vars.insert("DROP_BOTS", "false".to_owned());
-        let outcome = run_with(&vars, &TrackHead { user_agent: HEADLESS_CHROMIUM, ..head() }, BODY.as_bytes(), &Counters::new());
+        let outcome =
+            run_with(&vars, &TrackHead { user_agent: HEADLESS_CHROMIUM, ..head() }, BODY.as_bytes(), &Counters::new());
         assert_eq!(json_body(&outcome.reply), json!({"accepted": 2, "dropped": 0}));
         assert!(outcome.forward.is_some());
     }

@@ -139,10 +139,17 @@ impl Config {
             (Some(token), None, None) => ProxyAuth::Bearer(Secret(token)),
             (None, Some(username), Some(password)) => ProxyAuth::Basic { username, password: Secret(password) },
             (Some(_), _, _) => {
-                return Err(invalid("PROXY_TOKEN", "set either PROXY_TOKEN or PROXY_USERNAME + PROXY_PASSWORD, not both".to_owned()))
+                return Err(invalid(
+                    "PROXY_TOKEN",
+                    "set either PROXY_TOKEN or PROXY_USERNAME + PROXY_PASSWORD, not both".to_owned(),
+                ))
             }
-            (None, Some(_), None) => return Err(invalid("PROXY_PASSWORD", "is required with PROXY_USERNAME".to_owned())),
-            (None, None, Some(_)) => return Err(invalid("PROXY_USERNAME", "is required with PROXY_PASSWORD".to_owned())),
+            (None, Some(_), None) => {
+                return Err(invalid("PROXY_PASSWORD", "is required with PROXY_USERNAME".to_owned()))
+            }
+            (None, None, Some(_)) => {
+                return Err(invalid("PROXY_USERNAME", "is required with PROXY_PASSWORD".to_owned()))
+            }
         };
 
         let max_body_bytes = number(&get, "MAX_BODY_BYTES", 65_536, 1, MAX_BODY_BYTES_CEILING)?;
@@ -185,7 +192,13 @@ impl Config {
     }
 }
 
-fn number(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
     let Some(text) = get(var) else { return Ok(default) };
     match text.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
@@ -208,7 +221,10 @@ pub(crate) mod tests {
     pub(crate) fn vars() -> HashMap<&'static str, String> {
         HashMap::from([
             ("PROXY_URL", "http://127.0.0.1:18082".to_owned()),
-            ("SITES", r#"{"example.com":["example.com","www.example.com"],"demo":["localhost","127.0.0.1"]}"#.to_owned()),
+            (
+                "SITES",
+                r#"{"example.com":["example.com","www.example.com"],"demo":["localhost","127.0.0.1"]}"#.to_owned(),
+            ),
             ("VISITOR_SALT_SECRET", "0123456789abcdef-test".to_owned()),
         ])
     }

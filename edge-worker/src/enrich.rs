@@ -84,7 +84,9 @@ pub struct ClientInfo {
 pub fn classify_user_agent(user_agent: &str) -> ClientInfo {
     let user_agent = user_agent.trim();
     let parsed = woothee::parser::Parser::new().parse(user_agent);
-    let field = |get: fn(&woothee::parser::WootheeResult) -> String| parsed.as_ref().map(get).unwrap_or_else(|| "UNKNOWN".to_owned());
+    let field = |get: fn(&woothee::parser::WootheeResult) -> String| {
+        parsed.as_ref().map(get).unwrap_or_else(|| "UNKNOWN".to_owned())
+    };
     let device = field(|r| r.category.to_owned());
     let browser = field(|r| r.name.to_owned());
     let bot = if user_agent.is_empty() {
@@ -166,7 +168,8 @@ pub fn enrich(
     received_ms: u64,
     random: &mut dyn FnMut() -> [u8; 10],
 ) -> Vec<StoredEvent> {
-    let visitor_id = visitor_id(&daily_salt(salt_secret, received_ms), &batch.site, visitor.client_ip.trim(), visitor.user_agent);
+    let visitor_id =
+        visitor_id(&daily_salt(salt_secret, received_ms), &batch.site, visitor.client_ip.trim(), visitor.user_agent);
     let ip = stored_ip(visitor.client_ip, ip_mode);
     let geo = visitor.geo;
     let country = if geo.country.is_empty() { UNKNOWN_COUNTRY.to_owned() } else { geo.country.to_ascii_uppercase() };
@@ -233,7 +236,16 @@ pub(crate) mod tests {
     #[test]
     fn real_user_agents_are_read_as_expected() {
         /// (user agent, browser, version, os, os version, device, vendor, bot)
-        type Row = (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str, &'static str, Option<BotReason>);
+        type Row = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            Option<BotReason>,
+        );
         #[rustfmt::skip]
         let table: &[Row] = &[
             (CHROME_DESKTOP, "Chrome", "124.0.0.0", "Windows 10", "NT 10.0", "pc", "Google", None),
@@ -334,7 +346,13 @@ pub(crate) mod tests {
             &Limits::default(),
         )
         .expect("valid");
-        let geo = Geo { country: "de".to_owned(), city: "Berlin".to_owned(), asn: 3320, colo: "FRA".to_owned(), ..Geo::default() };
+        let geo = Geo {
+            country: "de".to_owned(),
+            city: "Berlin".to_owned(),
+            asn: 3320,
+            colo: "FRA".to_owned(),
+            ..Geo::default()
+        };
         let visitor = Visitor { user_agent: CHROME_DESKTOP, client_ip: "203.0.113.77", geo: &geo };
         let mut next = 0u8;
         let mut random = || {
@@ -342,7 +360,15 @@ pub(crate) mod tests {
             [next; 10]
         };
         let received_ms = 1_732_300_000_123;
-        let events = enrich(&batch, &visitor, &classify_user_agent(CHROME_DESKTOP), IpMode::Truncate, "0123456789abcdef", received_ms, &mut random);
+        let events = enrich(
+            &batch,
+            &visitor,
+            &classify_user_agent(CHROME_DESKTOP),
+            IpMode::Truncate,
+            "0123456789abcdef",
+            received_ms,
+            &mut random,
+        );
 
         assert_eq!(events.len(), 2);
         let first = &events[0];
@@ -352,24 +378,41 @@ pub(crate) mod tests {
         assert_ne!(first.event_id, events[1].event_id);
         assert_eq!((first.kind.as_str(), events[1].kind.as_str()), ("pageview", "event"));
         assert_eq!((first.site.as_str(), first.session_id.as_str()), ("demo", "Ab3dEf6hIj9kLm2n"));
-        assert_eq!((first.timestamp, first.timestamp_ms, first.schema_version), (1_732_300_000, received_ms, SCHEMA_VERSION));
+        assert_eq!(
+            (first.timestamp, first.timestamp_ms, first.schema_version),
+            (1_732_300_000, received_ms, SCHEMA_VERSION)
+        );
         assert_eq!(first.url, "http://localhost:18080/a");
         assert_eq!((first.utm_source.as_str(), first.title.as_str(), first.screen_width), ("news", "A", 1280));
         assert_eq!((first.browser.as_str(), first.os.as_str(), first.device.as_str()), ("Chrome", "Windows 10", "pc"));
         assert_eq!((first.ip.as_str(), first.country.as_str(), first.city.as_str()), ("203.0.113.0", "DE", "Berlin"));
         assert_eq!((first.asn, first.colo.as_str()), (3320, "FRA"));
-        assert_eq!(first.visitor_id, visitor_id(&daily_salt("0123456789abcdef", received_ms), "demo", "203.0.113.77", CHROME_DESKTOP));
+        assert_eq!(
+            first.visitor_id,
+            visitor_id(&daily_salt("0123456789abcdef", received_ms), "demo", "203.0.113.77", CHROME_DESKTOP)
+        );
         assert_eq!(events[1].visitor_id, first.visitor_id);
         assert_eq!((events[1].event_name.as_str(), events[1].props.as_str()), ("signup", r#"{"plan":"pro"}"#));
     }
 
     #[test]
     fn an_unknown_country_is_stored_as_xx() {
-        let batch = parse_batch(br#"{"site":"demo","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://localhost/"}]}"#, &Limits::default())
-            .expect("valid");
+        let batch = parse_batch(
+            br#"{"site":"demo","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://localhost/"}]}"#,
+            &Limits::default(),
+        )
+        .expect("valid");
         let geo = Geo::default();
         let visitor = Visitor { user_agent: CHROME_DESKTOP, client_ip: "", geo: &geo };
-        let events = enrich(&batch, &visitor, &classify_user_agent(CHROME_DESKTOP), IpMode::Full, "0123456789abcdef", 0, &mut || [0; 10]);
+        let events = enrich(
+            &batch,
+            &visitor,
+            &classify_user_agent(CHROME_DESKTOP),
+            IpMode::Full,
+            "0123456789abcdef",
+            0,
+            &mut || [0; 10],
+        );
         assert_eq!((events[0].country.as_str(), events[0].ip.as_str()), (UNKNOWN_COUNTRY, ""));
     }
 }

@@ -163,7 +163,12 @@ async fn attempt_once(client: &reqwest::Client, target: &ForwardTarget, body: &[
     }
     Err(AttemptFailure {
         error_codes,
-        ..failure(FailureReason::PartitionError, Some(status), format!("{} of {} partitions failed", parsed.failures().count(), parsed.offsets.len()), true)
+        ..failure(
+            FailureReason::PartitionError,
+            Some(status),
+            format!("{} of {} partitions failed", parsed.failures().count(), parsed.offsets.len()),
+            true,
+        )
     })
 }
 
@@ -266,7 +271,10 @@ mod tests {
         assert_eq!(waits, vec![200, 400], "exponential backoff between the three attempts");
         assert_eq!(seen(&proxy).len(), 3);
         for (i, failure) in report.failures.iter().enumerate() {
-            assert_eq!((failure.attempt, failure.reason, failure.status), (i as u32 + 1, FailureReason::PartitionError, Some(200)));
+            assert_eq!(
+                (failure.attempt, failure.reason, failure.status),
+                (i as u32 + 1, FailureReason::PartitionError, Some(200))
+            );
             assert_eq!(failure.error_codes, vec![3]);
         }
     }
@@ -301,7 +309,10 @@ mod tests {
         assert_eq!(report.attempts, 1);
         assert!(waits.is_empty());
         assert_eq!(seen(&proxy).len(), 1);
-        assert_eq!((report.failures[0].reason, report.failures[0].status, report.failures[0].retryable), (FailureReason::HttpStatus, Some(400), false));
+        assert_eq!(
+            (report.failures[0].reason, report.failures[0].status, report.failures[0].retryable),
+            (FailureReason::HttpStatus, Some(400), false)
+        );
     }
 
     #[tokio::test]

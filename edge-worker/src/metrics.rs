@@ -107,7 +107,13 @@ impl Counters {
 }
 
 /// One log line per failed attempt, with the context needed to find the batch again.
-pub fn forward_log_lines(report: &ForwardReport, site: &str, session_id: &str, events: usize, max_attempts: u32) -> Vec<String> {
+pub fn forward_log_lines(
+    report: &ForwardReport,
+    site: &str,
+    session_id: &str,
+    events: usize,
+    max_attempts: u32,
+) -> Vec<String> {
     report
         .failures
         .iter()
@@ -133,7 +139,14 @@ mod tests {
     use crate::forward::AttemptFailure;
 
     fn failure(attempt: u32, reason: FailureReason) -> AttemptFailure {
-        AttemptFailure { attempt, reason, status: Some(200), error_codes: vec![3], detail: "d".to_owned(), retryable: true }
+        AttemptFailure {
+            attempt,
+            reason,
+            status: Some(200),
+            error_codes: vec![3],
+            detail: "d".to_owned(),
+            retryable: true,
+        }
     }
 
     #[test]
@@ -157,11 +170,17 @@ mod tests {
         assert_eq!(snapshot["requests_rejected_by_reason"]["payload_too_large"], 2);
         assert_eq!(snapshot["requests_rejected_by_reason"]["internal_error"], 1);
         assert_eq!(snapshot["requests_rejected_by_reason"]["empty_body"], 0);
-        assert_eq!((snapshot["bot_requests_dropped"].as_u64(), snapshot["bot_events_dropped"].as_u64()), (Some(1), Some(2)));
+        assert_eq!(
+            (snapshot["bot_requests_dropped"].as_u64(), snapshot["bot_events_dropped"].as_u64()),
+            (Some(1), Some(2))
+        );
         assert_eq!(snapshot["forward_failures_by_reason"]["partition_error"], 1);
         assert_eq!(snapshot["forward_failures_by_reason"]["network"], 1);
         assert_eq!(snapshot["forward_failures_by_reason"]["http_status"], 0);
-        assert_eq!((snapshot["events_forwarded"].as_u64(), snapshot["events_lost_after_retries"].as_u64()), (Some(4), Some(3)));
+        assert_eq!(
+            (snapshot["events_forwarded"].as_u64(), snapshot["events_lost_after_retries"].as_u64()),
+            (Some(4), Some(3))
+        );
     }
 
     #[test]
@@ -177,7 +196,10 @@ mod tests {
         let last: Value = serde_json::from_str(&lines[1]).expect("json");
         assert_eq!(first["msg"], "forward attempt failed; retrying");
         assert_eq!(last["msg"], "forward failed; events lost");
-        assert_eq!((last["site"].as_str(), last["events"].as_u64(), last["attempt"].as_u64()), (Some("demo"), Some(4), Some(2)));
+        assert_eq!(
+            (last["site"].as_str(), last["events"].as_u64(), last["attempt"].as_u64()),
+            (Some("demo"), Some(4), Some(2))
+        );
         assert_eq!(last["failure"]["reason"], "partition_error");
         assert_eq!(last["failure"]["error_codes"], serde_json::json!([3]));
         assert_eq!(last["failure"]["status"], 200);

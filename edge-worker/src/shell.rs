@@ -9,7 +9,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
-use worker::{console_error, event, Context, Date, Delay, Env, Headers, Request, Response, ResponseBuilder, Result, RouteContext, Router};
+use worker::{
+    console_error, event, Context, Date, Delay, Env, Headers, Request, Response, ResponseBuilder, Result, RouteContext,
+    Router,
+};
 
 use crate::api::{self, ApiError, Effects, Outcome, Reply, TrackHead};
 use crate::config::{Config, ConfigError};
@@ -38,7 +41,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(response) if response.status_code() == 405 => respond(api::no_route(&path)),
         Ok(response) => Ok(response),
         Err(error) => {
-            console_error!("{}", serde_json::json!({"msg": "handler failed", "path": path, "error": error.to_string()}));
+            console_error!(
+                "{}",
+                serde_json::json!({"msg": "handler failed", "path": path, "error": error.to_string()})
+            );
             respond(ApiError::Internal("the worker failed to build a response".to_owned()).reply())
         }
     }
@@ -55,8 +61,10 @@ async fn preflight(req: Request, rc: RouteContext<Context>) -> Result<Response> 
 
 async fn track(mut req: Request, rc: RouteContext<Context>) -> Result<Response> {
     let config = config(&rc.env);
-    let (origin, content_type, content_length) = (header(&req, "origin"), header(&req, "content-type"), header(&req, "content-length"));
-    let (user_agent, client_ip) = (header(&req, "user-agent").unwrap_or_default(), header(&req, "cf-connecting-ip").unwrap_or_default());
+    let (origin, content_type, content_length) =
+        (header(&req, "origin"), header(&req, "content-type"), header(&req, "content-length"));
+    let (user_agent, client_ip) =
+        (header(&req, "user-agent").unwrap_or_default(), header(&req, "cf-connecting-ip").unwrap_or_default());
     let head = TrackHead {
         origin: origin.as_deref(),
         content_type: content_type.as_deref(),
@@ -113,7 +121,10 @@ fn geo(req: &Request) -> Geo {
         city: text("city"),
         continent: text("continent"),
         timezone: text("timezone"),
-        asn: field("asn").and_then(|v| v.as_f64()).filter(|n| (0.0..=f64::from(u32::MAX)).contains(n)).map_or(0, |n| n as u32),
+        asn: field("asn")
+            .and_then(|v| v.as_f64())
+            .filter(|n| (0.0..=f64::from(u32::MAX)).contains(n))
+            .map_or(0, |n| n as u32),
         colo: text("colo"),
     }
 }
@@ -129,7 +140,9 @@ fn finish(outcome: Outcome, ctx: &Context, config: Option<Config>) -> Result<Res
             let sleep = |ms| Delay::from(Duration::from_millis(ms));
             let report = forward(&reqwest::Client::new(), &target, &outgoing.body, sleep).await;
             COUNTERS.forwarded(&report, outgoing.events);
-            for line in forward_log_lines(&report, &outgoing.site, &outgoing.session_id, outgoing.events, target.max_attempts) {
+            for line in
+                forward_log_lines(&report, &outgoing.site, &outgoing.session_id, outgoing.events, target.max_attempts)
+            {
                 console_error!("{line}");
             }
         });

@@ -146,10 +146,24 @@ mod tests {
     #[test]
     fn cors_is_granted_to_http_origins_of_any_listed_host_on_any_port() {
         let sites = allowlist();
-        for origin in ["https://example.com", "http://localhost:18080", "http://127.0.0.1:5173", "https://a.blog.example.com", "https://WWW.example.com"] {
+        for origin in [
+            "https://example.com",
+            "http://localhost:18080",
+            "http://127.0.0.1:5173",
+            "https://a.blog.example.com",
+            "https://WWW.example.com",
+        ] {
             assert!(sites.allows_origin(origin), "{origin} should be allowed");
         }
-        for origin in ["null", "", "https://evil.com", "https://example.com.evil.com", "file:///tmp/x.html", "chrome-extension://abc", "https://blog.example.com"] {
+        for origin in [
+            "null",
+            "",
+            "https://evil.com",
+            "https://example.com.evil.com",
+            "file:///tmp/x.html",
+            "chrome-extension://abc",
+            "https://blog.example.com",
+        ] {
             assert!(!sites.allows_origin(origin), "{origin} should be refused");
         }
     }

@@ -100,12 +100,16 @@ mod tests {
         let request = ProduceRequest {
             records: vec![ProduceRecord { key: Some(json!("sid-1")), value: json!({"a": 1}), partition: None }],
         };
-        assert_eq!(serde_json::to_string(&request).expect("serializes"), r#"{"records":[{"key":"sid-1","value":{"a":1}}]}"#);
+        assert_eq!(
+            serde_json::to_string(&request).expect("serializes"),
+            r#"{"records":[{"key":"sid-1","value":{"a":1}}]}"#
+        );
     }
 
     #[test]
     fn a_successful_offset_omits_error_code() {
-        let body = serde_json::to_string(&ProduceResponse { offsets: vec![PartitionOffset::ok(0, 5)] }).expect("serializes");
+        let body =
+            serde_json::to_string(&ProduceResponse { offsets: vec![PartitionOffset::ok(0, 5)] }).expect("serializes");
         assert_eq!(body, r#"{"offsets":[{"partition":0,"offset":5}]}"#);
     }
 }

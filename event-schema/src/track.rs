@@ -213,7 +213,10 @@ pub fn validate(request: TrackRequest, limits: &Limits) -> Result<ValidBatch, Tr
         return Err(TrackError::field("events", "must hold at least one event"));
     }
     if events.len() > limits.max_events {
-        return Err(TrackError::field("events", format!("holds {} events; at most {} are allowed", events.len(), limits.max_events)));
+        return Err(TrackError::field(
+            "events",
+            format!("holds {} events; at most {} are allowed", events.len(), limits.max_events),
+        ));
     }
     let events = events
         .into_iter()
@@ -250,7 +253,10 @@ fn validate_event(path: &str, event: TrackEvent, limits: &Limits) -> Result<Vali
             valid.title = title;
             let width = event.screen_width.unwrap_or(0);
             if width > limits.max_screen_width {
-                return Err(TrackError::field(at("screen_width"), format!("must be at most {}", limits.max_screen_width)));
+                return Err(TrackError::field(
+                    at("screen_width"),
+                    format!("must be at most {}", limits.max_screen_width),
+                ));
             }
             valid.screen_width = u16::try_from(width).unwrap_or(u16::MAX);
             let language = event.language.unwrap_or_default();
@@ -281,11 +287,17 @@ fn validate_event(path: &str, event: TrackEvent, limits: &Limits) -> Result<Vali
 
 fn validate_props(path: &str, props: Map<String, Value>, limits: &Limits) -> Result<String, TrackError> {
     if props.len() > limits.max_props {
-        return Err(TrackError::field(path, format!("holds {} props; at most {} are allowed", props.len(), limits.max_props)));
+        return Err(TrackError::field(
+            path,
+            format!("holds {} props; at most {} are allowed", props.len(), limits.max_props),
+        ));
     }
     for (key, value) in &props {
         if key.is_empty() || key.chars().count() > limits.max_prop_key_chars {
-            return Err(TrackError::field(path, format!("prop names must be 1 to {} characters", limits.max_prop_key_chars)));
+            return Err(TrackError::field(
+                path,
+                format!("prop names must be 1 to {} characters", limits.max_prop_key_chars),
+            ));
         }
         match value {
             Value::String(s) if s.chars().count() > limits.max_prop_value_chars => {
@@ -410,8 +422,10 @@ mod tests {
 
     #[test]
     fn an_engagement_event_carries_its_visible_time() {
-        let batch = parse(r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"engagement","url":"http://s/x","engaged_ms":4200}]}"#)
-            .expect("valid");
+        let batch = parse(
+            r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"engagement","url":"http://s/x","engaged_ms":4200}]}"#,
+        )
+        .expect("valid");
         assert_eq!(batch.events[0].engaged_ms, 4200);
         assert_eq!(batch.events[0].props, "{}");
     }
@@ -433,7 +447,14 @@ mod tests {
 
     #[test]
     fn json_of_the_wrong_shape_is_a_422() {
-        for body in ["[]", "42", "\"text\"", r#"{"site":1}"#, r#"{"events":{}}"#, r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","screen_width":-1}]}"#] {
+        for body in [
+            "[]",
+            "42",
+            "\"text\"",
+            r#"{"site":1}"#,
+            r#"{"events":{}}"#,
+            r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","screen_width":-1}]}"#,
+        ] {
             let error = parse(body).expect_err(body);
             assert_eq!((error.status(), error.code()), (422, "invalid_shape"), "{body}");
         }
@@ -454,13 +475,31 @@ mod tests {
             (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview"}]}"#, "events[0].url"),
             (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"/relative"}]}"#, "events[0].url"),
             (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"ftp://s/"}]}"#, "events[0].url"),
-            (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","screen_width":99999}]}"#, "events[0].screen_width"),
-            (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","language":"en US;"}]}"#, "events[0].language"),
+            (
+                r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","screen_width":99999}]}"#,
+                "events[0].screen_width",
+            ),
+            (
+                r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","language":"en US;"}]}"#,
+                "events[0].language",
+            ),
             (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"event","url":"http://s/"}]}"#, "events[0].name"),
-            (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"event","url":"http://s/","name":"n","props":{"a":{"nested":1}}}]}"#, "events[0].props.a"),
-            (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"event","url":"http://s/","name":"n","props":{"a":null}}]}"#, "events[0].props.a"),
-            (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"engagement","url":"http://s/"}]}"#, "events[0].engaged_ms"),
-            (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"engagement","url":"http://s/","engaged_ms":90000000}]}"#, "events[0].engaged_ms"),
+            (
+                r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"event","url":"http://s/","name":"n","props":{"a":{"nested":1}}}]}"#,
+                "events[0].props.a",
+            ),
+            (
+                r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"event","url":"http://s/","name":"n","props":{"a":null}}]}"#,
+                "events[0].props.a",
+            ),
+            (
+                r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"engagement","url":"http://s/"}]}"#,
+                "events[0].engaged_ms",
+            ),
+            (
+                r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"engagement","url":"http://s/","engaged_ms":90000000}]}"#,
+                "events[0].engaged_ms",
+            ),
         ];
         for (body, field) in cases {
             assert_eq!(field_error(body), *field, "{body}");
@@ -473,14 +512,39 @@ mod tests {
         let long_url = format!("http://s/{}", "a".repeat(limits.max_url_chars));
         let long_title = "t".repeat(limits.max_title_chars + 1);
         let long_name = "n".repeat(limits.max_event_name_chars + 1);
-        let many_props: Map<String, Value> = (0..=limits.max_props).map(|i| (format!("k{i}"), Value::from(i))).collect();
+        let many_props: Map<String, Value> =
+            (0..=limits.max_props).map(|i| (format!("k{i}"), Value::from(i))).collect();
         let long_value = "v".repeat(limits.max_prop_value_chars + 1);
         let cases = [
-            (format!(r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"pageview","url":"{long_url}"}}]}}"#), "events[0].url"),
-            (format!(r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"pageview","url":"http://s/","title":"{long_title}"}}]}}"#), "events[0].title"),
-            (format!(r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"event","url":"http://s/","name":"{long_name}"}}]}}"#), "events[0].name"),
-            (format!(r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"event","url":"http://s/","name":"n","props":{}}}]}}"#, Value::Object(many_props)), "events[0].props"),
-            (format!(r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"event","url":"http://s/","name":"n","props":{{"k":"{long_value}"}}}}]}}"#), "events[0].props.k"),
+            (
+                format!(r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"pageview","url":"{long_url}"}}]}}"#),
+                "events[0].url",
+            ),
+            (
+                format!(
+                    r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"pageview","url":"http://s/","title":"{long_title}"}}]}}"#
+                ),
+                "events[0].title",
+            ),
+            (
+                format!(
+                    r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"event","url":"http://s/","name":"{long_name}"}}]}}"#
+                ),
+                "events[0].name",
+            ),
+            (
+                format!(
+                    r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"event","url":"http://s/","name":"n","props":{}}}]}}"#,
+                    Value::Object(many_props)
+                ),
+                "events[0].props",
+            ),
+            (
+                format!(
+                    r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"event","url":"http://s/","name":"n","props":{{"k":"{long_value}"}}}}]}}"#
+                ),
+                "events[0].props.k",
+            ),
         ];
         for (body, field) in &cases {
             assert_eq!(field_error(body), *field);

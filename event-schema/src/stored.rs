@@ -45,7 +45,9 @@ impl EventKind {
 }
 
 /// One stored event. Empty strings and zeros mean "not collected" (ClickHouse columns are not Nullable).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Unknown fields are refused: ClickHouse's JSONEachRow fails on a key the table lacks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 pub struct StoredEvent {
     /// UUIDv7 text: unique, and sorts by time.

@@ -40,11 +40,19 @@ pub struct AppState {
     /// Largest accepted produce body, in bytes.
     pub max_body_bytes: usize,
     pub metrics: Arc<Metrics>,
+    /// The topic ClickHouse loads into `page_visits`: its records must be exact `StoredEvent`s.
+    pub event_topic: Option<Arc<str>>,
 }
 
 impl AppState {
     pub fn new(sink: Arc<dyn Sink>, auth: Auth, max_body_bytes: usize) -> Self {
-        Self { sink, auth: Arc::new(auth), max_body_bytes, metrics: Arc::default() }
+        Self { sink, auth: Arc::new(auth), max_body_bytes, metrics: Arc::default(), event_topic: None }
+    }
+
+    /// Refuse, with a 422, records on `topic` that are not exact `StoredEvent`s (see `produce`).
+    pub fn with_event_topic(mut self, topic: &str) -> Self {
+        self.event_topic = Some(topic.into());
+        self
     }
 }
 

@@ -94,7 +94,8 @@ async fn main() -> ExitCode {
 
 async fn run_server(config: &Config) -> anyhow::Result<()> {
     let sink = KafkaSink::new(config).context("cannot configure the Kafka producer")?;
-    let state = AppState::new(Arc::new(sink), Auth::from_config(config), config.max_body_bytes);
+    let state = AppState::new(Arc::new(sink), Auth::from_config(config), config.max_body_bytes)
+        .with_event_topic(&config.page_visits_topic);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

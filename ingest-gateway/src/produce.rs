@@ -40,6 +40,10 @@
 //! - An unknown topic: every record falls back to partition 0 (or its explicit partition) and the produce
 //!   fails there: 200 `{"offsets":[{"partition":0,"error_code":3,"offset":-1}]}`. Topics are never created.
 //! - `{"records":[]}` is 200 `{"offsets":[]}`, whatever the topic.
+//! - Stricter than Redpanda on purpose: records for the topic ClickHouse loads into `page_visits` must each
+//!   be an exact `StoredEvent` (every field, no other), else 422 with `error_code` 42202 naming the record,
+//!   and nothing of the request is produced. ClickHouse 18.16's Kafka engine stops consuming a topic for
+//!   good at the first record it cannot parse, so one bad record would silently halt ingestion for all.
 //! - Redpanda answers 503 with `Retry-After: 0` when shutting down; the gateway answers 503 with
 //!   `Retry-After: 1` when its producer queue is full or the broker is unreachable.
 
@@ -52,7 +56,7 @@ use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use event_schema::produce::{CONTENT_TYPE_JSON_V2, CONTENT_TYPE_V2, UNKNOWN_TOPIC_OR_PARTITION};
-use event_schema::{PartitionOffset, ProduceResponse, ProxyError};
+use event_schema::{PartitionOffset, ProduceResponse, ProxyError, StoredEvent};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -80,6 +84,8 @@ pub enum ProduceError {
     UnreadableBody(String),
     #[error("parse error at offset {offset}: {reason}")]
     InvalidJson { offset: usize, reason: String },
+    #[error("record {index} is not a page_visits event: {reason}")]
+    NotAStoredEvent { index: usize, reason: String },
     #[error("the produce queue is full; retry later")]
     QueueFull { records: usize, enqueued: usize },
     #[error("broker_not_available: {reason}")]
@@ -99,6 +105,7 @@ impl ProduceError {
             ProduceError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 413),
             ProduceError::UnreadableBody(_) => (StatusCode::BAD_REQUEST, 40002),
             ProduceError::InvalidJson { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 422),
+            ProduceError::NotAStoredEvent { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42202),
             ProduceError::QueueFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, 503),
             ProduceError::BrokerUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, 50302),
         }
@@ -133,7 +140,8 @@ impl ProduceError {
             | ProduceError::NotAcceptable
             | ProduceError::PayloadTooLarge { .. }
             | ProduceError::UnreadableBody(_)
-            | ProduceError::InvalidJson { .. } => {
+            | ProduceError::InvalidJson { .. }
+            | ProduceError::NotAStoredEvent { .. } => {
                 tracing::info!(%topic, error = %self, "produce request rejected");
             }
         }
@@ -199,6 +207,9 @@ async fn produce_records(
     }
     let body = read_body(body, limit_bytes).await?;
     let records = parse_records(&body)?;
+    if state.event_topic.as_deref() == Some(topic) {
+        check_stored_events(&records)?;
+    }
     if records.is_empty() {
         return Ok(Vec::new());
     }
@@ -227,6 +238,17 @@ async fn produce_records(
         tracing::warn!(%topic, records = count, failed, ?codes, "records failed to produce");
     }
     Ok(offsets_by_partition(&per_record))
+}
+
+/// Every record value must parse as a `StoredEvent`, the row ClickHouse's Kafka engine will read.
+fn check_stored_events(records: &[SinkRecord]) -> Result<(), ProduceError> {
+    for (index, record) in records.iter().enumerate() {
+        let value = record.value.as_deref().unwrap_or(b"null");
+        if let Err(error) = serde_json::from_slice::<StoredEvent>(value) {
+            return Err(ProduceError::NotAStoredEvent { index, reason: error.to_string() });
+        }
+    }
+    Ok(())
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<usize> {

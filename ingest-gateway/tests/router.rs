@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use base64::Engine;
 use event_schema::produce::CONTENT_TYPE_JSON_V2;
+use event_schema::StoredEvent;
 use http_body_util::BodyExt;
 use ingest_gateway::auth::Auth;
 use ingest_gateway::sink::memory::{MemorySink, StoredRecord};
@@ -462,4 +463,34 @@ async fn on_shutdown_it_stops_accepting_and_flushes_the_sink() {
 
     assert_eq!(sink.flushes(), 1);
     assert!(tokio::net::TcpStream::connect(address).await.is_err(), "the listener must be closed");
+}
+
+#[tokio::test]
+async fn it_refuses_records_on_the_event_topic_that_clickhouse_could_not_load() {
+    let sink = Arc::new(MemorySink::new().with_topic("page_visits", 1).with_topic("raw", 1));
+    let app = app(AppState::new(sink.clone(), Auth::open(), MIB).with_event_topic("page_visits"));
+    let event = serde_json::to_value(StoredEvent { event_id: "e1".into(), site: "s".into(), ..StoredEvent::default() })
+        .expect("serializes");
+    let mut unknown_field = event.clone();
+    unknown_field["surprise"] = json!(1);
+    let mut missing_field = event.clone();
+    missing_field.as_object_mut().expect("object").remove("url");
+    let mut wrong_type = event.clone();
+    wrong_type["timestamp"] = json!("yesterday");
+
+    for (bad, named) in
+        [(unknown_field, "surprise"), (missing_field, "url"), (wrong_type, "u32"), (json!("text"), "string")]
+    {
+        let reply =
+            produce(&app, "page_visits", json!({"records": [{"key": "k", "value": event}, {"value": bad}]})).await;
+        assert_proxy_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, 42202);
+        let message = reply.json()["message"].as_str().unwrap_or_default().to_owned();
+        assert!(message.starts_with("record 1 is not a page_visits event") && message.contains(named), "{message}");
+    }
+    assert!(sink.records("page_visits", 0).is_empty(), "nothing of a refused request is produced");
+
+    let accepted = produce(&app, "page_visits", json!({"records": [{"key": "k", "value": event}]})).await;
+    assert_eq!(accepted.json(), json!({"offsets": [{"partition": 0, "offset": 0}]}));
+    let other_topic = produce(&app, "raw", json!({"records": [{"value": {"anything": true}}]})).await;
+    assert_eq!(other_topic.status, StatusCode::OK, "only the event topic is checked");
 }

@@ -1,5 +1,7 @@
 // Event-to-row freshness: produces one uniquely marked record through the gateway, then polls ClickHouse
 // until the row is queryable, N times in a row. Prints p50 and max in milliseconds.
+import { storedEvent } from './bodies.mjs';
+
 const [gateway, clickhouse, database, topic, rounds = '10'] = process.argv.slice(2);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Number(process.hrtime.bigint() / 1000000n);
@@ -7,11 +9,7 @@ const times = [];
 for (let i = 0; i < Number(rounds); i++) {
   const id = `fresh-${Date.now()}-${i}`;
   const t = Math.floor(Date.now() / 1000);
-  const value = {
-    event_id: id, schema_version: 1, kind: 'pageview', site: 'bench-freshness', session_id: id, visitor_id: '',
-    timestamp: t, timestamp_ms: t * 1000, url: 'https://bench.example/', hostname: 'bench.example', pathname: '/',
-    country: 'DE',
-  };
+  const value = { ...storedEvent(i, t), event_id: id, site: 'bench-freshness', session_id: id };
   const start = now();
   const res = await fetch(`${gateway}/topics/${topic}`, {
     method: 'POST', headers: { 'content-type': 'application/vnd.kafka.json.v2+json' },

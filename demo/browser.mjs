@@ -3,6 +3,8 @@
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { startEdge } from './edge.mjs';
+import { startSiteServer } from './serve.mjs';
 
 const toolsDir = process.env.PATHLIGHT_TOOLS ?? join(homedir(), '.cache', 'pathlight-tools');
 const { chromium } = createRequire(join(toolsDir, 'node', 'package.json'))('playwright-core');
@@ -12,9 +14,6 @@ const { chromium } = createRequire(join(toolsDir, 'node', 'package.json'))('play
 export const DESKTOP_CHROME_UA =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 
-// Header read only by scripts/dev-worker.mjs: it turns it into the request's `cf` object, standing in for
-// Cloudflare's geolocation. The worker itself never sees it.
-export const DEV_GEO_HEADER = 'x-pathlight-dev-geo';
 
 export async function launchBrowser() {
   return chromium.launch({
@@ -22,31 +21,47 @@ export async function launchBrowser() {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync',
+      // Beacons sent while a page unloads do not carry a context's user-agent override; without this they
+      // would say HeadlessChrome and be dropped as automation.
+      `--user-agent=${DESKTOP_CHROME_UA}`,
     ], // playwright gives every launch a fresh, empty profile directory of its own
 
   });
 }
 
-/** A browser context for one visitor whose requests to the worker carry the given country. */
-export async function visitorContext(browser, { workerOrigin, country, userAgent = DESKTOP_CHROME_UA }) {
+/**
+ * One visitor in the given country: their own local edge in front of the worker (see edge.mjs), their own
+ * copy of the demo site whose script tag points at that edge (another origin than the worker's), and a fresh
+ * browser context (so a fresh per-tab session). `close()` tears all three down.
+ */
+export async function startVisitor(browser, { workerOrigin, country, userAgent = DESKTOP_CHROME_UA }) {
+  const edge = await startEdge({ workerOrigin, country });
+  const site = await startSiteServer({ workerOrigin: edge.origin });
   const context = await browser.newContext({ userAgent });
-  await context.route(`${workerOrigin}/track`, (route) =>
-    route.continue({ headers: { ...route.request().headers(), [DEV_GEO_HEADER]: country } }));
-  return context;
+  return {
+    context,
+    siteOrigin: `http://localhost:${site.port}`,
+    trackUrl: `${edge.origin}/track`,
+    async close() {
+      await context.close();
+      site.server.close();
+      edge.server.close();
+    },
+  };
 }
 
 /**
- * One visitor: a fresh browser context (so a fresh per-tab session), the given country, and a walk through
- * `paths` on the demo site. Each step resolves only once the worker accepted (202) the request carrying that
- * page's page view, so the caller knows exactly what was sent. Returns the session id read back from the page.
+ * A visitor's walk through `paths` on the demo site. Each step resolves only once the worker accepted (202)
+ * the request carrying that page's page view, so the caller knows exactly what was sent. Returns the
+ * session id read back from the page and the site origin the pages were served from.
  */
-export async function visit(browser, { siteOrigin, workerOrigin, country, paths, userAgent }) {
-  const context = await visitorContext(browser, { workerOrigin, country, userAgent });
-  const page = await context.newPage();
+export async function visit(browser, { workerOrigin, country, paths, userAgent }) {
+  const visitor = await startVisitor(browser, { workerOrigin, country, userAgent });
   try {
+    const page = await visitor.context.newPage();
     for (const path of paths) {
-      const url = `${siteOrigin}${path}`;
-      const tracked = page.waitForResponse((r) => r.url() === `${workerOrigin}/track` && carriesPageview(r.request(), url),
+      const url = `${visitor.siteOrigin}${path}`;
+      const tracked = page.waitForResponse((r) => r.url() === visitor.trackUrl && carriesPageview(r.request(), url),
         { timeout: 15_000 });
       await page.goto(url);
       const response = await tracked;
@@ -55,9 +70,9 @@ export async function visit(browser, { siteOrigin, workerOrigin, country, paths,
       }
     }
     const sid = await page.evaluate(() => sessionStorage.getItem('pathlight_sid'));
-    return { sid, pageviews: paths.length };
+    return { sid, siteOrigin: visitor.siteOrigin, pageviews: paths.length };
   } finally {
-    await context.close();
+    await visitor.close();
   }
 }
 

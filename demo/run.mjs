@@ -1,7 +1,6 @@
-// The demo's visitors: serves the demo site, walks headless Chromium through it as visitors from several
-// countries, and waits until ClickHouse holds every accepted page view. scripts/demo.sh then prints the
-// visits-by-country table.
-import { startSiteServer } from './serve.mjs';
+// The demo's visitors: walks headless Chromium through the demo site (its pages carry the script tag) as
+// visitors from several countries, and waits until ClickHouse holds every accepted page view.
+// scripts/demo.sh then prints the visits-by-country table.
 import { launchBrowser, visit, pollRows, sqlString } from './browser.mjs';
 
 const env = process.env;
@@ -26,14 +25,12 @@ const VISITORS = [
   { country: 'BR', paths: ['/'], userAgent: UA.macSafari },
 ];
 
-const { server, port } = await startSiteServer({ port: Number(env.DEMO_SITE_PORT ?? 18080), workerOrigin });
-const siteOrigin = `http://localhost:${port}`;
 const browser = await launchBrowser();
 try {
   const sids = [];
   let accepted = 0;
   for (const visitor of VISITORS) {
-    const result = await visit(browser, { siteOrigin, workerOrigin, ...visitor });
+    const result = await visit(browser, { workerOrigin, ...visitor });
     console.log(`visitor from ${visitor.country}: ${visitor.paths.join(' -> ')} (session ${result.sid})`);
     sids.push(result.sid);
     accepted += result.pageviews;
@@ -46,5 +43,4 @@ try {
   if (stored !== accepted) process.exitCode = 1;
 } finally {
   await browser.close();
-  server.close();
 }

@@ -14,7 +14,8 @@
 // two-letter code, which keeps the default fields) or a JSON object of cf fields merged over the default,
 // e.g. `{"country":"FR","city":"Lyon"}`; a field set to null is removed (`{"country":null}` = unknown).
 // The harness consumes that header; the worker only ever sees request.cf (passed to workerd in miniflare's
-// MF-CF-Blob header, exactly what mf.dispatchFetch({cf}) does). A missing CF-Connecting-IP is set from
+// MF-CF-Blob header, exactly what mf.dispatchFetch({cf}) does). A request that already carries MF-CF-Blob
+// keeps it, as under `wrangler dev` (see scripts/dev-geo.mjs). A missing CF-Connecting-IP is set from
 // the client socket, as Cloudflare would.
 import { readFileSync, existsSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
@@ -23,6 +24,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { asciiJson, CF_BLOB_HEADER, devCf } from "./dev-geo.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const tools = process.env.PATHLIGHT_TOOLS ?? join(process.env.HOME ?? "", ".cache/pathlight-tools");
@@ -67,6 +69,7 @@ if (!bindings.VISITOR_SALT_SECRET) {
 }
 
 const geoTable = JSON.parse(readFileSync(args.cf, "utf8"));
+const cfFor = (spec) => devCf(spec, geoTable);
 const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(wranglerToml)?.[1] ?? fail("wrangler.toml has no compatibility_date");
 const entry = join(args.build, "index.js");
 if (!existsSync(entry)) fail(`${entry} is missing: run scripts/build-worker.sh first`);
@@ -101,10 +104,11 @@ const EXPECT_TIMEOUT_MS = 1_000;
 
 server = createServer((req, res) => {
   const headers = { ...req.headers };
-  const cf = cfFor(headers[GEO_HEADER]);
+  // A cf already given in miniflare's own header (as the demo's browser sends it, for wrangler dev alike) wins.
+  const cf = headers[CF_BLOB_HEADER] ?? asciiJson(cfFor(headers[GEO_HEADER]));
   for (const name of [GEO_HEADER, ...HOP_BY_HOP]) delete headers[name];
   headers["cf-connecting-ip"] ??= (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
-  headers["mf-cf-blob"] = asciiJson(cf);
+  headers[CF_BLOB_HEADER] = cf;
   headers["mf-disable-pretty-error"] = "true";
   const declaredTooLarge = Number(req.headers["content-length"]) >= bodyWindowBytes;
   if (declaredTooLarge) headers.expect = "100-continue";
@@ -155,27 +159,6 @@ await new Promise((ok, ko) => server.once("listening", ok).once("error", ko));
 const { port } = server.address();
 console.log(`worker listening on http://127.0.0.1:${port}`);
 
-/** request.cf for one request: the default fields, overlaid by the dev geo header if any. */
-function cfFor(header) {
-  const base = { ...geoTable.default };
-  if (!header) return base;
-  let overlay;
-  if (header.trim().startsWith("{")) {
-    try {
-      overlay = JSON.parse(header);
-    } catch {
-      overlay = {};
-      console.error(`warning: ${GEO_HEADER} is not valid JSON; using the default cf`);
-    }
-  } else {
-    const code = header.trim().toUpperCase();
-    overlay = geoTable.countries[code] ?? { country: code };
-  }
-  const cf = { ...base, ...overlay };
-  for (const [key, value] of Object.entries(cf)) if (value === null) delete cf[key];
-  return cf;
-}
-
 /** The `key = "value"` / `key = 'value'` lines of one TOML table: enough for wrangler.toml's [vars]. */
 function tomlSection(text, name) {
   const out = {};
@@ -193,10 +176,6 @@ function tomlSection(text, name) {
  * JSON with every non-ASCII character escaped: workerd parses the cf header as UTF-8, but a Node header
  * value is Latin-1, so "São Paulo" would otherwise arrive mangled.
  */
-function asciiJson(value) {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-
 /** NAME=value lines, as in .dev.vars; `#` starts a comment line, quotes around the value are removed. */
 function dotenv(text) {
   const out = {};

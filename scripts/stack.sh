@@ -3,7 +3,7 @@
 #   broker      tansu (Kafka API), persistent sqlite storage          :$BROKER_PORT
 #   clickhouse  ClickHouse 18.16 on librdkafka 2.12.1, our config     :$CLICKHOUSE_HTTP_PORT (tcp :$CLICKHOUSE_TCP_PORT)
 #   gateway     ingest-gateway: `migrate` (topic + sql/), then `serve` :$GATEWAY_PORT
-#   worker      the edge worker under scripts/dev-worker.mjs          :$WORKER_PORT
+#   worker      the edge worker under `wrangler dev`                  :$WORKER_PORT (inspector :$WORKER_PORT+1)
 #
 # Usage: scripts/stack.sh up | down [--purge] | status | logs [component]
 #   up       starts whatever is not running yet (a running component is left alone) and waits until each
@@ -23,7 +23,6 @@ STATE_MARKER="$PATHLIGHT_STATE/.pathlight-stack"
 CLICKHOUSE_SERVER_BIN="${CLICKHOUSE_SERVER_BIN:-$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)}"
 DEFAULT_GATEWAY_BIN="$PATHLIGHT_ROOT/target/debug/ingest-gateway"
 GATEWAY_BIN="${GATEWAY_BIN:-$DEFAULT_GATEWAY_BIN}"
-WORKER_SHIM="$PATHLIGHT_ROOT/edge-worker/build/worker/shim.mjs"
 START_TIMEOUT_S="${START_TIMEOUT_S:-60}"
 STOP_TIMEOUT_S="${STOP_TIMEOUT_S:-30}"
 
@@ -172,18 +171,30 @@ start_gateway() {
   wait_ready gateway gateway_healthy
 }
 
+# The worker runs under `wrangler dev` from the repository root, as a user runs it: wrangler.toml, its [build]
+# command (skipped when nothing changed) and workerd. Per-request geography comes from miniflare's MF-CF-Blob
+# header (scripts/dev-geo.mjs); requests without it get the default of scripts/dev-cf.json, rendered fresh
+# at every start because wrangler ignores a cf file older than 30 days and would try to fetch one.
+worker_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$WORKER_PORT/health" >/dev/null 2>&1; }
+
 start_worker() {
-  if [ ! -f "$WORKER_SHIM" ] && [ -f "$PATHLIGHT_ROOT/scripts/build-worker.sh" ]; then
-    log "building the edge worker"
-    bash "$PATHLIGHT_ROOT/scripts/build-worker.sh" || die "scripts/build-worker.sh failed"
+  command -v wrangler >/dev/null || die "wrangler not found in PATH: run scripts/install.sh"
+  claim_port worker "$((WORKER_PORT + 1))"
+  local dir="$PATHLIGHT_STATE/worker"
+  mkdir -p "$dir"
+  node -e 'const t = require(process.argv[1]); process.stdout.write(JSON.stringify(t.default))' \
+    "$PATHLIGHT_ROOT/scripts/dev-cf.json" >"$dir/cf.json"
+  local vars=(--var "PROXY_URL:http://127.0.0.1:$GATEWAY_PORT")
+  # A .dev.vars file of the user's own holds the secrets; without one, a salt kept in the state directory
+  # keeps visitor ids stable across restarts of this stack.
+  if [ ! -f "$PATHLIGHT_ROOT/.dev.vars" ]; then
+    [ -s "$dir/visitor-salt" ] || od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/visitor-salt"
+    vars+=(--var "VISITOR_SALT_SECRET:$(cat "$dir/visitor-salt")")
   fi
-  if [ ! -f "$WORKER_SHIM" ] || [ ! -f "$PATHLIGHT_ROOT/scripts/dev-worker.mjs" ]; then
-    log "worker: skipped ($WORKER_SHIM or scripts/dev-worker.mjs is missing)"
-    return 0
-  fi
-  launch worker "$PATHLIGHT_ROOT" node scripts/dev-worker.mjs \
-    --port "$WORKER_PORT" --proxy-url "http://127.0.0.1:$GATEWAY_PORT"
-  wait_ready worker port_open "$WORKER_PORT"
+  launch worker "$PATHLIGHT_ROOT" env WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_PATH="$dir/cf.json" \
+    wrangler dev --ip 127.0.0.1 --port "$WORKER_PORT" --inspector-port "$((WORKER_PORT + 1))" \
+    --persist-to "$dir/wrangler" --show-interactive-dev-session=false "${vars[@]}"
+  wait_ready worker worker_healthy
 }
 
 # --- commands --------------------------------------------------------------------------------------------

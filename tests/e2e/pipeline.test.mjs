@@ -3,7 +3,6 @@
 // Needs the local stack (scripts/stack.sh up).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSiteServer } from '../../demo/serve.mjs';
 import { launchBrowser, visit, pollRows, sqlString } from '../../demo/browser.mjs';
 
 const env = process.env;
@@ -12,11 +11,8 @@ const clickhouseUrl = `http://127.0.0.1:${env.CLICKHOUSE_HTTP_PORT ?? 18123}`;
 const database = env.CLICKHOUSE_DATABASE ?? 'pathlight';
 
 test('page views from two countries arrive in ClickHouse exactly once, with url, country and browser', async (t) => {
-  const { server, port } = await startSiteServer({ workerOrigin });
-  t.after(() => server.close());
   const browser = await launchBrowser();
   t.after(() => browser.close());
-  const siteOrigin = `http://localhost:${port}`;
 
   const visitors = [
     { country: 'DE', paths: ['/', '/menu.html', '/pricing.html'] },
@@ -25,7 +21,7 @@ test('page views from two countries arrive in ClickHouse exactly once, with url,
   const expected = [];
   const sids = [];
   for (const visitor of visitors) {
-    const { sid } = await visit(browser, { siteOrigin, workerOrigin, ...visitor });
+    const { sid, siteOrigin } = await visit(browser, { workerOrigin, ...visitor });
     assert.match(sid ?? '', /^[A-Za-z0-9]{16}$/, 'the snippet keeps a per-tab session id');
     sids.push(sid);
     for (const path of visitor.paths) expected.push([`${siteOrigin}${path}`, visitor.country, 'Chrome'].join(' '));

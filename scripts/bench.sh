@@ -35,7 +35,7 @@ for n in 1 10 100; do
   load "gateway POST /topics/page_visits ($n records)" "http://127.0.0.1:$GATEWAY_PORT/topics/page_visits" \
     "$bodies/produce-$n.json" application/vnd.kafka.json.v2+json
 done
-worker_line=$(load "worker POST /track (1 page view, workerd)" "http://127.0.0.1:$WORKER_PORT/track" "$bodies/track.json" \
+worker_line=$(load "worker POST /track (1 page view, wrangler dev)" "http://127.0.0.1:$WORKER_PORT/track" "$bodies/track.json" \
   text/plain ORIGIN=http://localhost \
   USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
 echo "$worker_line"

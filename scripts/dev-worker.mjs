@@ -10,13 +10,9 @@
 // value, with a warning. `--port 0` picks a free port; the ready line says which:
 //   worker listening on http://127.0.0.1:PORT
 //
-// Per-request geography: send `X-Pathlight-Dev-Geo: DE` (a country of --cf's table, or any other
-// two-letter code, which keeps the default fields) or a JSON object of cf fields merged over the default,
-// e.g. `{"country":"FR","city":"Lyon"}`; a field set to null is removed (`{"country":null}` = unknown).
-// The harness consumes that header; the worker only ever sees request.cf (passed to workerd in miniflare's
-// MF-CF-Blob header, exactly what mf.dispatchFetch({cf}) does). A request that already carries MF-CF-Blob
-// keeps it, as under `wrangler dev` (see scripts/dev-geo.mjs). A missing CF-Connecting-IP is set from
-// the client socket, as Cloudflare would.
+// Per-request geography, as under `wrangler dev`: the worker reads `request.cf` from miniflare's MF-CF-Blob
+// request header (build one with scripts/dev-geo.mjs); a request without it gets the default of --cf's
+// table. A missing CF-Connecting-IP is set from the client socket, as Cloudflare would.
 import { readFileSync, existsSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import { randomBytes } from "node:crypto";
@@ -34,7 +30,6 @@ const CONFIG_VARS = [
   "PROXY_URL", "TOPIC", "SITES", "IP_MODE", "VISITOR_SALT_SECRET", "PROXY_TOKEN", "PROXY_USERNAME",
   "PROXY_PASSWORD", "MAX_BODY_BYTES", "FORWARD_MAX_ATTEMPTS", "FORWARD_BACKOFF_MS", "DROP_BOTS",
 ];
-const GEO_HEADER = "x-pathlight-dev-geo";
 // Hop-by-hop headers belong to the client's connection to this harness, not to the forwarded request.
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"];
 
@@ -68,8 +63,7 @@ if (!bindings.VISITOR_SALT_SECRET) {
   console.error("warning: VISITOR_SALT_SECRET is not set; using a random value for this run (visitor ids will not match across restarts)");
 }
 
-const geoTable = JSON.parse(readFileSync(args.cf, "utf8"));
-const cfFor = (spec) => devCf(spec, geoTable);
+const defaultCf = asciiJson(devCf(null, JSON.parse(readFileSync(args.cf, "utf8"))));
 const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(wranglerToml)?.[1] ?? fail("wrangler.toml has no compatibility_date");
 const entry = join(args.build, "index.js");
 if (!existsSync(entry)) fail(`${entry} is missing: run scripts/build-worker.sh first`);
@@ -104,11 +98,9 @@ const EXPECT_TIMEOUT_MS = 1_000;
 
 server = createServer((req, res) => {
   const headers = { ...req.headers };
-  // A cf already given in miniflare's own header (as the demo's browser sends it, for wrangler dev alike) wins.
-  const cf = headers[CF_BLOB_HEADER] ?? asciiJson(cfFor(headers[GEO_HEADER]));
-  for (const name of [GEO_HEADER, ...HOP_BY_HOP]) delete headers[name];
+  for (const name of HOP_BY_HOP) delete headers[name];
   headers["cf-connecting-ip"] ??= (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
-  headers[CF_BLOB_HEADER] = cf;
+  headers[CF_BLOB_HEADER] ??= defaultCf;
   headers["mf-disable-pretty-error"] = "true";
   const declaredTooLarge = Number(req.headers["content-length"]) >= bodyWindowBytes;
   if (declaredTooLarge) headers.expect = "100-continue";

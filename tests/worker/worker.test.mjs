@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startCapture } from "./capture.mjs";
+import { asciiJson, CF_BLOB_HEADER, devCf } from "../../scripts/dev-geo.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const SITES = { demo: ["localhost", "127.0.0.1"], "example.com": ["example.com", "*.example.com"] };
@@ -271,7 +272,7 @@ function track(body, { userAgent = CHROME, origin = "http://localhost:18080", ge
       "content-type": contentType,
       "user-agent": userAgent,
       origin,
-      ...(geo !== undefined && { "x-pathlight-dev-geo": geo }),
+      ...(geo !== undefined && { [CF_BLOB_HEADER]: asciiJson(devCf(geo)) }),
       ...headers,
     },
     body,

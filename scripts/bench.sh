@@ -6,8 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PATHLIGHT_ROOT"
 
-export PATHLIGHT_STATE="$PATHLIGHT_ROOT/.stack-bench" PATHLIGHT_LOGS="$PATHLIGHT_ROOT/.stack-bench/logs"
-export BROKER_PORT=39092 CLICKHOUSE_HTTP_PORT=38123 CLICKHOUSE_TCP_PORT=39000 GATEWAY_PORT=38082 WORKER_PORT=38787
+use_private_stack bench 3
 export GATEWAY_BIN="$PATHLIGHT_ROOT/target/release/ingest-gateway"
 duration="${DURATION_S:-20}s" connections="${CONNECTIONS:-8}"
 

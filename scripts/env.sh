@@ -28,5 +28,14 @@ NODE_TOOLS="$PATHLIGHT_TOOLS/node"
 export PATH="$HOME/.cargo/bin:$NODE_TOOLS/node_modules/.bin:$PATH"
 export WRANGLER_SEND_METRICS=false
 
+# Switches to a private stack beside the default one: state in .stack-NAME/, ports with the leading digit
+# PREFIX instead of 1 (the test suite uses 2, the benchmarks 3), so a running demo stack is left alone.
+use_private_stack() { # name prefix
+  export PATHLIGHT_STATE="$PATHLIGHT_ROOT/.stack-$1" PATHLIGHT_LOGS="$PATHLIGHT_ROOT/.stack-$1/logs"
+  export BROKER_PORT="${2}9092" CLICKHOUSE_HTTP_PORT="${2}8123" CLICKHOUSE_TCP_PORT="${2}9000"
+  export GATEWAY_PORT="${2}8082" WORKER_PORT="${2}8787"
+  export CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" KAFKA_BROKERS="127.0.0.1:$BROKER_PORT"
+}
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

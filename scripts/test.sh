@@ -6,10 +6,7 @@ set -uo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PATHLIGHT_ROOT"
 
-# A private stack for the tests.
-export PATHLIGHT_STATE="$PATHLIGHT_ROOT/.stack-test" PATHLIGHT_LOGS="$PATHLIGHT_ROOT/.stack-test/logs"
-export BROKER_PORT=29092 CLICKHOUSE_HTTP_PORT=28123 CLICKHOUSE_TCP_PORT=29000 GATEWAY_PORT=28082 WORKER_PORT=28787
-export CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" KAFKA_BROKERS="127.0.0.1:$BROKER_PORT"
+use_private_stack test 2
 mkdir -p "$PATHLIGHT_LOGS"
 
 passed=0 failed=0 broken=()

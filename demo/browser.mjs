@@ -9,6 +9,13 @@ import { startSiteServer } from './serve.mjs';
 const toolsDir = process.env.PATHLIGHT_TOOLS ?? join(homedir(), '.cache', 'pathlight-tools');
 const { chromium } = createRequire(join(toolsDir, 'node', 'package.json'))('playwright-core');
 
+// Where the local stack listens (scripts/env.sh and its private variants set these variables).
+export const stack = {
+  workerOrigin: `http://127.0.0.1:${process.env.WORKER_PORT ?? 18787}`,
+  clickhouseUrl: `http://127.0.0.1:${process.env.CLICKHOUSE_HTTP_PORT ?? 18123}`,
+  database: process.env.CLICKHOUSE_DATABASE ?? 'pathlight',
+};
+
 // Headless Chromium announces itself as "HeadlessChrome", which the worker rightly drops as automation.
 // Demo visitors present an ordinary desktop Chrome user agent instead.
 export const DESKTOP_CHROME_UA =

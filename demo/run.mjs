@@ -1,12 +1,9 @@
 // The demo's visitors: walks headless Chromium through the demo site (its pages carry the script tag) as
 // visitors from several countries, and waits until ClickHouse holds every accepted page view.
 // scripts/demo.sh then prints the visits-by-country table.
-import { launchBrowser, visit, pollRows, sqlString } from './browser.mjs';
+import { launchBrowser, visit, pollRows, sqlString, stack } from './browser.mjs';
 
-const env = process.env;
-const workerOrigin = `http://127.0.0.1:${env.WORKER_PORT ?? 18787}`;
-const clickhouseUrl = `http://127.0.0.1:${env.CLICKHOUSE_HTTP_PORT ?? 18123}`;
-const database = env.CLICKHOUSE_DATABASE ?? 'pathlight';
+const { workerOrigin, clickhouseUrl, database } = stack;
 
 // Distinct devices, so the cookieless visitor hash (IP + user agent + site + day) tells the visitors apart
 // even though every one of them connects from 127.0.0.1 here.

@@ -3,12 +3,9 @@
 // Needs the local stack (scripts/stack.sh up).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, startVisitor, pollRows, sqlString } from '../../demo/browser.mjs';
+import { launchBrowser, startVisitor, pollRows, sqlString, stack } from '../../demo/browser.mjs';
 
-const env = process.env;
-const workerOrigin = `http://127.0.0.1:${env.WORKER_PORT ?? 18787}`;
-const clickhouseUrl = `http://127.0.0.1:${env.CLICKHOUSE_HTTP_PORT ?? 18123}`;
-const database = env.CLICKHOUSE_DATABASE ?? 'pathlight';
+const { workerOrigin, clickhouseUrl, database } = stack;
 
 test('an SPA visit produces exactly its page views, custom events, outbound click and engagement', async (t) => {
   const browser = await launchBrowser();

@@ -226,17 +226,15 @@ where
     match result {
         Ok(accepted) => {
             let counters = effects.counters;
+            let events = accepted.forward.as_ref().map_or(0, |f| f.events);
             let log = if accepted.dropped > 0 {
                 counters.bots_dropped(accepted.dropped);
                 Some(json!({"msg": "bot events dropped", "events": accepted.dropped, "reason": accepted.bot_reason, "user_agent": head.user_agent}).to_string())
             } else {
-                counters.accepted(accepted.forward.as_ref().map_or(0, |f| f.events));
+                counters.accepted(events);
                 None
             };
-            let reply = Reply::json(
-                202,
-                &json!({"accepted": accepted.forward.as_ref().map_or(0, |f| f.events), "dropped": accepted.dropped}),
-            );
+            let reply = Reply::json(202, &json!({"accepted": events, "dropped": accepted.dropped}));
             Outcome { reply: cors(reply, cors_origin), forward: accepted.forward, log }
         }
         Err(error) => refuse(error, cors_origin, head.origin, effects.counters),

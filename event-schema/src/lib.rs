@@ -2,10 +2,13 @@
 //!
 //! - [`track`]: what the browser snippet posts to the edge worker, and its validation.
 //! - [`stored`]: the enriched event the worker forwards; it is also the ClickHouse row.
+//! - [`contract`]: the machine-readable form of these types (JSON Schema, ClickHouse columns), committed
+//!   under `event-schema/contracts/` for the other languages and checked against the types by a test.
 //! - [`produce`]: the Redpanda HTTP Proxy produce API (JSON v2), spoken by the worker and served by the gateway.
 //!
 //! Everything here is plain data and pure functions, so it compiles for WASM and natively alike.
 
+pub mod contract;
 pub mod produce;
 pub mod stored;
 pub mod track;

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// Bumped whenever a field changes meaning; stored in every row so old rows stay interpretable.
 pub const SCHEMA_VERSION: u8 = 1;
 
+/// ClickHouse column types that differ from the plain mapping of the Rust field type (see [`crate::contract`]):
+/// timestamps travel as unix seconds (`u32`) and are stored as `DateTime('UTC')`.
+pub const CLICKHOUSE_TYPE_OVERRIDES: &[(&str, &str)] = &[("timestamp", "DateTime('UTC')")];
+
 /// Country code stored when the edge did not know the visitor's country (Cloudflare's own convention).
 pub const UNKNOWN_COUNTRY: &str = "XX";
 
@@ -46,7 +50,7 @@ impl EventKind {
 
 /// One stored event. Empty strings and zeros mean "not collected" (ClickHouse columns are not Nullable).
 /// Unknown fields are refused: ClickHouse's JSONEachRow fails on a key the table lacks.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 pub struct StoredEvent {

@@ -58,14 +58,14 @@ impl Default for Limits {
 }
 
 /// The request as it arrives. Every field is optional here so that validation, not serde, names what is missing.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct TrackRequest {
     pub site: Option<String>,
     pub sid: Option<String>,
     pub events: Option<Vec<TrackEvent>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct TrackEvent {
     pub kind: Option<String>,
     pub url: Option<String>,
@@ -166,7 +166,7 @@ impl TrackError {
 }
 
 /// The JSON error body every HTTP boundary of the product answers with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `invalid_field`, `payload_too_large`.
     pub error: String,

@@ -1,7 +1,11 @@
 // Builds dist/pathlight.js, the file the edge worker embeds. The options live here, exported, so the
 // reproducibility test rebuilds with exactly what `npm run build` uses.
-import { build } from "esbuild";
+// Usage: node scripts/build.mjs [outfile]   (default: dist/pathlight.js)
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tool } from "./tools.mjs";
+
+export const { build } = tool("esbuild");
 
 export const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -20,5 +24,5 @@ export const options = {
 };
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await build(options);
+  await build(process.argv[2] ? { ...options, outfile: resolve(process.argv[2]) } : options);
 }

@@ -9,16 +9,14 @@
 // waits for it: the snippet keeps events in order, so anything queued before the marker has been sent
 // no later than the marker's request.
 //
-// Run: cd tracker-js && npm ci && npm run test:browser   (needs /usr/bin/chromium, or set CHROMIUM_PATH)
+// Run: node --test tests/browser-tracker/   (after scripts/install.sh; needs /usr/bin/chromium, or set CHROMIUM_PATH)
 import { after, afterEach, before, beforeEach, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { tool } from "../../tracker-js/scripts/tools.mjs";
 
-// playwright-core is a devDependency of tracker-js; resolve it from there so this folder needs no install.
-const require = createRequire(new URL("../../tracker-js/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
+const { chromium } = tool("playwright-core");
 
 // PATHLIGHT_SNIPPET points the suite at another build, e.g. to check that a deliberately broken one fails.
 const SNIPPET = readFileSync(

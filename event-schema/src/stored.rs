@@ -18,7 +18,7 @@ pub const CLICKHOUSE_TYPE_OVERRIDES: &[(&str, &str)] = &[("timestamp", "DateTime
 /// Country code stored when the edge did not know the visitor's country (Cloudflare's own convention).
 pub const UNKNOWN_COUNTRY: &str = "XX";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     #[default]

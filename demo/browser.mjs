@@ -3,16 +3,17 @@
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { localUrl } from '../scripts/ports.mjs';
 import { startEdge } from './edge.mjs';
 import { startSiteServer } from './serve.mjs';
 
 const toolsDir = process.env.PATHLIGHT_TOOLS ?? join(homedir(), '.cache', 'pathlight-tools');
 const { chromium } = createRequire(join(toolsDir, 'node', 'package.json'))('playwright-core');
 
-// Where the local stack listens (scripts/env.sh and its private variants set these variables).
+// Where the local stack listens: scripts/ports.env, or a private stack's ports (scripts/env.sh).
 export const stack = {
-  workerOrigin: `http://127.0.0.1:${process.env.WORKER_PORT ?? 18787}`,
-  clickhouseUrl: `http://127.0.0.1:${process.env.CLICKHOUSE_HTTP_PORT ?? 18123}`,
+  workerOrigin: localUrl('WORKER_PORT'),
+  clickhouseUrl: localUrl('CLICKHOUSE_HTTP_PORT'),
   database: process.env.CLICKHOUSE_DATABASE ?? 'pathlight',
 };
 

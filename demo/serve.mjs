@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { localUrl, ports } from '../scripts/ports.mjs';
 
 const SITE_DIR = fileURLToPath(new URL('./site/', import.meta.url));
 const TYPES = { '.html': 'text/html; charset=utf-8', '.css': 'text/css', '.js': 'application/javascript' };
@@ -40,8 +41,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     return i > 0 ? process.argv[i + 1] : fallback;
   };
   const { port } = await startSiteServer({
-    port: Number(arg('port', process.env.DEMO_SITE_PORT ?? 18080)),
-    workerOrigin: arg('worker-origin', `http://127.0.0.1:${process.env.WORKER_PORT ?? 18787}`),
+    port: Number(arg('port', ports.DEMO_SITE_PORT)),
+    workerOrigin: arg('worker-origin', localUrl('WORKER_PORT')),
   });
   console.log(`demo site listening on http://localhost:${port}`);
   process.on('SIGTERM', () => process.exit(0));

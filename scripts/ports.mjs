@@ -1,0 +1,28 @@
+// The local stack's ports for Node code, read from scripts/ports.env like scripts/env.sh reads them: an
+// environment variable of the same name (set by env.sh, or by use_private_stack) overrides the default.
+import { readFileSync } from "node:fs";
+
+/** NAME -> port, exactly as written in scripts/ports.env. */
+export const defaultPorts = parsePortsEnv(readFileSync(new URL("./ports.env", import.meta.url), "utf8"));
+
+/** NAME -> port in effect for this process. */
+export const ports = Object.fromEntries(
+  Object.entries(defaultPorts).map(([name, port]) => [name, process.env[name] ? Number(process.env[name]) : port]),
+);
+
+/** http://127.0.0.1:PORT of one of the stack's ports, e.g. localUrl("WORKER_PORT"). */
+export const localUrl = (name) => {
+  if (!(name in ports)) throw new Error(`${name} is not in scripts/ports.env`);
+  return `http://127.0.0.1:${ports[name]}`;
+};
+
+function parsePortsEnv(text) {
+  const out = {};
+  for (const [number, line] of text.split("\n").entries()) {
+    if (!line.trim() || line.trimStart().startsWith("#")) continue;
+    const pair = /^([A-Z][A-Z0-9_]*)=([0-9]{1,5})$/.exec(line.trim());
+    if (!pair) throw new Error(`scripts/ports.env line ${number + 1}: expected NAME=port, got ${JSON.stringify(line)}`);
+    out[pair[1]] = Number(pair[2]);
+  }
+  return out;
+}

@@ -6,11 +6,11 @@
 
 use std::future::Future;
 
-use event_schema::{parse_batch, ErrorBody, Limits, TrackError};
+use event_schema::{parse_batch, ErrorBody, Limits, StoredEvent, TrackError};
 use serde_json::json;
 
 use crate::config::{Config, ConfigError};
-use crate::enrich::{classify_user_agent, enrich, Geo, Visitor};
+use crate::enrich::{classify_user_agent, enrich, Visitor};
 use crate::forward::produce_request;
 use crate::metrics::Counters;
 use crate::script;
@@ -43,8 +43,14 @@ impl Reply {
     }
 }
 
-/// Every way a request can be refused. [`ApiError::status`] is the one place a variant meets its status code.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Every way a request can be refused. [`ApiError::status`] is the one place a variant meets its status code;
+/// its `error` code is the variant's name in snake case (`ApiErrorKind`, derived), or the [`TrackError`]'s own.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(ApiErrorKind),
+    derive(strum::EnumIter, strum::EnumCount, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
 pub enum ApiError {
     #[error("Content-Type {0:?} is not accepted; send text/plain or application/json")]
     UnsupportedMediaType(String),
@@ -61,10 +67,12 @@ pub enum ApiError {
     #[error("hostname {hostname:?} is not allowed for site {site:?}; add it to SITES")]
     SiteNotAllowed { site: String, hostname: String },
     #[error("the worker is misconfigured: {0}")]
+    #[strum_discriminants(strum(serialize = "config_error"))]
     Config(#[from] ConfigError),
     #[error("no randomness available for event ids")]
     NoEntropy,
     #[error("{0}")]
+    #[strum_discriminants(strum(serialize = "internal_error"))]
     Internal(String),
     #[error("no route for this path")]
     NotFound,
@@ -89,18 +97,8 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::UnreadableBody(_) => "unreadable_body",
-            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::Invalid(error) => error.code(),
-            ApiError::UnknownSite(_) => "unknown_site",
-            ApiError::SiteNotAllowed { .. } => "site_not_allowed",
-            ApiError::Config(_) => "config_error",
-            ApiError::NoEntropy => "no_entropy",
-            ApiError::Internal(_) => "internal_error",
-            ApiError::NotFound => "not_found",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            other => ApiErrorKind::from(other).into(),
         }
     }
 
@@ -155,7 +153,8 @@ pub struct TrackHead<'a> {
     pub user_agent: &'a str,
     /// `CF-Connecting-IP`, empty when absent.
     pub client_ip: &'a str,
-    pub geo: Geo,
+    /// The request's `request.cf` geography, in the stored fields (see [`Visitor::geo`]).
+    pub geo: StoredEvent,
 }
 
 /// What a route needs from the clock and the random source, injected so tests are deterministic.
@@ -363,7 +362,7 @@ fn cors(reply: Reply, allowed_origin: Option<&str>) -> Reply {
 }
 
 fn refuse(error: ApiError, cors_origin: Option<&str>, origin: Option<&str>, counters: &Counters) -> Outcome {
-    counters.rejected(error.code());
+    counters.rejected(&error);
     let log = json!({"msg": "request refused", "status": error.status(), "error": error.code(), "message": error.to_string(), "origin": origin});
     Outcome { reply: cors(error.reply(), cors_origin), forward: None, log: Some(log.to_string()) }
 }
@@ -378,7 +377,7 @@ mod tests {
     use super::*;
     use crate::config::tests::{parse, vars};
     use crate::enrich::tests::{CHROME_DESKTOP, GOOGLEBOT, HEADLESS_CHROMIUM};
-    use crate::metrics::REJECT_REASONS;
+    use crate::metrics::reject_reasons;
 
     const BODY: &str = r#"{"site":"demo","sid":"Ab3dEf6hIj9kLm2n","events":[{"kind":"pageview","url":"http://localhost:18080/"},{"kind":"pageview","url":"http://127.0.0.1/b"}]}"#;
 
@@ -389,7 +388,7 @@ mod tests {
             content_length: None,
             user_agent: CHROME_DESKTOP,
             client_ip: "203.0.113.9",
-            geo: Geo { country: "DE".to_owned(), ..Geo::default() },
+            geo: StoredEvent { country: "DE".to_owned(), ..StoredEvent::default() },
         }
     }
 
@@ -601,7 +600,7 @@ mod tests {
     }
 
     #[test]
-    fn every_error_code_has_a_counter_label() {
+    fn every_refusal_is_counted_under_its_own_error_code() {
         let errors = [
             ApiError::UnsupportedMediaType(String::new()),
             ApiError::PayloadTooLarge { max_body_bytes: 1 },
@@ -616,9 +615,20 @@ mod tests {
             ApiError::Config(ConfigError::Missing { var: "X", hint: "" }),
             ApiError::NoEntropy,
             ApiError::Internal(String::new()),
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed { allow: "GET" },
         ];
-        for error in errors {
-            assert!(REJECT_REASONS.contains(&error.code()), "{} has no counter", error.code());
+        let labels: Vec<_> = reject_reasons().map(|(_, label)| label).collect();
+        assert_eq!(labels.len(), errors.len(), "one label per refusal: {labels:?}");
+        for (n, error) in errors.iter().enumerate() {
+            let counters = Counters::new();
+            for _ in 0..=n {
+                counters.rejected(error);
+            }
+            let by_reason = &counters.snapshot()["requests_rejected_by_reason"];
+            assert_eq!(by_reason[error.code()], n as u64 + 1, "{}", error.code());
+            let total: u64 = labels.iter().map(|l| by_reason[*l].as_u64().unwrap_or(0)).sum();
+            assert_eq!(total, n as u64 + 1, "{} counted elsewhere too", error.code());
         }
     }
 

@@ -13,26 +13,16 @@ use sha2::Sha256;
 
 use crate::config::IpMode;
 
-/// Geography and network of the request, from Cloudflare's `request.cf`. Empty or zero means unknown.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Geo {
-    pub country: String,
-    pub region: String,
-    pub region_code: String,
-    pub city: String,
-    pub continent: String,
-    pub timezone: String,
-    pub asn: u32,
-    pub colo: String,
-}
-
 /// What the request says about the visitor, beyond the body.
 #[derive(Debug, Clone, Copy)]
 pub struct Visitor<'a> {
     pub user_agent: &'a str,
     /// The `CF-Connecting-IP` header as received; empty when absent.
     pub client_ip: &'a str,
-    pub geo: &'a Geo,
+    /// Geography and network from Cloudflare's `request.cf`, already in the stored fields (`country`,
+    /// `region`, `region_code`, `city`, `continent`, `timezone`, `asn`, `colo`; empty or zero when unknown).
+    /// Every other field of it is ignored.
+    pub geo: &'a StoredEvent,
 }
 
 /// User-Agent substrings of automated browsers that woothee does not classify as crawlers. Puppeteer and
@@ -123,7 +113,6 @@ pub fn stored_ip(raw: &str, mode: IpMode) -> String {
 }
 
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    #[allow(clippy::expect_used)]
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
     for part in parts {
         mac.update(part);
@@ -144,18 +133,10 @@ pub fn visitor_id(salt: &[u8; 32], site: &str, client_ip: &str, user_agent: &str
     hex::encode(&digest[..16])
 }
 
-/// `YYYY-MM-DD` of a unix millisecond timestamp in UTC (proleptic Gregorian; Howard Hinnant's `civil_from_days`).
+/// `YYYY-MM-DD` of a unix millisecond timestamp in UTC.
 pub fn utc_date(unix_ms: u64) -> String {
-    let days = i64::try_from(unix_ms / 86_400_000).unwrap_or(i64::MAX / 2) + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let millis = i64::try_from(unix_ms).unwrap_or(i64::MAX);
+    chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default().format("%Y-%m-%d").to_string()
 }
 
 /// Builds one stored event per valid event. `random` supplies the 10 random bytes of each UUIDv7 event id.
@@ -168,23 +149,43 @@ pub fn enrich(
     received_ms: u64,
     random: &mut dyn FnMut() -> [u8; 10],
 ) -> Vec<StoredEvent> {
-    let visitor_id =
-        visitor_id(&daily_salt(salt_secret, received_ms), &batch.site, visitor.client_ip.trim(), visitor.user_agent);
-    let ip = stored_ip(visitor.client_ip, ip_mode);
     let geo = visitor.geo;
-    let country = if geo.country.is_empty() { UNKNOWN_COUNTRY.to_owned() } else { geo.country.to_ascii_uppercase() };
+    // The fields every event of the request shares; each event then adds its own.
+    let shared = StoredEvent {
+        schema_version: SCHEMA_VERSION,
+        site: batch.site.clone(),
+        session_id: batch.session_id.clone(),
+        visitor_id: visitor_id(
+            &daily_salt(salt_secret, received_ms),
+            &batch.site,
+            visitor.client_ip.trim(),
+            visitor.user_agent,
+        ),
+        timestamp: u32::try_from(received_ms / 1000).unwrap_or(u32::MAX),
+        timestamp_ms: received_ms,
+        browser: client.browser.clone(),
+        browser_version: client.browser_version.clone(),
+        os: client.os.clone(),
+        os_version: client.os_version.clone(),
+        device: client.device.clone(),
+        vendor: client.vendor.clone(),
+        ip: stored_ip(visitor.client_ip, ip_mode),
+        country: if geo.country.is_empty() { UNKNOWN_COUNTRY.to_owned() } else { geo.country.to_ascii_uppercase() },
+        region: geo.region.clone(),
+        region_code: geo.region_code.clone(),
+        city: geo.city.clone(),
+        continent: geo.continent.clone(),
+        timezone: geo.timezone.clone(),
+        asn: geo.asn,
+        colo: geo.colo.clone(),
+        ..StoredEvent::default()
+    };
     batch
         .events
         .iter()
         .map(|event| StoredEvent {
             event_id: uuid::Builder::from_unix_timestamp_millis(received_ms, &random()).into_uuid().to_string(),
-            schema_version: SCHEMA_VERSION,
             kind: event.kind.as_str().to_owned(),
-            site: batch.site.clone(),
-            session_id: batch.session_id.clone(),
-            visitor_id: visitor_id.clone(),
-            timestamp: u32::try_from(received_ms / 1000).unwrap_or(u32::MAX),
-            timestamp_ms: received_ms,
             url: event.page.url.clone(),
             hostname: event.page.hostname.clone(),
             pathname: event.page.pathname.clone(),
@@ -201,21 +202,7 @@ pub fn enrich(
             event_name: event.event_name.clone(),
             props: event.props.clone(),
             engaged_ms: event.engaged_ms,
-            browser: client.browser.clone(),
-            browser_version: client.browser_version.clone(),
-            os: client.os.clone(),
-            os_version: client.os_version.clone(),
-            device: client.device.clone(),
-            vendor: client.vendor.clone(),
-            ip: ip.clone(),
-            country: country.clone(),
-            region: geo.region.clone(),
-            region_code: geo.region_code.clone(),
-            city: geo.city.clone(),
-            continent: geo.continent.clone(),
-            timezone: geo.timezone.clone(),
-            asn: geo.asn,
-            colo: geo.colo.clone(),
+            ..shared.clone()
         })
         .collect()
 }
@@ -310,6 +297,7 @@ pub(crate) mod tests {
         assert_eq!(utc_date(1_709_251_199_999), "2024-02-29");
         assert_eq!(utc_date(1_709_251_200_000), "2024-03-01");
         assert_eq!(utc_date(4_102_444_800_000), "2100-01-01");
+        assert_eq!(utc_date(u64::MAX), "1970-01-01", "out of chrono's range falls back to the epoch, never panics");
     }
 
     #[test]
@@ -346,12 +334,14 @@ pub(crate) mod tests {
             &Limits::default(),
         )
         .expect("valid");
-        let geo = Geo {
+        let geo = StoredEvent {
             country: "de".to_owned(),
             city: "Berlin".to_owned(),
             asn: 3320,
             colo: "FRA".to_owned(),
-            ..Geo::default()
+            // Not geography: enrichment must not take it from here.
+            title: "from the geo template".to_owned(),
+            ..StoredEvent::default()
         };
         let visitor = Visitor { user_agent: CHROME_DESKTOP, client_ip: "203.0.113.77", geo: &geo };
         let mut next = 0u8;
@@ -387,6 +377,7 @@ pub(crate) mod tests {
         assert_eq!((first.browser.as_str(), first.os.as_str(), first.device.as_str()), ("Chrome", "Windows 10", "pc"));
         assert_eq!((first.ip.as_str(), first.country.as_str(), first.city.as_str()), ("203.0.113.0", "DE", "Berlin"));
         assert_eq!((first.asn, first.colo.as_str()), (3320, "FRA"));
+        assert_eq!(events[1].title, "", "only geography is taken from the request's cf fields");
         assert_eq!(
             first.visitor_id,
             visitor_id(&daily_salt("0123456789abcdef", received_ms), "demo", "203.0.113.77", CHROME_DESKTOP)
@@ -402,7 +393,7 @@ pub(crate) mod tests {
             &Limits::default(),
         )
         .expect("valid");
-        let geo = Geo::default();
+        let geo = StoredEvent::default();
         let visitor = Visitor { user_agent: CHROME_DESKTOP, client_ip: "", geo: &geo };
         let events = enrich(
             &batch,

@@ -29,9 +29,10 @@ pub fn produce_request(session_id: &str, events: &[StoredEvent]) -> Result<Produ
     Ok(ProduceRequest { records })
 }
 
-/// Why one attempt failed; the fixed label set of the `forward_failures` counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Why one attempt failed; the label set of the `forward_failures` counter (snake case, derived).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumIter, strum::EnumCount, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum FailureReason {
     /// No HTTP response at all: connection refused, DNS, timeout.
     Network,
@@ -44,16 +45,8 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 4] =
-        [FailureReason::Network, FailureReason::HttpStatus, FailureReason::PartitionError, FailureReason::BadResponse];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::Network => "network",
-            FailureReason::HttpStatus => "http_status",
-            FailureReason::PartitionError => "partition_error",
-            FailureReason::BadResponse => "bad_response",
-        }
+        self.into()
     }
 }
 
@@ -352,15 +345,7 @@ mod tests {
 
     #[test]
     fn a_produce_request_keys_every_record_by_session() {
-        let event: StoredEvent = serde_json::from_value(serde_json::json!({
-            "event_id":"e","schema_version":1,"kind":"pageview","site":"s","session_id":"sid12345","visitor_id":"v",
-            "timestamp":1,"timestamp_ms":1000,"url":"u","hostname":"h","pathname":"/","referrer":"","referrer_host":"",
-            "title":"","screen_width":0,"language":"","utm_source":"","utm_medium":"","utm_campaign":"","utm_term":"",
-            "utm_content":"","event_name":"","props":"{}","engaged_ms":0,"browser":"","browser_version":"","os":"",
-            "os_version":"","device":"","vendor":"","ip":"","country":"XX","region":"","region_code":"","city":"",
-            "continent":"","timezone":"","asn":0,"colo":""
-        }))
-        .expect("a stored event");
+        let event = StoredEvent { session_id: "sid12345".into(), country: "XX".into(), ..StoredEvent::default() };
         let request = produce_request("sid12345", &[event.clone(), event]).expect("serializes");
         assert_eq!(request.records.len(), 2);
         for record in &request.records {

@@ -8,34 +8,41 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Map, Value};
 
+use event_schema::TrackErrorKind;
+use strum::{EnumCount, IntoEnumIterator};
+
+use crate::api::{ApiError, ApiErrorKind};
 use crate::forward::{FailureReason, ForwardReport};
 
-/// The fixed label set of `rejected`: the `error` codes of [`crate::api::ApiError`].
-pub const REJECT_REASONS: [&str; 13] = [
-    "unsupported_media_type",
-    "payload_too_large",
-    "unreadable_body",
-    "origin_not_allowed",
-    "empty_body",
-    "malformed_json",
-    "invalid_shape",
-    "invalid_field",
-    "unknown_site",
-    "site_not_allowed",
-    "config_error",
-    "no_entropy",
-    "internal_error",
-];
+/// Slots of the `rejected` counter: one per [`ApiErrorKind`], then one per [`TrackErrorKind`] (the slot of
+/// `ApiErrorKind::Invalid` itself stays unused: an invalid body is counted by its own `TrackError` kind).
+const REJECT_SLOTS: usize = ApiErrorKind::COUNT + TrackErrorKind::COUNT;
+
+fn reject_slot(error: &ApiError) -> usize {
+    match error {
+        ApiError::Invalid(invalid) => ApiErrorKind::COUNT + TrackErrorKind::from(invalid) as usize,
+        other => ApiErrorKind::from(other) as usize,
+    }
+}
+
+/// The label set of `rejected`, in slot order: the `error` code of every way a request can be refused,
+/// derived from the error enums so a new variant cannot go uncounted.
+pub fn reject_reasons() -> impl Iterator<Item = (usize, &'static str)> {
+    let api =
+        ApiErrorKind::iter().filter(|kind| *kind != ApiErrorKind::Invalid).map(|kind| (kind as usize, kind.into()));
+    let invalid = TrackErrorKind::iter().map(|kind| (ApiErrorKind::COUNT + kind as usize, kind.into()));
+    api.chain(invalid)
+}
 
 #[derive(Debug)]
 pub struct Counters {
     requests_accepted: AtomicU64,
     events_accepted: AtomicU64,
-    rejected: [AtomicU64; REJECT_REASONS.len()],
+    rejected: [AtomicU64; REJECT_SLOTS],
     bot_requests_dropped: AtomicU64,
     bot_events_dropped: AtomicU64,
     events_forwarded: AtomicU64,
-    forward_failures: [AtomicU64; FailureReason::ALL.len()],
+    forward_failures: [AtomicU64; FailureReason::COUNT],
     events_lost: AtomicU64,
 }
 
@@ -54,11 +61,11 @@ impl Counters {
         Self {
             requests_accepted: AtomicU64::new(0),
             events_accepted: AtomicU64::new(0),
-            rejected: [const { AtomicU64::new(0) }; REJECT_REASONS.len()],
+            rejected: [const { AtomicU64::new(0) }; REJECT_SLOTS],
             bot_requests_dropped: AtomicU64::new(0),
             bot_events_dropped: AtomicU64::new(0),
             events_forwarded: AtomicU64::new(0),
-            forward_failures: [const { AtomicU64::new(0) }; FailureReason::ALL.len()],
+            forward_failures: [const { AtomicU64::new(0) }; FailureReason::COUNT],
             events_lost: AtomicU64::new(0),
         }
     }
@@ -68,10 +75,8 @@ impl Counters {
         bump(&self.events_accepted, events as u64);
     }
 
-    /// `reason` is one of [`REJECT_REASONS`]; anything else is counted as `internal_error`.
-    pub fn rejected(&self, reason: &str) {
-        let index = REJECT_REASONS.iter().position(|r| *r == reason).unwrap_or(REJECT_REASONS.len() - 1);
-        bump(&self.rejected[index], 1);
+    pub fn rejected(&self, error: &ApiError) {
+        bump(&self.rejected[reject_slot(error)], 1);
     }
 
     pub fn bots_dropped(&self, events: usize) {
@@ -82,8 +87,7 @@ impl Counters {
     /// Counts every failed attempt by reason, and the events of a batch that was finally given up.
     pub fn forwarded(&self, report: &ForwardReport, events: usize) {
         for failure in &report.failures {
-            let index = FailureReason::ALL.iter().position(|r| *r == failure.reason).unwrap_or(0);
-            bump(&self.forward_failures[index], 1);
+            bump(&self.forward_failures[failure.reason as usize], 1);
         }
         bump(if report.delivered { &self.events_forwarded } else { &self.events_lost }, events as u64);
     }
@@ -96,11 +100,13 @@ impl Counters {
         json!({
             "requests_accepted": get(&self.requests_accepted),
             "events_accepted": get(&self.events_accepted),
-            "requests_rejected_by_reason": labelled(&mut REJECT_REASONS.iter().copied(), &self.rejected),
+            "requests_rejected_by_reason": reject_reasons()
+                .map(|(slot, label)| (label.to_owned(), Value::from(get(&self.rejected[slot]))))
+                .collect::<Map<String, Value>>(),
             "bot_requests_dropped": get(&self.bot_requests_dropped),
             "bot_events_dropped": get(&self.bot_events_dropped),
             "events_forwarded": get(&self.events_forwarded),
-            "forward_failures_by_reason": labelled(&mut FailureReason::ALL.iter().map(|r| r.as_str()), &self.forward_failures),
+            "forward_failures_by_reason": labelled(&mut FailureReason::iter().map(FailureReason::as_str), &self.forward_failures),
             "events_lost_after_retries": get(&self.events_lost),
         })
     }
@@ -153,9 +159,9 @@ mod tests {
     fn every_outcome_lands_in_its_named_counter() {
         let counters = Counters::new();
         counters.accepted(3);
-        counters.rejected("payload_too_large");
-        counters.rejected("payload_too_large");
-        counters.rejected("something new");
+        counters.rejected(&ApiError::PayloadTooLarge { max_body_bytes: 1 });
+        counters.rejected(&ApiError::PayloadTooLarge { max_body_bytes: 1 });
+        counters.rejected(&ApiError::Internal("boom".to_owned()));
         counters.bots_dropped(2);
         let lost = ForwardReport {
             delivered: false,

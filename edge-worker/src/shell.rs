@@ -16,9 +16,9 @@ use worker::{
 
 use crate::api::{self, ApiError, Effects, Outcome, Reply, TrackHead};
 use crate::config::{Config, ConfigError};
-use crate::enrich::Geo;
 use crate::forward::{forward, ForwardTarget};
 use crate::metrics::{forward_log_lines, Counters};
+use event_schema::StoredEvent;
 
 /// Per isolate: Cloudflare keeps no state across isolates, and `/health` says so.
 static COUNTERS: Counters = Counters::new();
@@ -110,11 +110,11 @@ async fn read_body(req: &mut Request, max_body_bytes: u64) -> std::result::Resul
     Ok(body)
 }
 
-fn geo(req: &Request) -> Geo {
+fn geo(req: &Request) -> StoredEvent {
     let cf = Reflect::get(req.inner(), &JsValue::from_str("cf")).unwrap_or(JsValue::UNDEFINED);
     let field = |key: &str| if cf.is_object() { Reflect::get(&cf, &JsValue::from_str(key)).ok() } else { None };
     let text = |key: &str| field(key).and_then(|v| v.as_string()).unwrap_or_default();
-    Geo {
+    StoredEvent {
         country: text("country"),
         region: text("region"),
         region_code: text("regionCode"),
@@ -126,6 +126,7 @@ fn geo(req: &Request) -> Geo {
             .filter(|n| (0.0..=f64::from(u32::MAX)).contains(n))
             .map_or(0, |n| n as u32),
         colo: text("colo"),
+        ..StoredEvent::default()
     }
 }
 

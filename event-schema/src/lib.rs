@@ -16,5 +16,6 @@ pub mod track;
 pub use produce::{PartitionOffset, ProduceRecord, ProduceRequest, ProduceResponse, ProxyError};
 pub use stored::{EventKind, StoredEvent, SCHEMA_VERSION};
 pub use track::{
-    parse_batch, ErrorBody, Limits, PageUrl, TrackError, TrackEvent, TrackRequest, Utm, ValidBatch, ValidEvent,
+    parse_batch, ErrorBody, Limits, PageUrl, TrackError, TrackErrorKind, TrackEvent, TrackRequest, Utm, ValidBatch,
+    ValidEvent,
 };

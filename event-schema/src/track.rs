@@ -1,26 +1,34 @@
 //! What the browser snippet posts to `POST /track`, and its validation field by field.
 //!
-//! A request carries one site, one per-tab session id and a batch of events:
+//! A request carries one site, one per-tab session id and a batch of events, each with a random id:
 //!
 //! ```json
 //! {"site":"example.com","sid":"Ab3dEf6hIj9kLm2n","events":[
 //!   {"kind":"pageview","url":"https://example.com/a?utm_source=news","referrer":"https://google.com/",
-//!    "title":"A","screen_width":1280,"language":"en-US","ts":1732300000000},
-//!   {"kind":"event","url":"https://example.com/a","name":"signup","props":{"plan":"pro"}},
-//!   {"kind":"engagement","url":"https://example.com/a","engaged_ms":12345}]}
+//!    "title":"A","screen_width":1280,"language":"en-US","id":"q8Xz0PcW3nLr5tYb"},
+//!   {"kind":"event","url":"https://example.com/a","name":"signup","props":{"plan":"pro"},"id":"Jk2mN4pQ6rS8tU0v"},
+//!   {"kind":"engagement","url":"https://example.com/a","engaged_ms":12345,"id":"Wx1yZ3aB5cD7eF9g"}]}
 //! ```
 //!
 //! Validation is strict about shape and bounds (a clear 4xx naming the field) and strict about privacy:
 //! query parameters other than `utm_*` never leave this module, because they routinely carry e-mail
 //! addresses, tokens and other personal data.
+//!
+//! The `schemars` attributes on [`TrackRequest`] and [`TrackEvent`] state the same rules for other languages
+//! (`event-schema/contracts/track-request.schema.json`, which the snippet's tests check every request
+//! against); their numbers are those of [`Limits::DEFAULT`], so the two cannot drift apart.
 
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use url::Url;
 
 use crate::stored::EventKind;
 
-/// Bounds applied to every request. The defaults are what the snippet is built to respect.
+/// Bounds applied to every request. The defaults are what the snippet is built to respect, and what the
+/// JSON Schema states.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     pub max_events: usize,
@@ -37,45 +45,198 @@ pub struct Limits {
     pub max_engaged_ms: u64,
 }
 
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        max_events: 25,
+        max_site_chars: 100,
+        max_url_chars: 2048,
+        max_title_chars: 512,
+        max_language_chars: 35,
+        max_event_name_chars: 64,
+        max_props: 16,
+        max_prop_key_chars: 64,
+        max_prop_value_chars: 256,
+        max_utm_chars: 256,
+        max_screen_width: 16_384,
+        // A day: anything longer is a broken clock, not a visitor.
+        max_engaged_ms: 86_400_000,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_events: 25,
-            max_site_chars: 100,
-            max_url_chars: 2048,
-            max_title_chars: 512,
-            max_language_chars: 35,
-            max_event_name_chars: 64,
-            max_props: 16,
-            max_prop_key_chars: 64,
-            max_prop_value_chars: 256,
-            max_utm_chars: 256,
-            max_screen_width: 16_384,
-            // A day: anything longer is a broken clock, not a visitor.
-            max_engaged_ms: 86_400_000,
+        Self::DEFAULT
+    }
+}
+
+/// Length in characters of the per-tab session id (`sid`), from `[A-Za-z0-9_-]`.
+pub const SESSION_ID_CHARS: (usize, usize) = (8, 64);
+/// Length in characters of an event's client id (`id`), from `[A-Za-z0-9_-]`. At least 16 so that random ids
+/// (the snippet's have about 95 bits) do not collide within a session.
+pub const EVENT_ID_CHARS: (usize, usize) = (16, 64);
+
+// JSON Schema (ECMA-262) spellings of the character rules that `validate` checks with `char` predicates.
+const CLIENT_ID_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+const SITE_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+const LANGUAGE_PATTERN: &str = "^[A-Za-z0-9_-]*$";
+const HTTP_URL_PATTERN: &str = "^https?://[^/?#]";
+
+/// The request as it arrives. Every field is optional here so that validation, not serde, names what is
+/// missing; the schema attributes state what validation requires.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    transform = absent_never_null,
+    description = "A `POST /track` body as the current snippet (tracker-js) sends it. The worker accepts a \
+little more, for snippets that browsers cached before a change: it ignores fields it does not know (such as \
+the `ts` that older snippets sent) and accepts events without `id`. Lengths count characters (code points); \
+the bounds are the worker's default limits."
+)]
+pub struct TrackRequest {
+    /// The site id: `data-site` on the snippet's script tag.
+    #[schemars(required, length(min = 1, max = Limits::DEFAULT.max_site_chars), regex(pattern = SITE_PATTERN))]
+    pub site: Option<String>,
+    /// Per-tab session id, random, kept in the tab's `sessionStorage`.
+    #[schemars(
+        required,
+        length(min = SESSION_ID_CHARS.0, max = SESSION_ID_CHARS.1),
+        regex(pattern = CLIENT_ID_PATTERN)
+    )]
+    pub sid: Option<String>,
+    /// The events, oldest first.
+    #[schemars(required, length(min = 1, max = Limits::DEFAULT.max_events))]
+    pub events: Option<Vec<TrackEvent>>,
+}
+
+/// One event of a request. `kind`, `url` and `id` are common to all kinds; [`kind_fields`] says which of the
+/// others each kind carries.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(
+    deny_unknown_fields,
+    transform = absent_never_null,
+    transform = per_kind_rules,
+    description = "One event. `kind`, `url` and `id` apply to every kind; each other field belongs to one kind, \
+which may require it, and an event carries no field of another kind."
+)]
+pub struct TrackEvent {
+    /// What happened: a page view, a custom event, or time the page was visible.
+    #[schemars(required, with = "EventKind")]
+    pub kind: Option<String>,
+    /// The page's absolute http(s) URL. Only the `utm_*` query parameters are kept.
+    #[schemars(required, length(min = 1, max = Limits::DEFAULT.max_url_chars), regex(pattern = HTTP_URL_PATTERN))]
+    pub url: Option<String>,
+    /// The previous page, `""` for none. Only scheme, host and path are kept.
+    #[schemars(length(max = Limits::DEFAULT.max_url_chars))]
+    pub referrer: Option<String>,
+    #[schemars(length(max = Limits::DEFAULT.max_title_chars))]
+    pub title: Option<String>,
+    #[schemars(range(max = Limits::DEFAULT.max_screen_width))]
+    pub screen_width: Option<u64>,
+    /// A language tag such as `en-US`.
+    #[schemars(length(max = Limits::DEFAULT.max_language_chars), regex(pattern = LANGUAGE_PATTERN))]
+    pub language: Option<String>,
+    /// The custom event's name.
+    #[schemars(length(min = 1, max = Limits::DEFAULT.max_event_name_chars))]
+    pub name: Option<String>,
+    #[schemars(with = "Option<Props>")]
+    pub props: Option<Map<String, Value>>,
+    /// Milliseconds the page was visible since the previous report.
+    #[schemars(range(max = Limits::DEFAULT.max_engaged_ms))]
+    pub engaged_ms: Option<u64>,
+    /// Random per event, chosen by the client; a retried request resends it unchanged. The worker derives the
+    /// stored event id from (site, sid, id), so a retry is stored once, and trusts it for nothing else. The
+    /// worker accepts events without one (snippets cached before ids existed); the current snippet always
+    /// sends one, so the schema requires it.
+    #[schemars(
+        required,
+        length(min = EVENT_ID_CHARS.0, max = EVENT_ID_CHARS.1),
+        regex(pattern = CLIENT_ID_PATTERN)
+    )]
+    pub id: Option<String>,
+}
+
+/// Every kind, for the schema's per-kind rules (a new kind fails to compile in [`kind_fields`] until added).
+const EVENT_KINDS: [EventKind; 3] = [EventKind::Pageview, EventKind::Event, EventKind::Engagement];
+
+/// The fields a kind of event carries besides `kind`, `url` and `id`, and those of them it requires.
+/// `validate_event` reads exactly these; the schema states them, and forbids the other kinds' fields.
+fn kind_fields(kind: EventKind) -> (&'static [&'static str], &'static [&'static str]) {
+    match kind {
+        EventKind::Pageview => (&["referrer", "title", "screen_width", "language"], &[]),
+        EventKind::Event => (&["name", "props"], &["name"]),
+        EventKind::Engagement => (&["engaged_ms"], &["engaged_ms"]),
+    }
+}
+
+/// The schema of `props` (the Rust field is a plain JSON map that `validate_props` checks).
+struct Props;
+
+impl JsonSchema for Props {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Props".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let limits = Limits::DEFAULT;
+        json_schema!({
+            "description": "The custom event's properties: a flat object of strings, numbers and booleans.",
+            "type": "object",
+            "maxProperties": limits.max_props,
+            "propertyNames": { "type": "string", "minLength": 1, "maxLength": limits.max_prop_key_chars },
+            "additionalProperties": {
+                "anyOf": [
+                    { "type": "string", "maxLength": limits.max_prop_value_chars },
+                    { "type": "number" },
+                    { "type": "boolean" }
+                ]
+            }
+        })
+    }
+}
+
+/// On the wire a field that does not apply is left out, never `null`: the schema says so, although serde
+/// (for `Option`) would read a `null` as absent.
+fn absent_never_null(schema: &mut Schema) {
+    let Some(Value::Object(properties)) = schema.get_mut("properties") else { return };
+    for property in properties.values_mut() {
+        if let Some(Value::Array(types)) = property.get_mut("type") {
+            types.retain(|t| t != "null");
+            if let [only] = types.as_slice() {
+                let only = only.clone();
+                property["type"] = only;
+            }
         }
     }
 }
 
-/// The request as it arrives. Every field is optional here so that validation, not serde, names what is missing.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
-pub struct TrackRequest {
-    pub site: Option<String>,
-    pub sid: Option<String>,
-    pub events: Option<Vec<TrackEvent>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
-pub struct TrackEvent {
-    pub kind: Option<String>,
-    pub url: Option<String>,
-    pub referrer: Option<String>,
-    pub title: Option<String>,
-    pub screen_width: Option<u64>,
-    pub language: Option<String>,
-    pub name: Option<String>,
-    pub props: Option<Map<String, Value>>,
-    pub engaged_ms: Option<u64>,
+/// Adds what depends on the kind: the fields it requires, and that it carries no field of another kind
+/// (the worker would ignore them; the snippet never sends them).
+fn per_kind_rules(schema: &mut Schema) {
+    let rules: Vec<Value> = EVENT_KINDS
+        .iter()
+        .map(|&kind| {
+            let (_, required) = kind_fields(kind);
+            let foreign: Map<String, Value> = EVENT_KINDS
+                .iter()
+                .filter(|&&other| other != kind)
+                .flat_map(|&other| kind_fields(other).0)
+                .map(|field| ((*field).to_owned(), Value::Bool(false)))
+                .collect();
+            let mut then = json!({ "properties": foreign });
+            if !required.is_empty() {
+                then["required"] = json!(required);
+            }
+            json!({
+                "if": { "properties": { "kind": { "const": kind.as_str() } }, "required": ["kind"] },
+                "then": then
+            })
+        })
+        .collect();
+    schema.insert("allOf".to_owned(), Value::Array(rules));
 }
 
 /// A request that passed validation.
@@ -100,6 +261,8 @@ pub struct ValidEvent {
     /// JSON object text, `{}` when there are none.
     pub props: String,
     pub engaged_ms: u32,
+    /// The event's client-chosen `id`, shape-checked; `None` from snippets older than event ids.
+    pub client_id: Option<String>,
 }
 
 /// A page URL reduced to its stored form.
@@ -122,7 +285,13 @@ pub struct Utm {
 }
 
 /// Why a request was refused. Each maps to one HTTP status and one stable `error` code.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// `TrackErrorKind` (derived) is the fieldless twin that metrics iterate for their label set.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(TrackErrorKind),
+    derive(strum::EnumIter, strum::EnumCount, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
 pub enum TrackError {
     #[error("the request body is empty")]
     EmptyBody,
@@ -147,13 +316,9 @@ impl TrackError {
         }
     }
 
+    /// The stable `error` code: the variant's name in snake case.
     pub fn code(&self) -> &'static str {
-        match self {
-            TrackError::EmptyBody => "empty_body",
-            TrackError::MalformedJson(_) => "malformed_json",
-            TrackError::InvalidShape(_) => "invalid_shape",
-            TrackError::InvalidField { .. } => "invalid_field",
-        }
+        TrackErrorKind::from(self).into()
     }
 
     pub fn body(&self) -> ErrorBody {
@@ -202,11 +367,7 @@ pub fn validate(request: TrackRequest, limits: &Limits) -> Result<ValidBatch, Tr
     }
 
     let session_id = required("sid", request.sid)?;
-    if !(8..=64).contains(&session_id.len())
-        || !session_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-    {
-        return Err(TrackError::field("sid", "must be 8 to 64 characters from [A-Za-z0-9_-]"));
-    }
+    check_client_id("sid", &session_id, SESSION_ID_CHARS)?;
 
     let events = request.events.ok_or_else(|| TrackError::field("events", "is required"))?;
     if events.is_empty() {
@@ -237,7 +398,11 @@ fn validate_event(path: &str, event: TrackEvent, limits: &Limits) -> Result<Vali
     check_len(&at("url"), &url, limits.max_url_chars)?;
     let page = parse_page_url(&url, limits).map_err(|reason| TrackError::field(at("url"), reason))?;
 
-    let mut valid = ValidEvent { kind, page, props: "{}".to_owned(), ..ValidEvent::default() };
+    if let Some(id) = &event.id {
+        check_client_id(&at("id"), id, EVENT_ID_CHARS)?;
+    }
+
+    let mut valid = ValidEvent { kind, page, props: "{}".to_owned(), client_id: event.id, ..ValidEvent::default() };
     match kind {
         EventKind::Pageview => {
             if let Some(referrer) = event.referrer.filter(|r| !r.is_empty()) {
@@ -358,6 +523,14 @@ fn required(field: &str, value: Option<String>) -> Result<String, TrackError> {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(TrackError::field(field, "is required")),
     }
+}
+
+/// An id the client chose: `min..=max` characters from `[A-Za-z0-9_-]`.
+fn check_client_id(field: &str, id: &str, (min, max): (usize, usize)) -> Result<(), TrackError> {
+    if !(min..=max).contains(&id.len()) || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
+        return Err(TrackError::field(field, format!("must be {min} to {max} characters from [A-Za-z0-9_-]")));
+    }
+    Ok(())
 }
 
 fn check_len(field: &str, value: &str, max_chars: usize) -> Result<(), TrackError> {
@@ -500,6 +673,11 @@ mod tests {
                 r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"engagement","url":"http://s/","engaged_ms":90000000}]}"#,
                 "events[0].engaged_ms",
             ),
+            (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","id":""}]}"#, "events[0].id"),
+            (
+                r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","id":"Ab3dEf6hIj9kLm2n!"}]}"#,
+                "events[0].id",
+            ),
         ];
         for (body, field) in cases {
             assert_eq!(field_error(body), *field, "{body}");
@@ -567,5 +745,137 @@ mod tests {
         assert_eq!(body["error"], "invalid_field");
         assert_eq!(body["field"], "events[0].url");
         assert_eq!(body["message"], "events[0].url: is required");
+    }
+
+    fn with_id(id: &str) -> String {
+        format!(r#"{{"site":"s","sid":"abcdefgh","events":[{{"kind":"pageview","url":"http://s/","id":"{id}"}}]}}"#)
+    }
+
+    #[test]
+    fn a_well_formed_event_id_travels_with_the_event() {
+        for id in ["Ab3dEf6hIj9kLm2n", "0123456789abcdef", &"a-_Z".repeat(16)] {
+            let batch = parse(&with_id(id)).expect(id);
+            assert_eq!(batch.events[0].client_id.as_deref(), Some(id));
+        }
+    }
+
+    #[test]
+    fn an_event_id_of_the_wrong_shape_is_a_422_naming_it() {
+        let (min, max) = EVENT_ID_CHARS;
+        for id in ["a".repeat(min - 1), "a".repeat(max + 1), "Ab3dEf6h Ij9kLm2n".to_owned(), "Ab3dEf6hIj9kLm2né".to_owned()] {
+            let error = parse(&with_id(&id)).expect_err(&id);
+            assert_eq!(error.status(), 422);
+            assert_eq!(error.body().field.as_deref(), Some("events[0].id"), "{id}");
+        }
+    }
+
+    #[test]
+    fn events_from_older_snippets_without_an_id_and_with_a_client_ts_are_accepted() {
+        let batch = parse(PAGEVIEW).expect("valid");
+        assert!(PAGEVIEW.contains(r#""ts":1"#) && !PAGEVIEW.contains(r#""id""#));
+        assert_eq!(batch.events[0].client_id, None);
+    }
+
+    /// The smallest valid event of a kind, as a JSON object.
+    fn minimal_event(kind: EventKind) -> Map<String, Value> {
+        let mut event = serde_json::json!({"kind": kind.as_str(), "url": "http://s/"});
+        for field in kind_fields(kind).1 {
+            event[*field] = match *field {
+                "name" => Value::from("n"),
+                "engaged_ms" => Value::from(1),
+                other => panic!("add an example value for {other}"),
+            };
+        }
+        let Value::Object(event) = event else { unreachable!() };
+        event
+    }
+
+    #[test]
+    fn each_kind_requires_exactly_the_fields_the_schema_names() {
+        for kind in EVENT_KINDS {
+            let batch = |event: &Map<String, Value>| {
+                serde_json::json!({"site": "s", "sid": "abcdefgh", "events": [event]}).to_string()
+            };
+            let event = minimal_event(kind);
+            assert!(parse(&batch(&event)).is_ok(), "{kind:?}");
+            for field in kind_fields(kind).1 {
+                let mut without = event.clone();
+                without.remove(*field);
+                assert_eq!(field_error(&batch(&without)), format!("events[0].{field}"), "{kind:?}");
+            }
+        }
+    }
+
+    fn track_request_schema() -> Value {
+        let (_, schema) = crate::contract::json_schemas()
+            .into_iter()
+            .find(|(name, _)| *name == "track-request.schema.json")
+            .expect("the /track contract is generated");
+        schema.to_value()
+    }
+
+    #[test]
+    fn every_event_field_belongs_to_all_kinds_or_to_exactly_one() {
+        let schema = track_request_schema();
+        let properties = schema["$defs"]["TrackEvent"]["properties"].as_object().expect("properties");
+        for field in properties.keys() {
+            let kinds = EVENT_KINDS.iter().filter(|&&kind| kind_fields(kind).0.contains(&field.as_str())).count();
+            let common = ["kind", "url", "id"].contains(&field.as_str());
+            assert_eq!((common, kinds), (common, usize::from(!common)), "{field}");
+        }
+        let kinds: Vec<&str> = schema["$defs"]["TrackEvent"]["allOf"]
+            .as_array()
+            .expect("per-kind rules")
+            .iter()
+            .map(|rule| rule["if"]["properties"]["kind"]["const"].as_str().expect("a kind"))
+            .collect();
+        for text in &kinds {
+            assert!(EventKind::parse(text).is_some(), "{text}");
+        }
+        assert_eq!(kinds.len(), schema["$defs"]["TrackEvent"]["properties"]["kind"]["oneOf"].as_array().map_or(0, Vec::len));
+    }
+
+    #[test]
+    fn the_schema_states_the_default_limits() {
+        let limits = Limits::default();
+        let schema = track_request_schema();
+        let request = &schema["properties"];
+        let event = &schema["$defs"]["TrackEvent"]["properties"];
+        let props = &event["props"];
+        let stated: [(&str, &Value, u64); 14] = [
+            ("events.maxItems", &request["events"]["maxItems"], limits.max_events as u64),
+            ("site.maxLength", &request["site"]["maxLength"], limits.max_site_chars as u64),
+            ("sid.minLength", &request["sid"]["minLength"], SESSION_ID_CHARS.0 as u64),
+            ("sid.maxLength", &request["sid"]["maxLength"], SESSION_ID_CHARS.1 as u64),
+            ("url.maxLength", &event["url"]["maxLength"], limits.max_url_chars as u64),
+            ("referrer.maxLength", &event["referrer"]["maxLength"], limits.max_url_chars as u64),
+            ("title.maxLength", &event["title"]["maxLength"], limits.max_title_chars as u64),
+            ("language.maxLength", &event["language"]["maxLength"], limits.max_language_chars as u64),
+            ("screen_width.maximum", &event["screen_width"]["maximum"], limits.max_screen_width),
+            ("name.maxLength", &event["name"]["maxLength"], limits.max_event_name_chars as u64),
+            ("props.maxProperties", &props["maxProperties"], limits.max_props as u64),
+            ("props names maxLength", &props["propertyNames"]["maxLength"], limits.max_prop_key_chars as u64),
+            ("engaged_ms.maximum", &event["engaged_ms"]["maximum"], limits.max_engaged_ms),
+            ("id.minLength", &event["id"]["minLength"], EVENT_ID_CHARS.0 as u64),
+        ];
+        for (what, value, limit) in stated {
+            assert_eq!(value.as_u64(), Some(limit), "{what}");
+        }
+        let string_values = props["additionalProperties"]["anyOf"]
+            .as_array()
+            .and_then(|types| types.iter().find(|t| t["type"] == "string"))
+            .expect("string prop values");
+        assert_eq!(string_values["maxLength"].as_u64(), Some(limits.max_prop_value_chars as u64));
+    }
+
+    #[test]
+    fn the_schema_requires_what_validation_requires_and_forbids_unknown_fields() {
+        let schema = track_request_schema();
+        assert_eq!(schema["required"], serde_json::json!(["site", "sid", "events"]));
+        assert_eq!(schema["$defs"]["TrackEvent"]["required"], serde_json::json!(["kind", "url", "id"]));
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["$defs"]["TrackEvent"]["additionalProperties"], false);
+        let nullable = schema.to_string().contains(r#""null""#);
+        assert!(!nullable, "a field the snippet leaves out is absent, never null");
     }
 }

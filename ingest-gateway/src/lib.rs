@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod produce;
+pub mod refusal;
 pub mod report;
 pub mod sink;
 pub mod warehouse;
@@ -18,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,7 +30,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::Auth;
 use crate::metrics::Metrics;
-use crate::produce::error_response;
+use crate::refusal::{Refusal, RefusalReason};
 use crate::sink::{Sink, SinkError};
 
 /// What every request handler shares.
@@ -61,10 +62,8 @@ pub fn app(state: AppState) -> Router {
         .route("/topics/{topic}", post(produce::produce))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .fallback(|| async { error_response(StatusCode::NOT_FOUND, 404, "Not found".to_owned()) })
-        .method_not_allowed_fallback(|| async {
-            error_response(StatusCode::METHOD_NOT_ALLOWED, 405, "Method not allowed".to_owned())
-        })
+        .fallback(|| async { Refusal::UnknownRoute })
+        .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.metrics.clone(), count_responses))
         .with_state(state)
 }
@@ -72,6 +71,9 @@ pub fn app(state: AppState) -> Router {
 async fn count_responses(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     metrics.count_response(response.status().as_u16());
+    if let Some(&reason) = response.extensions().get::<RefusalReason>() {
+        metrics.count_refusal(reason);
+    }
     response
 }
 
@@ -87,9 +89,20 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
-    ([(CONTENT_TYPE, content_type)], state.metrics.render()).into_response()
+/// The exposition is OpenMetrics text, which Prometheus' classic text parser also reads; it is labelled as
+/// OpenMetrics only for a scraper that asks for it, so plain `curl` and old scrapers see `text/plain`.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let wants_openmetrics = headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|accept| accept.contains("application/openmetrics-text"));
+    let content_type = if wants_openmetrics {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
+    ([(CONTENT_TYPE, HeaderValue::from_static(content_type))], state.metrics.render()).into_response()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,99 +1,103 @@
-//! The gateway's counters, served at `GET /metrics` in the Prometheus text format. Every rejection, loss
-//! and refusal of the produce path increments one of these, with a fixed set of label values so the
-//! exposition stays small and stable.
+//! The gateway's counters, served at `GET /metrics` by `prometheus-client`. Every refusal and every record
+//! the broker did not take increments one of them, under a label derived from the enum that names the
+//! reason, so the label set is fixed and complete: each reason is exposed from the start, at zero.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use strum::IntoEnumIterator;
 
-/// Statuses the gateway answers with; anything else is counted as `other`.
-const STATUSES: [u16; 11] = [200, 400, 401, 404, 405, 406, 413, 415, 422, 500, 503];
+use crate::refusal::RefusalReason;
 
-#[derive(Debug, Clone, Copy)]
+/// Why a record the gateway accepted was not written, although the request was answered (the proxy
+/// contract reports these as an `error_code` inside an HTTP 200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum FailureReason {
-    /// The topic is not on the broker (answered as error code 3 inside a 200).
+    /// The topic is not on the broker (answered as error code 3).
     UnknownTopic,
-    /// The broker or the local producer failed a record.
+    /// The broker or the local producer failed the record.
     Delivery,
-    /// The broker could not be reached at all.
-    BrokerUnavailable,
 }
 
-impl FailureReason {
-    const ALL: [FailureReason; 3] =
-        [FailureReason::UnknownTopic, FailureReason::Delivery, FailureReason::BrokerUnavailable];
-
-    fn label(self) -> &'static str {
-        match self {
-            FailureReason::UnknownTopic => "unknown_topic",
-            FailureReason::Delivery => "delivery",
-            FailureReason::BrokerUnavailable => "broker_unavailable",
-        }
-    }
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Debug)]
 pub struct Metrics {
-    responses: [AtomicU64; STATUSES.len() + 1],
-    records_produced: AtomicU64,
-    produce_failures: [AtomicU64; FailureReason::ALL.len()],
-    queue_full_rejections: AtomicU64,
-    auth_failures: AtomicU64,
+    registry: Registry,
+    responses: Family<StatusLabel, Counter>,
+    records_produced: Counter,
+    produce_failures: Family<ReasonLabel, Counter>,
+    refusals: Family<ReasonLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let metrics = Self {
+            registry: Registry::default(),
+            responses: Family::default(),
+            records_produced: Counter::default(),
+            produce_failures: Family::default(),
+            refusals: Family::default(),
+        };
+        for reason in FailureReason::iter() {
+            metrics.produce_failures.get_or_create_owned(&ReasonLabel { reason: reason.into() });
+        }
+        for reason in RefusalReason::iter() {
+            metrics.refusals.get_or_create_owned(&ReasonLabel { reason: reason.label() });
+        }
+        metrics.register()
+    }
 }
 
 impl Metrics {
+    fn register(mut self) -> Self {
+        // prometheus-client appends `_total` to counter names.
+        let registry = &mut self.registry;
+        registry.register("gateway_http_responses", "HTTP responses by status code", self.responses.clone());
+        registry.register("gateway_records_produced", "Records the broker acknowledged", self.records_produced.clone());
+        registry.register(
+            "gateway_produce_failures",
+            "Records answered with an error code inside an HTTP 200, by reason",
+            self.produce_failures.clone(),
+        );
+        registry.register("gateway_refusals", "Requests refused, by reason", self.refusals.clone());
+        self
+    }
+
     pub fn count_response(&self, status: u16) {
-        let slot = STATUSES.iter().position(|&s| s == status).unwrap_or(STATUSES.len());
-        self.responses[slot].fetch_add(1, Ordering::Relaxed);
+        self.responses.get_or_create(&StatusLabel { status: status.to_string() }).inc();
     }
 
     pub fn count_produced(&self, records: usize) {
-        self.records_produced.fetch_add(records as u64, Ordering::Relaxed);
+        self.records_produced.inc_by(records as u64);
     }
 
     pub fn count_failures(&self, reason: FailureReason, records: usize) {
-        self.produce_failures[reason as usize].fetch_add(records as u64, Ordering::Relaxed);
+        self.produce_failures.get_or_create(&ReasonLabel { reason: reason.into() }).inc_by(records as u64);
     }
 
-    pub fn count_queue_full(&self) {
-        self.queue_full_rejections.fetch_add(1, Ordering::Relaxed);
+    pub fn count_refusal(&self, reason: RefusalReason) {
+        self.refusals.get_or_create(&ReasonLabel { reason: reason.label() }).inc();
     }
 
-    pub fn count_auth_failure(&self) {
-        self.auth_failures.fetch_add(1, Ordering::Relaxed);
-    }
-
+    /// The Prometheus text exposition (OpenMetrics flavour, which Prometheus also reads as `text/plain`).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-
-        header(&mut out, "gateway_http_responses_total", "HTTP responses by status code.");
-        for (status, counter) in STATUSES.iter().map(u16::to_string).chain(["other".to_owned()]).zip(&self.responses) {
-            let _ = writeln!(out, "gateway_http_responses_total{{status=\"{status}\"}} {}", get(counter));
-        }
-        header(&mut out, "gateway_records_produced_total", "Records the broker acknowledged.");
-        let _ = writeln!(out, "gateway_records_produced_total {}", get(&self.records_produced));
-        header(&mut out, "gateway_produce_failures_total", "Records not written, by reason.");
-        for (reason, counter) in FailureReason::ALL.iter().zip(&self.produce_failures) {
-            let _ = writeln!(out, "gateway_produce_failures_total{{reason=\"{}\"}} {}", reason.label(), get(counter));
-        }
-        header(
-            &mut out,
-            "gateway_queue_full_rejections_total",
-            "Produce requests refused with 503 because the local queue was full.",
-        );
-        let _ = writeln!(out, "gateway_queue_full_rejections_total {}", get(&self.queue_full_rejections));
-        header(
-            &mut out,
-            "gateway_auth_failures_total",
-            "Produce requests refused for missing, wrong or malformed credentials.",
-        );
-        let _ = writeln!(out, "gateway_auth_failures_total {}", get(&self.auth_failures));
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
         out
     }
-}
-
-fn header(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
 }
 
 #[cfg(test)]
@@ -108,20 +112,26 @@ mod tests {
         metrics.count_response(418);
         metrics.count_produced(5);
         metrics.count_failures(FailureReason::Delivery, 2);
-        metrics.count_queue_full();
-        metrics.count_auth_failure();
+        metrics.count_refusal(RefusalReason::QueueFull);
         let text = metrics.render();
         for line in [
             "gateway_http_responses_total{status=\"200\"} 2",
-            "gateway_http_responses_total{status=\"other\"} 1",
-            "gateway_http_responses_total{status=\"503\"} 0",
+            "gateway_http_responses_total{status=\"418\"} 1",
             "gateway_records_produced_total 5",
             "gateway_produce_failures_total{reason=\"delivery\"} 2",
             "gateway_produce_failures_total{reason=\"unknown_topic\"} 0",
-            "gateway_queue_full_rejections_total 1",
-            "gateway_auth_failures_total 1",
-            "# TYPE gateway_auth_failures_total counter",
+            "gateway_refusals_total{reason=\"queue_full\"} 1",
+            "# TYPE gateway_refusals counter",
         ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_refusal_reason_is_exposed_from_the_start() {
+        let text = Metrics::default().render();
+        for reason in RefusalReason::iter() {
+            let line = format!("gateway_refusals_total{{reason=\"{}\"}} 0", reason.label());
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
     }

@@ -52,118 +52,19 @@ use std::collections::BTreeMap;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use event_schema::produce::{CONTENT_TYPE_JSON_V2, CONTENT_TYPE_V2, UNKNOWN_TOPIC_OR_PARTITION};
-use event_schema::{PartitionOffset, ProduceResponse, ProxyError, StoredEvent};
+use event_schema::{PartitionOffset, ProduceResponse, StoredEvent};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::auth::AuthError;
-use crate::metrics::{FailureReason, Metrics};
+use crate::metrics::FailureReason;
+use crate::refusal::Refusal;
 use crate::sink::{SinkError, SinkRecord};
 use crate::AppState;
-
-/// Why a produce request got no `offsets` answer. Client faults are 4xx, a busy or unreachable broker
-/// is a 503 the client should retry.
-#[derive(Debug, thiserror::Error)]
-pub enum ProduceError {
-    #[error("invalid topic in the path: {0}")]
-    InvalidTopic(String),
-    #[error("{0}")]
-    Auth(AuthError),
-    #[error("unsupported_media_type: send Content-Type {CONTENT_TYPE_JSON_V2}")]
-    UnsupportedMediaType,
-    #[error("not_acceptable: accept {CONTENT_TYPE_V2}")]
-    NotAcceptable,
-    #[error("HTTP 413 Payload Too Large: the body exceeds {limit_bytes} bytes")]
-    PayloadTooLarge { limit_bytes: usize },
-    #[error("the request body could not be read: {0}")]
-    UnreadableBody(String),
-    #[error("parse error at offset {offset}: {reason}")]
-    InvalidJson { offset: usize, reason: String },
-    #[error("record {index} is not a page_visits event: {reason}")]
-    NotAStoredEvent { index: usize, reason: String },
-    #[error("the produce queue is full; retry later")]
-    QueueFull { records: usize, enqueued: usize },
-    #[error("broker_not_available: {reason}")]
-    BrokerUnavailable { records: usize, reason: String },
-}
-
-impl ProduceError {
-    /// HTTP status and the proxy's `error_code`: an HTTP status, or a proxy code whose first three digits
-    /// are the status (Redpanda's `reply_error_code`).
-    fn status_and_code(&self) -> (StatusCode, i32) {
-        match self {
-            ProduceError::InvalidTopic(_) => (StatusCode::BAD_REQUEST, 40002),
-            ProduceError::Auth(AuthError::Missing | AuthError::Wrong) => (StatusCode::UNAUTHORIZED, 40101),
-            ProduceError::Auth(AuthError::Malformed | AuthError::UnsupportedMethod) => (StatusCode::BAD_REQUEST, 40002),
-            ProduceError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 415),
-            ProduceError::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, 406),
-            ProduceError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 413),
-            ProduceError::UnreadableBody(_) => (StatusCode::BAD_REQUEST, 40002),
-            ProduceError::InvalidJson { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 422),
-            ProduceError::NotAStoredEvent { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42202),
-            ProduceError::QueueFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, 503),
-            ProduceError::BrokerUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, 50302),
-        }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            ProduceError::Auth(AuthError::Missing | AuthError::Wrong) => "Unauthorized".to_owned(),
-            ProduceError::Auth(AuthError::Malformed) => "Malformed Authorization header".to_owned(),
-            ProduceError::Auth(AuthError::UnsupportedMethod) => "Unsupported Authorization method".to_owned(),
-            other => other.to_string(),
-        }
-    }
-
-    /// Counts the rejection under its named counter and logs it once.
-    fn record(&self, metrics: &Metrics, topic: &str) {
-        match self {
-            ProduceError::Auth(reason) => {
-                metrics.count_auth_failure();
-                tracing::info!(%topic, %reason, "produce request refused: authentication");
-            }
-            ProduceError::QueueFull { records, enqueued } => {
-                metrics.count_queue_full();
-                tracing::warn!(%topic, records, enqueued, "produce request refused: producer queue full");
-            }
-            ProduceError::BrokerUnavailable { records, reason } => {
-                metrics.count_failures(FailureReason::BrokerUnavailable, *records);
-                tracing::warn!(%topic, records, %reason, "produce request refused: broker unavailable");
-            }
-            ProduceError::InvalidTopic(_)
-            | ProduceError::UnsupportedMediaType
-            | ProduceError::NotAcceptable
-            | ProduceError::PayloadTooLarge { .. }
-            | ProduceError::UnreadableBody(_)
-            | ProduceError::InvalidJson { .. }
-            | ProduceError::NotAStoredEvent { .. } => {
-                tracing::info!(%topic, error = %self, "produce request rejected");
-            }
-        }
-    }
-}
-
-impl IntoResponse for ProduceError {
-    fn into_response(self) -> Response {
-        let (status, error_code) = self.status_and_code();
-        let mut response = error_response(status, error_code, self.message());
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
-    }
-}
-
-/// A JSON error body in the proxy's shape (`event_schema::ProxyError`), also used outside this route.
-pub fn error_response(status: StatusCode, error_code: i32, message: String) -> Response {
-    let body = serde_json::to_vec(&ProxyError { error_code, message }).unwrap_or_default();
-    (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
-}
 
 pub async fn produce(
     State(state): State<AppState>,
@@ -172,38 +73,31 @@ pub async fn produce(
 ) -> Response {
     let topic = match topic {
         Ok(Path(topic)) => topic,
-        Err(rejection) => return ProduceError::InvalidTopic(rejection.body_text()).into_response(),
+        Err(rejection) => return Refusal::InvalidTopic(rejection.body_text()).into_response(),
     };
     match produce_records(&state, &topic, request).await {
         Ok(offsets) => {
             let body = serde_json::to_vec(&ProduceResponse { offsets }).unwrap_or_default();
             (StatusCode::OK, [(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_V2))], body).into_response()
         }
-        Err(error) => {
-            error.record(&state.metrics, &topic);
-            error.into_response()
-        }
+        Err(refusal) => refusal.into_response(),
     }
 }
 
-async fn produce_records(
-    state: &AppState,
-    topic: &str,
-    request: Request,
-) -> Result<Vec<PartitionOffset>, ProduceError> {
+async fn produce_records(state: &AppState, topic: &str, request: Request) -> Result<Vec<PartitionOffset>, Refusal> {
     let (parts, body) = request.into_parts();
     let limit_bytes = state.max_body_bytes;
     if declared_length(&parts.headers).is_some_and(|length| length > limit_bytes) {
-        return Err(ProduceError::PayloadTooLarge { limit_bytes });
+        return Err(Refusal::PayloadTooLarge { limit_bytes });
     }
-    state.auth.check(&parts.headers).map_err(ProduceError::Auth)?;
+    state.auth.check(&parts.headers)?;
     let json_v2 = |t: &&str| t.eq_ignore_ascii_case(CONTENT_TYPE_JSON_V2);
     if !media_types(&parts.headers, CONTENT_TYPE).iter().any(json_v2) {
-        return Err(ProduceError::UnsupportedMediaType);
+        return Err(Refusal::UnsupportedMediaType);
     }
     let acceptable = |t: &&str| t.is_empty() || *t == "*/*" || t.eq_ignore_ascii_case(CONTENT_TYPE_V2);
     if !media_types(&parts.headers, ACCEPT).iter().any(acceptable) {
-        return Err(ProduceError::NotAcceptable);
+        return Err(Refusal::NotAcceptable);
     }
     let body = read_body(body, limit_bytes).await?;
     let records = parse_records(&body)?;
@@ -215,7 +109,7 @@ async fn produce_records(
     }
 
     let count = records.len();
-    let unavailable = |reason: String| ProduceError::BrokerUnavailable { records: count, reason };
+    let unavailable = |reason: String| Refusal::BrokerUnavailable { records: count, reason };
     if !state.sink.topic_exists(topic).await.map_err(|e| unavailable(e.to_string()))? {
         state.metrics.count_failures(FailureReason::UnknownTopic, count);
         tracing::warn!(%topic, records = count, "produce to an unknown topic: answered error code 3");
@@ -227,7 +121,7 @@ async fn produce_records(
     }
 
     let per_record = state.sink.send_batch(topic, records).await.map_err(|error| match error {
-        SinkError::QueueFull { enqueued } => ProduceError::QueueFull { records: count, enqueued },
+        SinkError::QueueFull { enqueued } => Refusal::QueueFull { records: count, enqueued },
         SinkError::Unavailable(reason) => unavailable(reason),
     })?;
     let failed = per_record.iter().filter(|o| o.is_error()).count();
@@ -241,11 +135,11 @@ async fn produce_records(
 }
 
 /// Every record value must parse as a `StoredEvent`, the row ClickHouse's Kafka engine will read.
-fn check_stored_events(records: &[SinkRecord]) -> Result<(), ProduceError> {
+fn check_stored_events(records: &[SinkRecord]) -> Result<(), Refusal> {
     for (index, record) in records.iter().enumerate() {
         let value = record.value.as_deref().unwrap_or(b"null");
         if let Err(error) = serde_json::from_slice::<StoredEvent>(value) {
-            return Err(ProduceError::NotAStoredEvent { index, reason: error.to_string() });
+            return Err(Refusal::NotAStoredEvent { index, reason: error.to_string() });
         }
     }
     Ok(())
@@ -268,13 +162,13 @@ fn media_types(headers: &HeaderMap, name: HeaderName) -> Vec<&str> {
     }
 }
 
-async fn read_body(body: Body, limit_bytes: usize) -> Result<axum::body::Bytes, ProduceError> {
+async fn read_body(body: Body, limit_bytes: usize) -> Result<axum::body::Bytes, Refusal> {
     match Limited::new(body, limit_bytes).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ProduceError::PayloadTooLarge { limit_bytes })
+            Err(Refusal::PayloadTooLarge { limit_bytes })
         }
-        Err(error) => Err(ProduceError::UnreadableBody(error.to_string())),
+        Err(error) => Err(Refusal::UnreadableBody(error.to_string())),
     }
 }
 
@@ -306,8 +200,8 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> R
 }
 
 /// Parses a JSON v2 produce body into the records to write.
-pub fn parse_records(body: &[u8]) -> Result<Vec<SinkRecord>, ProduceError> {
-    let request: RawProduceRequest<'_> = serde_json::from_slice(body).map_err(|error| ProduceError::InvalidJson {
+pub fn parse_records(body: &[u8]) -> Result<Vec<SinkRecord>, Refusal> {
+    let request: RawProduceRequest<'_> = serde_json::from_slice(body).map_err(|error| Refusal::InvalidJson {
         offset: byte_offset(body, error.line(), error.column()),
         reason: error.to_string(),
     })?;
@@ -418,7 +312,7 @@ mod tests {
         ] {
             let result = parse_records(body);
             assert!(
-                matches!(result, Err(ProduceError::InvalidJson { .. })),
+                matches!(result, Err(Refusal::InvalidJson { .. })),
                 "{:?} gave {result:?}",
                 String::from_utf8_lossy(body)
             );
@@ -428,7 +322,7 @@ mod tests {
     #[test]
     fn the_error_offset_counts_bytes_across_lines() {
         let body = b"{\n  \"records\": x\n}";
-        let Err(ProduceError::InvalidJson { offset, .. }) = parse_records(body) else { panic!("must fail") };
+        let Err(Refusal::InvalidJson { offset, .. }) = parse_records(body) else { panic!("must fail") };
         assert_eq!(body[offset], b'x');
     }
 

@@ -206,7 +206,7 @@ async fn it_refuses_with_503_and_retry_after_when_the_queue_is_full() {
     assert_proxy_error(&reply, StatusCode::SERVICE_UNAVAILABLE, 503);
     assert_eq!(reply.headers.get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
     assert!(sink.records("page_visits", 0).is_empty());
-    assert_metric(&metrics_text(&app).await, "gateway_queue_full_rejections_total 1");
+    assert_metric(&metrics_text(&app).await, "gateway_refusals_total{reason=\"queue_full\"} 1");
 
     sink.set_queue_full(false);
     let retried = produce(&app, "page_visits", json!({"records": [{"value": 1}]})).await;
@@ -223,7 +223,7 @@ async fn it_answers_503_with_retry_after_when_the_broker_is_unreachable() {
 
     assert_proxy_error(&reply, StatusCode::SERVICE_UNAVAILABLE, 50302);
     assert_eq!(reply.headers.get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
-    assert_metric(&metrics_text(&app).await, "gateway_produce_failures_total{reason=\"broker_unavailable\"} 2");
+    assert_metric(&metrics_text(&app).await, "gateway_refusals_total{reason=\"broker_unavailable\"} 1");
 }
 
 #[tokio::test]
@@ -344,7 +344,10 @@ async fn it_requires_the_configured_credentials_and_counts_failures() {
     assert_eq!(send(&app, with_auth(Some(&basic("worker:pw")))).await.status, StatusCode::OK);
     assert_eq!(sink.records("page_visits", 0).len(), 2);
     let metrics = metrics_text(&app).await;
-    assert_metric(&metrics, "gateway_auth_failures_total 5");
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"missing_credentials\"} 1");
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"wrong_credentials\"} 2");
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"malformed_authorization\"} 1");
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"unsupported_authorization\"} 1");
     assert_metric(&metrics, "gateway_http_responses_total{status=\"401\"} 3");
 }
 
@@ -432,6 +435,35 @@ async fn metrics_count_responses_by_status() {
     assert!(metrics.content_type().starts_with("text/plain; version=0.0.4"));
     assert_metric(&metrics.text(), "gateway_http_responses_total{status=\"200\"} 1");
     assert_metric(&metrics.text(), "gateway_http_responses_total{status=\"415\"} 1");
+}
+
+#[tokio::test]
+async fn metrics_are_labelled_openmetrics_only_for_a_scraper_that_asks() {
+    let sink = Arc::new(MemorySink::new());
+    let (app, _) = gateway(&sink);
+    let scrape = |accept: &str| Request::get("/metrics").header(ACCEPT, accept).body(Body::empty()).expect("request");
+
+    let openmetrics = send(&app, scrape("application/openmetrics-text;version=1.0.0,text/plain;q=0.5")).await;
+    assert!(openmetrics.content_type().starts_with("application/openmetrics-text; version=1.0.0"));
+    assert!(openmetrics.text().ends_with("# EOF\n"), "{}", openmetrics.text());
+    let plain = send(&app, scrape("*/*")).await;
+    assert!(plain.content_type().starts_with("text/plain; version=0.0.4"));
+}
+
+#[tokio::test]
+async fn every_refusal_is_counted_under_its_own_reason() {
+    let sink = Arc::new(MemorySink::new().with_topic("page_visits", 1));
+    let (app, _) = gateway(&sink);
+
+    send(&app, Request::get("/nope").body(Body::empty()).expect("request")).await;
+    send(&app, Request::delete("/metrics").body(Body::empty()).expect("request")).await;
+    send(&app, produce_request("page_visits", "garbage")).await;
+
+    let metrics = metrics_text(&app).await;
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"unknown_route\"} 1");
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"method_not_allowed\"} 1");
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"invalid_json\"} 1");
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"queue_full\"} 0");
 }
 
 #[tokio::test]

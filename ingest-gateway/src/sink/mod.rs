@@ -1,10 +1,13 @@
 //! Where produced records go: the mechanism behind `POST /topics/{topic}`, with no HTTP in it.
 //!
 //! The handler owns the policy (auth, limits, parsing, the unknown-topic answer, grouping offsets by
-//! partition); a [`Sink`] only knows topics and how to write records. [`kafka::KafkaSink`] is the real one,
-//! [`memory::MemorySink`] stands in for it in router tests and can simulate the broker's failures.
+//! partition); a [`Sink`] only knows topics and how to write records. [`kafka::KafkaSink`] is the real one;
+//! `memory::MemorySink` stands in for it in tests and can simulate the broker's failures. The memory sink
+//! is compiled only for tests (the `test-support` feature, which this crate's dev-dependency on itself
+//! turns on), never into the release binary.
 
 pub mod kafka;
+#[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 
 use std::future::Future;

@@ -1,6 +1,10 @@
 //! The warehouse module against the real ClickHouse server (18.16 in the local stack): migrations, the
 //! row contract and the named queries. Each test works in its own fresh database.
 //!
+//! The row contract is `event-schema/contracts/page_visits.columns.json`, generated from `StoredEvent` and
+//! kept current by event-schema's own test; here the live tables are compared with it, so a field added to
+//! the struct without a migration fails one test or the other.
+//!
 //! Needs `scripts/stack.sh up` (or `CLICKHOUSE_URL`, and `KAFKA_BROKERS` for the Kafka test); see
 //! `clickhouse_support`.
 
@@ -10,14 +14,39 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clickhouse_support::TestDatabase;
+use event_schema::contract::CONTRACTS_DIR;
 use event_schema::{StoredEvent, SCHEMA_VERSION};
 use ingest_gateway::sink::kafka::create_topic;
 use ingest_gateway::warehouse::{self, Applied, CountryVisits, WarehouseError};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 fn sql_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql")
+    repository_root().join("sql")
+}
+
+const MIGRATIONS: [(u32, &str); 3] =
+    [(1, "001_page_visits.sql"), (2, "002_page_visits_queue.sql"), (3, "003_page_visits_mv.sql")];
+
+fn all_migrations(skipped: bool) -> Vec<(u32, &'static str, bool)> {
+    MIGRATIONS.iter().map(|&(version, name)| (version, name, skipped)).collect()
+}
+
+/// A copy of the repository's migrations in a directory of the test's own, to add files to or edit.
+fn copy_of_sql_dir(db: &TestDatabase) -> PathBuf {
+    let dir = std::env::temp_dir().join(&db.name);
+    std::fs::create_dir_all(&dir).expect("creates the temp dir");
+    for entry in std::fs::read_dir(sql_dir()).expect("reads sql/") {
+        let path = entry.expect("lists sql/").path();
+        if path.extension().is_some_and(|ext| ext == "sql") {
+            std::fs::copy(&path, dir.join(path.file_name().expect("has a name"))).expect("copies");
+        }
+    }
+    dir
 }
 
 fn versions(applied: &[Applied]) -> Vec<(u32, &str, bool)> {
@@ -29,9 +58,9 @@ async fn migrating_twice_applies_each_file_once_then_skips_it() {
     let db = TestDatabase::new().await;
 
     let first = warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("first run");
-    assert_eq!(versions(&first), [(1, "001_page_visits.sql", false), (2, "002_page_visits_ingest.sql", false)]);
+    assert_eq!(versions(&first), all_migrations(false));
     let second = warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("second run");
-    assert_eq!(versions(&second), [(1, "001_page_visits.sql", true), (2, "002_page_visits_ingest.sql", true)]);
+    assert_eq!(versions(&second), all_migrations(true));
 
     let tables = text_rows(
         &db.client,
@@ -49,23 +78,23 @@ async fn migrating_twice_applies_each_file_once_then_skips_it() {
     );
     let recorded =
         text_rows(&db.client, "SELECT toString(version), name FROM schema_migrations ORDER BY version").await;
-    assert_eq!(recorded, [["1", "001_page_visits.sql"], ["2", "002_page_visits_ingest.sql"]]);
+    assert_eq!(
+        recorded,
+        [["1", "001_page_visits.sql"], ["2", "002_page_visits_queue.sql"], ["3", "003_page_visits_mv.sql"]]
+    );
     db.drop().await;
 }
 
 #[tokio::test]
-async fn stored_event_matches_the_page_visits_table_column_for_column() {
+async fn page_visits_and_its_queue_have_exactly_the_columns_of_the_stored_event_contract() {
     let db = TestDatabase::new().await;
     warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("migrates");
 
-    let expected: Vec<[String; 2]> = row_shape::stored_event_columns()
-        .into_iter()
-        .map(|(name, rust_type)| {
-            // DateTime travels as its UInt32 of unix seconds; `timestamp` is the one DateTime column.
-            let column_type = if name == "timestamp" { "DateTime('UTC')" } else { rust_type };
-            [name.to_owned(), column_type.to_owned()]
-        })
-        .collect();
+    let contract = repository_root().join(CONTRACTS_DIR).join("page_visits.columns.json");
+    let text =
+        std::fs::read_to_string(&contract).unwrap_or_else(|err| panic!("cannot read {}: {err}", contract.display()));
+    let expected: Vec<[String; 2]> = serde_json::from_str(&text).expect("a list of [name, type]");
+    assert!(expected.len() > 1, "{} lists no columns", contract.display());
     for table in ["page_visits", "page_visits_queue"] {
         let described: Vec<[String; 2]> = text_rows(&db.client, &format!("DESCRIBE TABLE {table}"))
             .await
@@ -80,6 +109,7 @@ async fn stored_event_matches_the_page_visits_table_column_for_column() {
 const FROM: u32 = 1_767_225_600; // 2026-01-01T00:00:00Z
 const TO: u32 = FROM + 86_400;
 
+/// A page view with the fields the reports read; every other field keeps its "not collected" default.
 fn page_view(event_id: &str, country: &str, visitor_id: &str) -> StoredEvent {
     let timestamp = FROM + 3_600;
     StoredEvent {
@@ -92,36 +122,10 @@ fn page_view(event_id: &str, country: &str, visitor_id: &str) -> StoredEvent {
         timestamp,
         timestamp_ms: u64::from(timestamp) * 1_000,
         url: "https://a.example/pricing".into(),
-        hostname: "a.example".into(),
         pathname: "/pricing".into(),
-        referrer: String::new(),
-        referrer_host: String::new(),
-        title: "Pricing".into(),
-        screen_width: 1440,
-        language: "en-US".into(),
-        utm_source: String::new(),
-        utm_medium: String::new(),
-        utm_campaign: String::new(),
-        utm_term: String::new(),
-        utm_content: String::new(),
-        event_name: String::new(),
         props: "{}".into(),
-        engaged_ms: 0,
-        browser: "Chrome".into(),
-        browser_version: "131.0".into(),
-        os: "Mac OSX".into(),
-        os_version: "10.15.7".into(),
-        device: "pc".into(),
-        vendor: "Google".into(),
-        ip: String::new(),
         country: country.into(),
-        region: String::new(),
-        region_code: String::new(),
-        city: String::new(),
-        continent: String::new(),
-        timezone: String::new(),
-        asn: 0,
-        colo: "FRA".into(),
+        ..Default::default()
     }
 }
 
@@ -160,30 +164,18 @@ async fn visits_by_country_counts_each_page_view_once_even_when_it_was_delivered
 #[tokio::test]
 async fn migrate_applies_a_new_file_and_refuses_an_applied_one_that_was_edited() {
     let db = TestDatabase::new().await;
-    let dir = std::env::temp_dir().join(&db.name);
-    std::fs::create_dir_all(&dir).expect("creates the temp dir");
-    for entry in std::fs::read_dir(sql_dir()).expect("reads sql/") {
-        let path = entry.expect("lists sql/").path();
-        if path.extension().is_some_and(|ext| ext == "sql") {
-            std::fs::copy(&path, dir.join(path.file_name().expect("has a name"))).expect("copies");
-        }
-    }
+    let dir = copy_of_sql_dir(&db);
     warehouse::migrate(&db.client, &dir, &db.sql_vars()).await.expect("first run");
 
     std::fs::write(
-        dir.join("003_sessions_by_day.sql"),
+        dir.join("004_sessions_by_day.sql"),
         "CREATE TABLE IF NOT EXISTS later (day Date) ENGINE = MergeTree ORDER BY day;\n",
     )
     .expect("writes a new migration");
     let applied = warehouse::migrate(&db.client, &dir, &db.sql_vars()).await.expect("applies the new file");
-    assert_eq!(
-        versions(&applied),
-        [
-            (1, "001_page_visits.sql", true),
-            (2, "002_page_visits_ingest.sql", true),
-            (3, "003_sessions_by_day.sql", false)
-        ]
-    );
+    let mut expected = all_migrations(true);
+    expected.push((4, "004_sessions_by_day.sql", false));
+    assert_eq!(versions(&applied), expected);
 
     let first = dir.join("001_page_visits.sql");
     let edited = std::fs::read_to_string(&first).expect("reads") + "\n-- an innocent-looking edit\n";
@@ -196,6 +188,40 @@ async fn migrate_applies_a_new_file_and_refuses_an_applied_one_that_was_edited()
         }
         other => panic!("expected a checksum mismatch, got {other:?}"),
     }
+
+    std::fs::remove_dir_all(&dir).expect("removes the temp dir");
+    db.drop().await;
+}
+
+/// The runner sends each file whole and does not parse SQL; the server is what refuses a second statement.
+#[tokio::test]
+async fn a_migration_file_holding_two_statements_is_refused_whole_and_not_recorded() {
+    let db = TestDatabase::new().await;
+    let dir = copy_of_sql_dir(&db);
+    std::fs::write(
+        dir.join("004_two_tables.sql"),
+        "-- two statements in one file; the first must not run either\n\
+         CREATE TABLE IF NOT EXISTS first_of_two (day Date) ENGINE = MergeTree ORDER BY day;\n\
+         CREATE TABLE IF NOT EXISTS second_of_two (day Date) ENGINE = MergeTree ORDER BY day;\n",
+    )
+    .expect("writes a migration");
+
+    let refused = warehouse::migrate(&db.client, &dir, &db.sql_vars()).await;
+    match &refused {
+        Err(err @ WarehouseError::Statement { file, .. }) => {
+            assert_eq!(file, "004_two_tables.sql");
+            assert!(err.to_string().contains("Multi-statements are not allowed"), "{err}");
+        }
+        other => panic!("expected the server to refuse the file, got {other:?}"),
+    }
+    let tables = text_rows(
+        &db.client,
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE '%_of_two'",
+    )
+    .await;
+    assert_eq!(tables, Vec::<Vec<String>>::new());
+    let recorded = text_rows(&db.client, "SELECT toString(max(version)) FROM schema_migrations").await;
+    assert_eq!(recorded, [["3"]], "the files before it are applied and recorded, it is not");
 
     std::fs::remove_dir_all(&dir).expect("removes the temp dir");
     db.drop().await;
@@ -272,92 +298,4 @@ async fn text_rows(client: &clickhouse::Client, sql: &str) -> Vec<Vec<String>> {
         .lines()
         .map(|line| line.split('\t').map(str::to_owned).collect())
         .collect()
-}
-
-/// Reads the shape of `StoredEvent` from its own `Deserialize` impl: the field names in declaration order,
-/// and for each the ClickHouse type of the Rust type it asks for. Nothing is listed by hand, so a field
-/// added to the struct but not to the table fails the schema test.
-mod row_shape {
-    use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
-    use serde::forward_to_deserialize_any;
-
-    type Error = de::value::Error;
-
-    pub fn stored_event_columns() -> Vec<(&'static str, &'static str)> {
-        let mut shape = Shape::default();
-        let _: event_schema::StoredEvent = serde::Deserialize::deserialize(&mut shape).expect("probes StoredEvent");
-        shape.fields.iter().copied().zip(shape.types).collect()
-    }
-
-    #[derive(Default)]
-    struct Shape {
-        fields: &'static [&'static str],
-        types: Vec<&'static str>,
-    }
-
-    impl<'de> Deserializer<'de> for &mut Shape {
-        type Error = Error;
-
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            visitor: V,
-        ) -> Result<V::Value, Error> {
-            self.fields = fields;
-            visitor.visit_seq(self)
-        }
-
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
-            Err(de::Error::custom("StoredEvent is expected to be a flat struct"))
-        }
-
-        forward_to_deserialize_any! { bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any }
-    }
-
-    impl<'de> SeqAccess<'de> for &mut Shape {
-        type Error = Error;
-
-        fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
-            if self.types.len() == self.fields.len() {
-                return Ok(None);
-            }
-            seed.deserialize(Field(&mut self.types)).map(Some)
-        }
-    }
-
-    /// One field: records the ClickHouse type matching what the field's type asks to deserialize.
-    struct Field<'a>(&'a mut Vec<&'static str>);
-
-    impl<'de> Deserializer<'de> for Field<'_> {
-        type Error = Error;
-
-        fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            self.0.push("UInt8");
-            visitor.visit_u8(0)
-        }
-        fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            self.0.push("UInt16");
-            visitor.visit_u16(0)
-        }
-        fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            self.0.push("UInt32");
-            visitor.visit_u32(0)
-        }
-        fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            self.0.push("UInt64");
-            visitor.visit_u64(0)
-        }
-        fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            self.0.push("String");
-            visitor.visit_string(String::new())
-        }
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
-            Err(de::Error::custom(
-                "a StoredEvent field has a type with no ClickHouse column type here; add it to row_shape",
-            ))
-        }
-
-        forward_to_deserialize_any! { bool i8 i16 i32 i64 i128 u128 f32 f64 char str bytes byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any }
-    }
 }

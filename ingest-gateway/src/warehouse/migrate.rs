@@ -5,9 +5,13 @@
 //! A file's checksum is taken over its text before substitution: the Kafka settings come from config, and
 //! changing config must not make an applied file look edited.
 //!
-//! ClickHouse has no transactional DDL. A file is recorded in `schema_migrations` only after all of its
-//! statements succeeded, so every statement must be idempotent (`IF NOT EXISTS`): after a failure, the next
-//! run replays the file from its first statement.
+//! Each file is one statement and goes to the server whole, comments and trailing `;` included (ClickHouse
+//! 18.16 and current versions both accept them), so no code here or in the tests has to split SQL. A file
+//! holding two statements is refused by the server itself ("Multi-statements are not allowed") before any
+//! of it runs. One statement per file also makes a file all-or-nothing, which ClickHouse's
+//! non-transactional DDL could not otherwise give: a file is recorded in `schema_migrations` after its
+//! statement succeeded, and a failed one is simply run again next time, so every statement that can be
+//! idempotent must be (`IF NOT EXISTS`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,21 +21,12 @@ use clickhouse::Client;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::sql_text::{split_statements, substitute};
-use super::{Applied, SqlVars, WarehouseError};
+use super::sql_text::substitute;
+use super::{Applied, Migration, SqlVars, WarehouseError};
 
 const CREATE_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
      (version UInt32, name String, checksum String, applied_at DateTime DEFAULT now()) \
      ENGINE = MergeTree ORDER BY version";
-
-/// One `NNN_name.sql` file, ready to run.
-struct Migration {
-    version: u32,
-    /// The file name, e.g. `001_page_visits.sql`.
-    name: String,
-    checksum: String,
-    statements: Vec<String>,
-}
 
 #[derive(clickhouse::Row, Deserialize)]
 struct AppliedRow {
@@ -58,7 +53,7 @@ pub async fn migrate(client: &Client, sql_dir: &Path, vars: &SqlVars) -> Result<
         match applied.get(&migration.version) {
             Some(checksum) if *checksum != migration.checksum => {
                 return Err(WarehouseError::ChecksumMismatch {
-                    file: migration.name.clone(),
+                    file: migration.file.clone(),
                     applied: checksum.clone(),
                     current: migration.checksum.clone(),
                 });
@@ -73,28 +68,26 @@ pub async fn migrate(client: &Client, sql_dir: &Path, vars: &SqlVars) -> Result<
         if !skipped {
             apply(client, &migration).await?;
         }
-        report.push(Applied { version: migration.version, name: migration.name, skipped });
+        report.push(Applied { version: migration.version, name: migration.file, skipped });
     }
     Ok(report)
 }
 
 async fn apply(client: &Client, migration: &Migration) -> Result<(), WarehouseError> {
-    for (index, statement) in migration.statements.iter().enumerate() {
-        // `query_raw`: DDL is sent verbatim, so a `?` in it is never mistaken for a bind placeholder.
-        client.query_raw(statement).execute().await.map_err(|source| WarehouseError::Statement {
-            file: migration.name.clone(),
-            statement: index + 1,
-            source,
-        })?;
-    }
+    // `query_raw`: DDL is sent verbatim, so a `?` in it is never mistaken for a bind placeholder.
+    client
+        .query_raw(&migration.statement)
+        .execute()
+        .await
+        .map_err(|source| WarehouseError::Statement { file: migration.file.clone(), source })?;
     client
         .query("INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)")
         .bind(migration.version)
-        .bind(&migration.name)
+        .bind(&migration.file)
         .bind(&migration.checksum)
         .execute()
         .await?;
-    tracing::info!(version = migration.version, file = %migration.name, statements = migration.statements.len(), "applied migration");
+    tracing::info!(version = migration.version, file = %migration.file, "applied migration");
     Ok(())
 }
 
@@ -114,7 +107,10 @@ async fn create_database(client: &Client) -> Result<(), WarehouseError> {
     Ok(())
 }
 
-fn read_migrations(sql_dir: &Path, vars: &SqlVars) -> Result<Vec<Migration>, WarehouseError> {
+/// Every `NNN_name.sql` file of `sql_dir` in version order, substituted with `vars`, exactly as `migrate`
+/// would send them; touches no server, so `migrate --print` and the chDB tests use it to see the same
+/// statements.
+pub fn read_migrations(sql_dir: &Path, vars: &SqlVars) -> Result<Vec<Migration>, WarehouseError> {
     let read_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| WarehouseError::ReadMigrations { path, source }
@@ -150,8 +146,8 @@ fn read_migrations(sql_dir: &Path, vars: &SqlVars) -> Result<Vec<Migration>, War
             Ok(Migration {
                 version,
                 checksum: hex::encode(Sha256::digest(text.as_bytes())),
-                statements: split_statements(&substituted),
-                name,
+                statement: substituted,
+                file: name,
             })
         })
         .collect()
@@ -180,20 +176,42 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_repository_migrations_read_in_version_order_with_their_statements() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");
-        let vars = SqlVars {
+    fn vars() -> SqlVars {
+        SqlVars {
             kafka_brokers: "127.0.0.1:19092".into(),
             page_visits_topic: "page_visits".into(),
             consumer_group: "clickhouse-page-visits".into(),
-        };
-        let migrations = read_migrations(&dir, &vars).expect("sql/ reads");
-        let versions: Vec<u32> = migrations.iter().map(|m| m.version).collect();
-        assert_eq!(versions, [1, 2]);
-        let last = migrations.last().expect("two migrations");
-        assert_eq!(last.statements.len(), 2);
-        assert!(last.statements[0].contains("kafka_topic_list = 'page_visits'"), "{}", last.statements[0]);
+        }
+    }
+
+    #[test]
+    fn the_repository_migrations_read_in_version_order_each_file_one_substituted_statement() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");
+        let migrations = read_migrations(&dir, &vars()).expect("sql/ reads");
+        let files: Vec<(u32, &str)> = migrations.iter().map(|m| (m.version, m.file.as_str())).collect();
+        assert_eq!(
+            files,
+            [(1, "001_page_visits.sql"), (2, "002_page_visits_queue.sql"), (3, "003_page_visits_mv.sql")]
+        );
+        let queue = &migrations[1].statement;
+        assert!(queue.contains("kafka_topic_list = 'page_visits'"), "{queue}");
+        assert!(!queue.contains("${"), "{queue}");
         assert!(migrations.iter().all(|m| m.checksum.len() == 64));
+    }
+
+    #[test]
+    fn a_file_is_sent_as_written_apart_from_its_placeholders() {
+        let dir = std::env::temp_dir().join(format!("pathlight-migrations-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("creates a temp dir");
+        let text =
+            "-- why this table exists; with a semicolon\nCREATE TABLE IF NOT EXISTS t (x String) ENGINE = Kafka \
+                    SETTINGS kafka_topic_list = '${PAGE_VISITS_TOPIC}';\n";
+        std::fs::write(dir.join("001_t.sql"), text).expect("writes a migration");
+        let read = read_migrations(&dir, &vars());
+        std::fs::remove_dir_all(&dir).expect("removes the temp dir");
+        let migrations = read.expect("reads");
+        assert_eq!(migrations.len(), 1);
+        assert_eq!(migrations[0].statement, text.replace("${PAGE_VISITS_TOPIC}", "page_visits"));
+        assert_eq!(migrations[0].checksum, hex::encode(Sha256::digest(text.as_bytes())), "taken before substitution");
     }
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use migrate::migrate;
+pub use migrate::{migrate, read_migrations};
 pub use queries::visits_by_country;
 pub use sql_text::PlaceholderError;
 
@@ -26,6 +26,18 @@ pub struct SqlVars {
     pub page_visits_topic: String,
     /// `${CONSUMER_GROUP}`: ClickHouse's consumer group; one group per database, or they split the topic.
     pub consumer_group: String,
+}
+
+/// One `NNN_name.sql` file, read and substituted: what `migrate` sends, and what `migrate --print` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    /// The file name, e.g. `001_page_visits.sql`.
+    pub file: String,
+    pub version: u32,
+    /// The file's whole text with its placeholders filled: one statement, comments and trailing `;` included.
+    pub statement: String,
+    /// SHA-256 (hex) of the file before substitution, as recorded in `schema_migrations`.
+    pub checksum: String,
 }
 
 /// One migration file and what `migrate` did with it.
@@ -63,8 +75,8 @@ pub enum WarehouseError {
     Placeholder { file: String, source: PlaceholderError },
     #[error("migration {file} was edited after it was applied (sha256 {applied} then, {current} now): restore it and put the change in a new migration")]
     ChecksumMismatch { file: String, applied: String, current: String },
-    #[error("migration {file}, statement {statement}: {source}")]
-    Statement { file: String, statement: usize, source: clickhouse::error::Error },
+    #[error("migration {file}: {source}")]
+    Statement { file: String, source: clickhouse::error::Error },
     #[error("ClickHouse: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
 }

@@ -42,7 +42,12 @@ enum Command {
     /// Serve `POST /topics/{topic}`, `GET /healthz` and `GET /metrics`.
     Serve,
     /// Create the Kafka topics, then apply the `sql/` migrations to ClickHouse.
-    Migrate,
+    Migrate {
+        /// Only print every migration as JSON (file, version, the statement as it would be sent, checksum)
+        /// and connect nowhere.
+        #[arg(long)]
+        print: bool,
+    },
     /// Print a report.
     #[command(subcommand)]
     Query(Query),
@@ -78,7 +83,8 @@ async fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Serve => run_server(&cli.config).await,
-        Command::Migrate => migrate(&cli.config).await,
+        Command::Migrate { print: false } => migrate(&cli.config).await,
+        Command::Migrate { print: true } => print_migrations(&cli.config),
         Command::Query(Query::VisitsByCountry { site, from, to }) => {
             visits_by_country(&cli.config, &site, from, to).await
         }
@@ -139,17 +145,28 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     tracing::info!(%topic, partitions = config.topic_partitions, outcome = ?created, "topic ready");
 
     let client = clickhouse_client(config);
-    let vars = warehouse::SqlVars {
-        kafka_brokers: config.kafka_brokers.clone(),
-        page_visits_topic: topic.clone(),
-        consumer_group: config.clickhouse_kafka_group.clone(),
-    };
-    let applied = warehouse::migrate(&client, &config.sql_dir, &vars)
+    let applied = warehouse::migrate(&client, &config.sql_dir, &sql_vars(config))
         .await
         .with_context(|| format!("cannot apply {} to {}", config.sql_dir.display(), config.clickhouse_url))?;
     let skipped = applied.iter().filter(|m| m.skipped).count();
     tracing::info!(applied = applied.len() - skipped, already_applied = skipped, "ClickHouse schema up to date");
     Ok(())
+}
+
+/// The same files and substitution as `migrate`, for review and for tests on other engines.
+fn print_migrations(config: &Config) -> anyhow::Result<()> {
+    let migrations = warehouse::read_migrations(&config.sql_dir, &sql_vars(config))
+        .with_context(|| format!("cannot read the migrations in {}", config.sql_dir.display()))?;
+    println!("{}", serde_json::to_string_pretty(&migrations)?);
+    Ok(())
+}
+
+fn sql_vars(config: &Config) -> warehouse::SqlVars {
+    warehouse::SqlVars {
+        kafka_brokers: config.kafka_brokers.clone(),
+        page_visits_topic: config.page_visits_topic.clone(),
+        consumer_group: config.clickhouse_kafka_group.clone(),
+    }
 }
 
 async fn visits_by_country(

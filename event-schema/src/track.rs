@@ -673,7 +673,10 @@ mod tests {
                 r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"engagement","url":"http://s/","engaged_ms":90000000}]}"#,
                 "events[0].engaged_ms",
             ),
-            (r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","id":""}]}"#, "events[0].id"),
+            (
+                r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","id":""}]}"#,
+                "events[0].id",
+            ),
             (
                 r#"{"site":"s","sid":"abcdefgh","events":[{"kind":"pageview","url":"http://s/","id":"Ab3dEf6hIj9kLm2n!"}]}"#,
                 "events[0].id",
@@ -762,7 +765,9 @@ mod tests {
     #[test]
     fn an_event_id_of_the_wrong_shape_is_a_422_naming_it() {
         let (min, max) = EVENT_ID_CHARS;
-        for id in ["a".repeat(min - 1), "a".repeat(max + 1), "Ab3dEf6h Ij9kLm2n".to_owned(), "Ab3dEf6hIj9kLm2né".to_owned()] {
+        for id in
+            ["a".repeat(min - 1), "a".repeat(max + 1), "Ab3dEf6h Ij9kLm2n".to_owned(), "Ab3dEf6hIj9kLm2né".to_owned()]
+        {
             let error = parse(&with_id(&id)).expect_err(&id);
             assert_eq!(error.status(), 422);
             assert_eq!(error.body().field.as_deref(), Some("events[0].id"), "{id}");
@@ -820,19 +825,41 @@ mod tests {
         let properties = schema["$defs"]["TrackEvent"]["properties"].as_object().expect("properties");
         for field in properties.keys() {
             let kinds = EVENT_KINDS.iter().filter(|&&kind| kind_fields(kind).0.contains(&field.as_str())).count();
-            let common = ["kind", "url", "id"].contains(&field.as_str());
-            assert_eq!((common, kinds), (common, usize::from(!common)), "{field}");
+            let expected = if ["kind", "url", "id"].contains(&field.as_str()) { 0 } else { 1 };
+            assert_eq!(kinds, expected, "{field} must be common to every kind or belong to exactly one");
         }
-        let kinds: Vec<&str> = schema["$defs"]["TrackEvent"]["allOf"]
-            .as_array()
-            .expect("per-kind rules")
-            .iter()
-            .map(|rule| rule["if"]["properties"]["kind"]["const"].as_str().expect("a kind"))
-            .collect();
-        for text in &kinds {
-            assert!(EventKind::parse(text).is_some(), "{text}");
+    }
+
+    /// Every string a schema allows through `const` or `enum`, however nested.
+    fn allowed_strings(schema: &Value, into: &mut Vec<String>) {
+        match schema {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("const", Value::String(text)) => into.push(text.clone()),
+                        ("enum", Value::Array(texts)) => {
+                            into.extend(texts.iter().filter_map(Value::as_str).map(str::to_owned))
+                        }
+                        _ => allowed_strings(value, into),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| allowed_strings(item, into)),
+            _ => {}
         }
-        assert_eq!(kinds.len(), schema["$defs"]["TrackEvent"]["properties"]["kind"]["oneOf"].as_array().map_or(0, Vec::len));
+    }
+
+    #[test]
+    fn the_per_kind_rules_cover_every_kind_the_schema_allows() {
+        let schema = track_request_schema();
+        let mut allowed = Vec::new();
+        allowed_strings(&schema["$defs"]["TrackEvent"]["properties"]["kind"], &mut allowed);
+        allowed.sort();
+        let mut ruled: Vec<String> = EVENT_KINDS.iter().map(|kind| kind.as_str().to_owned()).collect();
+        ruled.sort();
+        assert_eq!(allowed, ruled);
+        assert_eq!(schema["$defs"]["TrackEvent"]["allOf"].as_array().map(Vec::len), Some(EVENT_KINDS.len()));
+        assert!(allowed.iter().all(|text| EventKind::parse(text).is_some()));
     }
 
     #[test]
@@ -842,7 +869,7 @@ mod tests {
         let request = &schema["properties"];
         let event = &schema["$defs"]["TrackEvent"]["properties"];
         let props = &event["props"];
-        let stated: [(&str, &Value, u64); 14] = [
+        let stated: [(&str, &Value, u64); 15] = [
             ("events.maxItems", &request["events"]["maxItems"], limits.max_events as u64),
             ("site.maxLength", &request["site"]["maxLength"], limits.max_site_chars as u64),
             ("sid.minLength", &request["sid"]["minLength"], SESSION_ID_CHARS.0 as u64),
@@ -857,6 +884,7 @@ mod tests {
             ("props names maxLength", &props["propertyNames"]["maxLength"], limits.max_prop_key_chars as u64),
             ("engaged_ms.maximum", &event["engaged_ms"]["maximum"], limits.max_engaged_ms),
             ("id.minLength", &event["id"]["minLength"], EVENT_ID_CHARS.0 as u64),
+            ("id.maxLength", &event["id"]["maxLength"], EVENT_ID_CHARS.1 as u64),
         ];
         for (what, value, limit) in stated {
             assert_eq!(value.as_u64(), Some(limit), "{what}");

@@ -26,6 +26,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 // The machine may be busy compiling; deadlines are generous, and only ever reached when a test fails.
 const DEADLINE_MS = 30_000;
 const SID = /^[A-Za-z0-9]{16}$/;
+const EVENT_ID = /^[A-Za-z0-9]{16}$/;
 
 // ---------------------------------------------------------------- servers
 
@@ -35,47 +36,18 @@ let collectorOrigin;
 let siteOrigin;
 const pages = new Map(); // page key -> { attrs, head, body, title }
 
-// The worker's validation rules for a /track body (event-schema's track module), restated so that every
-// request of every test is checked against the contract, not only the fields a test looks at.
-const chars = (s) => [...s].length;
-function wireProblems(body) {
-  const problems = [];
-  const check = (ok, what) => ok || problems.push(what);
-  check(body && typeof body === "object", "body is a JSON object");
-  if (!problems.length) {
-    check(/^[A-Za-z0-9._-]{1,100}$/.test(body.site), "site");
-    check(/^[A-Za-z0-9_-]{8,64}$/.test(body.sid), "sid");
-    check(Array.isArray(body.events) && body.events.length >= 1 && body.events.length <= 25, "1 to 25 events");
-    for (const [i, e] of (body.events ?? []).entries()) {
-      const at = (f) => `events[${i}].${f}`;
-      check(["pageview", "event", "engagement"].includes(e.kind), at("kind"));
-      check(typeof e.url === "string" && chars(e.url) <= 2048 && /^https?:\/\/[^/]/.test(e.url), at("url"));
-      check(Number.isInteger(e.ts), at("ts"));
-      if (e.kind === "pageview") {
-        check(typeof e.referrer === "string" && chars(e.referrer) <= 2048, at("referrer"));
-        check(typeof e.title === "string" && chars(e.title) <= 300, at("title"));
-        check(Number.isInteger(e.screen_width) && e.screen_width >= 0 && e.screen_width <= 16384, at("screen_width"));
-        check(/^[A-Za-z0-9_-]{0,35}$/.test(e.language), at("language"));
-      }
-      if (e.kind === "event") {
-        check(typeof e.name === "string" && chars(e.name) >= 1 && chars(e.name) <= 64, at("name"));
-        const props = Object.entries(e.props ?? {});
-        check(props.length <= 16, at("props"));
-        for (const [k, v] of props) {
-          check(chars(k) >= 1 && chars(k) <= 64, at(`props key ${k}`));
-          check(
-            (typeof v === "string" && chars(v) <= 256) || typeof v === "boolean" || Number.isFinite(v),
-            at(`props.${k}`),
-          );
-        }
-      }
-      if (e.kind === "engagement") {
-        check(Number.isInteger(e.engaged_ms) && e.engaged_ms >= 1 && e.engaged_ms <= 86_400_000, at("engaged_ms"));
-      }
-    }
-  }
-  return problems;
-}
+// The /track contract, generated from the worker's Rust types (event-schema/src/track.rs). Every request of
+// every test is checked against it, not only the fields a test looks at: a request it refuses fails the test.
+const CONTRACT = JSON.parse(
+  readFileSync(new URL("../../event-schema/contracts/track-request.schema.json", import.meta.url), "utf8"),
+);
+const Ajv2020 = tool("ajv/dist/2020");
+const ajv = new Ajv2020({ strict: true, allErrors: true });
+// schemars names the width of Rust integers in `format`; the bounds themselves are minimum/maximum.
+for (const width of ["uint16", "uint32", "uint64"]) ajv.addFormat(width, { type: "number", validate: Number.isInteger });
+const matchesContract = ajv.compile(CONTRACT);
+const contractProblems = (body) =>
+  matchesContract(body) ? [] : matchesContract.errors.map((e) => `${e.instancePath || "/"} ${e.message}`);
 
 const listen = (server) =>
   new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server.address().port)));
@@ -115,7 +87,7 @@ const collector = http.createServer(async (req, res) => {
     const site = body?.site;
     const nth = requests.filter((r) => r.method === "POST" && r.body?.site === site).length;
     const status = respond.get(site)?.(nth) ?? 202;
-    requests.push({ method: "POST", path, headers: req.headers, raw, body, status, problems: wireProblems(body) });
+    requests.push({ method: "POST", path, headers: req.headers, raw, body, status, problems: contractProblems(body) });
     res.writeHead(status, { "Access-Control-Allow-Origin": "*" });
     res.end();
     return;
@@ -262,37 +234,78 @@ afterEach(async () => {
   assert.deepEqual(
     mine.filter((r) => r.problems?.length).map((r) => [r.problems, r.raw]),
     [],
-    "a request broke the worker's validation rules",
+    "a request broke the /track contract (event-schema/contracts/track-request.schema.json)",
+  );
+  // Every event has an id of its own. Retries resend the same body, so distinct bodies never share an id.
+  const ids = [...new Set(mine.map((r) => r.raw))].flatMap((raw) => JSON.parse(raw ?? "{}").events?.map((e) => e.id) ?? []);
+  assert.deepEqual(
+    ids.filter((id, i) => ids.indexOf(id) !== i),
+    [],
+    "two events share an id",
   );
 });
 
 // ---------------------------------------------------------------- tests
 
+test("the contract check refuses what the worker refuses and what the snippet must not send", () => {
+  const pageview = {
+    kind: "pageview",
+    url: "https://example.com/a",
+    referrer: "",
+    title: "A",
+    screen_width: 1280,
+    language: "en-US",
+    id: "Ab3dEf6hIj9kLm2n",
+  };
+  const body = (event, request = {}) =>
+    JSON.parse(JSON.stringify({ site: "example.com", sid: "Ab3dEf6hIj9kLm2n", events: [event], ...request }));
+  const custom = { kind: "event", url: "https://example.com/a", name: "signup", props: { plan: "pro" }, id: "x".repeat(16) };
+  const engagement = { kind: "engagement", url: "https://example.com/a", engaged_ms: 1200, id: "y".repeat(16) };
+  for (const valid of [pageview, custom, engagement]) assert.deepEqual(contractProblems(body(valid)), [], valid.kind);
+
+  const refused = {
+    "a client timestamp (the server time is authoritative)": body({ ...pageview, ts: 1732300000000 }),
+    "an event without an id": body({ ...pageview, id: undefined }),
+    "an id that is too short": body({ ...pageview, id: "abc" }),
+    "an id with other characters": body({ ...pageview, id: "Ab3dEf6hIj9kLm2n!" }),
+    "an unknown kind": body({ ...pageview, kind: "click" }),
+    "a relative url": body({ ...pageview, url: "/a" }),
+    "a title over the worker's limit": body({ ...pageview, title: "t".repeat(513) }),
+    "a screen wider than the worker accepts": body({ ...pageview, screen_width: 16385 }),
+    "a language that is not a tag": body({ ...pageview, language: "en US;" }),
+    "a custom event's field on a pageview": body({ ...pageview, name: "signup" }),
+    "a custom event without a name": body({ ...custom, name: undefined }),
+    "a nested prop": body({ ...custom, props: { a: { b: 1 } } }),
+    "a null prop": body({ ...custom, props: { a: null } }),
+    "an empty prop name": body({ ...custom, props: { "": 1 } }),
+    "too many props": body({ ...custom, props: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`p${i}`, i])) }),
+    "an engagement without its time": body({ ...engagement, engaged_ms: undefined }),
+    "an engagement of more than a day": body({ ...engagement, engaged_ms: 86_400_001 }),
+    "a site with a space": body(pageview, { site: "example com" }),
+    "a short session id": body(pageview, { sid: "short" }),
+    "an unknown request field": body(pageview, { version: 2 }),
+    "no events": body(pageview, { events: [] }),
+    "more than 25 events": body(pageview, { events: Array(26).fill(pageview) }),
+  };
+  for (const [what, request] of Object.entries(refused)) assert.notDeepEqual(contractProblems(request), [], what);
+});
+
 test("one pageview on load, with the documented fields, to the script's own origin", async () => {
   const p = definePage("basic", { title: "Pricing" });
   const url = p.url("pricing?utm_source=news&plan=pro");
-  const before = Date.now();
   const page = await openPage(url, { referer: "http://search.test/" });
 
   const [view] = await waitForEvents("the first pageview", p.site, (e) => e.kind === "pageview");
   await marker(page, p.site);
   assert.equal(ofKind(p.site, "pageview").length, 1, "exactly one pageview");
 
-  assert.deepEqual(Object.keys(view).sort(), [
-    "kind",
-    "language",
-    "referrer",
-    "screen_width",
-    "title",
-    "ts",
-    "url",
-  ]);
+  assert.deepEqual(Object.keys(view).sort(), ["id", "kind", "language", "referrer", "screen_width", "title", "url"]);
   assert.equal(view.url, url);
   assert.equal(view.referrer, "http://search.test/");
   assert.equal(view.title, "Pricing");
   assert.equal(view.screen_width, 1280);
   assert.equal(view.language, "en-US");
-  assert.ok(Number.isInteger(view.ts) && view.ts >= before - 1000 && view.ts <= Date.now() + 1000);
+  assert.match(view.id, EVENT_ID);
 
   const [first] = posts(p.site);
   assert.equal(first.path, "/track", "default endpoint is the script's origin + /track");
@@ -365,7 +378,7 @@ test("custom events called before the script loaded are replayed in order after 
     url,
     name: "signup",
     props: { plan: "pro", seats: 3, trial: false },
-    ts: stream[1].ts,
+    id: stream[1].id,
   });
   assert.deepEqual(stream[2].props, {});
   assert.equal(await page.evaluate(() => typeof window.pathlight), "function");
@@ -810,6 +823,25 @@ test("fetch fallback retries 503 and 429 with backoff, then delivers", async () 
   assert.deepEqual(log.keepalive, [true, false, false]);
   const bodies = new Set(posts(site).map((r) => r.raw));
   assert.equal(bodies.size, 1, "a retry resends the same batch");
+});
+
+test("a retried request carries the same event ids, so the worker stores its events once", async () => {
+  const { site } = await runRetries("retry-ids", [503, 503, 202], {
+    head: `<script>
+      window.pathlight = window.pathlight || function () { (window.pathlight.q = window.pathlight.q || []).push(arguments) };
+      pathlight("signup");
+    </script>`,
+  });
+  const attempts = posts(site);
+  assert.deepEqual(attempts.map((r) => r.status), [503, 503, 202]);
+  const [first, ...retries] = attempts.map((r) => r.body.events.map((e) => e.id));
+  assert.deepEqual(
+    attempts[0].body.events.map((e) => e.name ?? e.kind),
+    ["pageview", "signup"],
+  );
+  for (const id of first) assert.match(id, EVENT_ID);
+  assert.notEqual(first[0], first[1], "each event has its own id");
+  assert.deepEqual(retries, [first, first]);
 });
 
 test("fetch fallback gives up after two retries", async () => {

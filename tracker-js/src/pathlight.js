@@ -1,6 +1,7 @@
 // Pathlight browser snippet. Served by the edge worker at GET /js; see ../README.md for options and data.
 // Every byte here is paid for on every page view of every site using it, so the code favours constructs
-// that minify and gzip well. The wire format must match what the worker validates.
+// that minify and gzip well. The wire format is event-schema/contracts/track-request.schema.json, generated
+// from the worker's validation; the browser tests check every request against it.
 ((w, d) => {
   // Nothing may ever throw into the host page: every entry point runs through this.
   var guard = (f) => (a, b) => {
@@ -90,7 +91,9 @@
 
     var push = (event) => {
       if (excluded && excluded.test(new URL(event.url).pathname)) return;
-      event.ts = Date.now();
+      // The worker derives the stored event id from (site, sid, id), so a retried request, which resends
+      // the same body, is stored once.
+      event.id = random();
       // Ten events are reason enough not to wait; the timer bounds how stale a lone event gets.
       queue.push(event) < 10 ? (timer ||= setTimeout(flush, 1e3)) : flush();
     };

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::config::{Config, ConfigError};
 use crate::enrich::{classify_user_agent, enrich, Visitor};
-use crate::forward::produce_request;
-use crate::metrics::Counters;
+use crate::handoff::Handoff;
+use crate::metrics::{Counters, Tally};
 use crate::script;
 use crate::sites::SiteDecision;
 
@@ -71,6 +71,8 @@ pub enum ApiError {
     Config(#[from] ConfigError),
     #[error("no randomness available for event ids")]
     NoEntropy,
+    #[error("the events could not be queued ({0}); retry later")]
+    QueueUnavailable(String),
     #[error("{0}")]
     #[strum_discriminants(strum(serialize = "internal_error"))]
     Internal(String),
@@ -88,7 +90,7 @@ impl ApiError {
             ApiError::UnreadableBody(_) => 400,
             ApiError::Invalid(error) => error.status(),
             ApiError::OriginNotAllowed(_) | ApiError::UnknownSite(_) | ApiError::SiteNotAllowed { .. } => 403,
-            ApiError::Config(_) | ApiError::NoEntropy => 503,
+            ApiError::Config(_) | ApiError::NoEntropy | ApiError::QueueUnavailable(_) => 503,
             ApiError::Internal(_) => 500,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed { .. } => 405,
@@ -119,6 +121,7 @@ impl ApiError {
             // Misconfiguration is fixed by a deploy, not by hammering; entropy failures are momentary.
             ApiError::Config(_) => reply.with("retry-after", "300"),
             ApiError::NoEntropy => reply.with("retry-after", "1"),
+            ApiError::QueueUnavailable(_) => reply.with("retry-after", "5"),
             ApiError::MethodNotAllowed { allow } => reply.with("allow", *allow),
             _ => reply,
         }
@@ -129,19 +132,13 @@ impl ApiError {
 #[derive(Debug)]
 pub struct Outcome {
     pub reply: Reply,
-    /// Events to produce after the response, in `waitUntil`.
-    pub forward: Option<Outgoing>,
+    /// Accepted events still to be handed off: queued before the reply (queue mode, see [`handed_off`]) or
+    /// produced after it in `waitUntil` (direct mode).
+    pub handoff: Option<Handoff>,
     /// One JSON line for `console_error!`: every refusal is logged once with its context.
     pub log: Option<String>,
-}
-
-/// An accepted batch, serialized as a produce request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outgoing {
-    pub site: String,
-    pub session_id: String,
-    pub events: usize,
-    pub body: Vec<u8>,
+    /// What this request adds to the totals that survive isolates (see [`Tally`]).
+    pub tally: Option<Tally>,
 }
 
 /// The request facts `/track` needs besides the body.
@@ -195,7 +192,7 @@ pub fn preflight(config: Result<&Config, &ConfigError>, origin: Option<&str>, co
         .with("access-control-allow-headers", "Content-Type")
         .with("access-control-max-age", "86400")
         .with("vary", "Origin");
-    Outcome { reply, forward: None, log: None }
+    Outcome { reply, handoff: None, log: None, tally: None }
 }
 
 /// `POST /track`. `read_body(max_body_bytes)` is only called once the headers passed, and must itself stop
@@ -224,19 +221,49 @@ where
     };
     match result {
         Ok(accepted) => {
-            let counters = effects.counters;
-            let events = accepted.forward.as_ref().map_or(0, |f| f.events);
-            let log = if accepted.dropped > 0 {
-                counters.bots_dropped(accepted.dropped);
-                Some(json!({"msg": "bot events dropped", "events": accepted.dropped, "reason": accepted.bot_reason, "user_agent": head.user_agent}).to_string())
-            } else {
-                counters.accepted(events);
-                None
+            let events = accepted.handoff.as_ref().map_or(0, |h| h.values.len());
+            let (log, tally) = match accepted.bot {
+                Some((site, reason)) => {
+                    effects.counters.bots_dropped(accepted.dropped);
+                    let log = json!({"msg": "bot events dropped", "events": accepted.dropped, "reason": reason, "user_agent": head.user_agent});
+                    (Some(log.to_string()), Some(Tally::new("bot_events_dropped", reason, &site, accepted.dropped)))
+                }
+                None => (None, None),
             };
             let reply = Reply::json(202, &json!({"accepted": events, "dropped": accepted.dropped}));
-            Outcome { reply: cors(reply, cors_origin), forward: accepted.forward, log }
+            Outcome { reply: cors(reply, cors_origin), handoff: accepted.handoff, log, tally }
         }
         Err(error) => refuse(error, cors_origin, head.origin, effects.counters),
+    }
+}
+
+/// Settles an accepted outcome once its hand-off is done: `Ok` counts the events as accepted and keeps the
+/// 202; a queue that refused them turns the answer into a 503 with `Retry-After` (the snippet retries it),
+/// keeping the CORS headers so the page can read it.
+pub fn handed_off(outcome: Outcome, result: Result<(), String>, counters: &Counters) -> Outcome {
+    let Some(handoff) = outcome.handoff.as_ref() else { return outcome };
+    match result {
+        Ok(()) => {
+            counters.accepted(handoff.values.len());
+            let tally = Tally::new("events_accepted", "", &handoff.site, handoff.values.len());
+            Outcome { tally: Some(tally), ..outcome }
+        }
+        Err(reason) => {
+            let log = json!({"msg": "events refused: queue unavailable", "site": handoff.site, "session_id": handoff.key,
+                "events": handoff.values.len(), "error": reason});
+            let error = ApiError::QueueUnavailable(reason);
+            counters.rejected(&error);
+            let tally = Tally::new("requests_rejected", error.code(), &handoff.site, 1);
+            let mut reply = error.reply();
+            reply.headers.extend(
+                outcome
+                    .reply
+                    .headers
+                    .into_iter()
+                    .filter(|(name, _)| name.starts_with("access-control") || *name == "vary"),
+            );
+            Outcome { reply, handoff: None, log: Some(log.to_string()), tally: Some(tally) }
+        }
     }
 }
 
@@ -283,9 +310,10 @@ pub fn append_chunk(body: &mut Vec<u8>, chunk: &[u8], max_body_bytes: u64) -> Re
 }
 
 struct Accepted {
-    forward: Option<Outgoing>,
+    handoff: Option<Handoff>,
     dropped: usize,
-    bot_reason: Option<&'static str>,
+    /// Site and reason, when the events were dropped as automated.
+    bot: Option<(String, &'static str)>,
 }
 
 fn check_head(config: &Config, head: &TrackHead<'_>) -> Result<(), ApiError> {
@@ -328,7 +356,7 @@ fn accept(
 
     let client = classify_user_agent(head.user_agent);
     if let (true, Some(reason)) = (config.drop_bots, client.bot) {
-        return Ok(Accepted { forward: None, dropped: batch.events.len(), bot_reason: Some(reason.as_str()) });
+        return Ok(Accepted { handoff: None, dropped: batch.events.len(), bot: Some((batch.site, reason.as_str())) });
     }
 
     // Draw all randomness first, so a failing source refuses the request instead of minting duplicate ids.
@@ -342,14 +370,13 @@ fn accept(
         enrich(&batch, &visitor, &client, config.ip_mode, config.visitor_salt_secret.expose(), now_ms, &mut || {
             ids.next().unwrap_or_default()
         });
-    let body = produce_request(&batch.session_id, &events)
-        .and_then(|request| serde_json::to_vec(&request))
-        .map_err(|e| ApiError::Internal(format!("could not encode the produce request: {e}")))?;
-    Ok(Accepted {
-        forward: Some(Outgoing { site: batch.site, session_id: batch.session_id, events: events.len(), body }),
-        dropped: 0,
-        bot_reason: None,
-    })
+    let values = events
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(format!("could not encode the events: {e}")))?;
+    let handoff = Handoff { topic: config.topic.clone(), key: batch.session_id, site: batch.site, values };
+    Ok(Accepted { handoff: Some(handoff), dropped: 0, bot: None })
 }
 
 /// `Vary: Origin` always, because the answer depends on it; the allow header only for allowed origins.
@@ -364,14 +391,14 @@ fn cors(reply: Reply, allowed_origin: Option<&str>) -> Reply {
 fn refuse(error: ApiError, cors_origin: Option<&str>, origin: Option<&str>, counters: &Counters) -> Outcome {
     counters.rejected(&error);
     let log = json!({"msg": "request refused", "status": error.status(), "error": error.code(), "message": error.to_string(), "origin": origin});
-    Outcome { reply: cors(error.reply(), cors_origin), forward: None, log: Some(log.to_string()) }
+    let tally = Tally::new("requests_rejected", error.code(), "", 1);
+    Outcome { reply: cors(error.reply(), cors_origin), handoff: None, log: Some(log.to_string()), tally: Some(tally) }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
-    use event_schema::ProduceRequest;
     use serde_json::Value;
 
     use super::*;
@@ -431,7 +458,7 @@ mod tests {
     }
 
     fn refused(outcome: &Outcome) -> (u16, String) {
-        assert!(outcome.forward.is_none());
+        assert!(outcome.handoff.is_none());
         assert!(outcome.log.is_some(), "every refusal is logged");
         (outcome.reply.status, json_body(&outcome.reply)["error"].as_str().unwrap_or_default().to_owned())
     }
@@ -445,17 +472,33 @@ mod tests {
         assert_eq!(outcome.reply.header("access-control-allow-origin"), Some("http://localhost:18080"));
         assert_eq!(outcome.reply.header("vary"), Some("Origin"));
         assert!(outcome.log.is_none());
-        let forward = outcome.forward.expect("forwarded");
+        let handoff = outcome.handoff.as_ref().expect("handed off");
         assert_eq!(
-            (forward.site.as_str(), forward.session_id.as_str(), forward.events),
-            ("demo", "Ab3dEf6hIj9kLm2n", 2)
+            (handoff.topic.as_str(), handoff.site.as_str(), handoff.key.as_str(), handoff.values.len()),
+            ("page_visits", "demo", "Ab3dEf6hIj9kLm2n", 2)
         );
-        let request: ProduceRequest = serde_json::from_slice(&forward.body).expect("produce request");
+        let request = handoff.produce_request();
         assert_eq!(request.records[0].key, Some(json!("Ab3dEf6hIj9kLm2n")));
         assert_eq!(request.records[0].value["country"], "DE");
         assert_eq!(request.records[0].value["ip"], "203.0.113.0");
         assert_eq!(request.records[1].value["pathname"], "/b");
+        assert_eq!(counters.snapshot()["events_accepted"], 0, "accepted only once handed off");
+        let outcome = handed_off(outcome, Ok(()), &counters);
+        assert_eq!(outcome.reply.status, 202);
         assert_eq!(counters.snapshot()["events_accepted"], 2);
+    }
+
+    #[test]
+    fn a_queue_that_refuses_the_events_turns_the_202_into_a_retryable_503() {
+        let counters = Counters::new();
+        let outcome = run_with(&vars(), &head(), BODY.as_bytes(), &counters);
+        let outcome = handed_off(outcome, Err("queue send failed".to_owned()), &counters);
+        assert_eq!(refused(&outcome), (503, "queue_unavailable".to_owned()));
+        assert_eq!(outcome.reply.header("retry-after"), Some("5"));
+        assert_eq!(outcome.reply.header("access-control-allow-origin"), Some("http://localhost:18080"));
+        let snapshot = counters.snapshot();
+        assert_eq!(snapshot["events_accepted"], 0);
+        assert_eq!(snapshot["requests_rejected_by_reason"]["queue_unavailable"], 1);
     }
 
     #[test]
@@ -554,7 +597,7 @@ mod tests {
             let outcome = run_with(&vars(), &TrackHead { user_agent, ..head() }, BODY.as_bytes(), &counters);
             assert_eq!(outcome.reply.status, 202, "{user_agent}");
             assert_eq!(json_body(&outcome.reply), json!({"accepted": 0, "dropped": 2}));
-            assert!(outcome.forward.is_none(), "{user_agent} must not be forwarded");
+            assert!(outcome.handoff.is_none(), "{user_agent} must not be forwarded");
             assert!(outcome.log.is_some());
             assert_eq!(
                 (counters.snapshot()["bot_events_dropped"].as_u64(), counters.snapshot()["events_accepted"].as_u64()),
@@ -570,7 +613,7 @@ mod tests {
         let outcome =
             run_with(&vars, &TrackHead { user_agent: HEADLESS_CHROMIUM, ..head() }, BODY.as_bytes(), &Counters::new());
         assert_eq!(json_body(&outcome.reply), json!({"accepted": 2, "dropped": 0}));
-        assert!(outcome.forward.is_some());
+        assert!(outcome.handoff.is_some());
     }
 
     #[test]
@@ -614,6 +657,7 @@ mod tests {
             ApiError::SiteNotAllowed { site: String::new(), hostname: String::new() },
             ApiError::Config(ConfigError::Missing { var: "X", hint: "" }),
             ApiError::NoEntropy,
+            ApiError::QueueUnavailable(String::new()),
             ApiError::Internal(String::new()),
             ApiError::NotFound,
             ApiError::MethodNotAllowed { allow: "GET" },

@@ -8,6 +8,7 @@ use std::fmt;
 
 use url::Url;
 
+use crate::handoff::RetryPolicy;
 use crate::sites::SiteAllowlist;
 
 /// Upper bound of one produce attempt. With the attempt and backoff limits below, the worst case of a
@@ -15,6 +16,9 @@ use crate::sites::SiteAllowlist;
 pub const FORWARD_ATTEMPT_TIMEOUT_MS: u64 = 5_000;
 /// Cloudflare cancels `waitUntil` work 30 s after the response; stay well clear of that.
 pub const FORWARD_BUDGET_MS: u64 = 25_000;
+/// Upper bound of one queue retry delay: Cloudflare Queues accepts at most 12 hours; an hour keeps an
+/// outage's tail short.
+pub const QUEUE_MAX_DELAY_S: u32 = 3_600;
 /// Far above what the snippet sends (25 events), far below what an isolate's memory tolerates.
 const MAX_BODY_BYTES_CEILING: u64 = 1_048_576;
 
@@ -40,6 +44,29 @@ pub struct Config {
     pub forward_backoff_ms: u64,
     /// `DROP_BOTS` (default true): drop events from crawlers, headless browsers and empty user agents.
     pub drop_bots: bool,
+    /// `FORWARD_MODE` (default `queue`): how accepted events reach the proxy.
+    pub forward_mode: ForwardMode,
+    /// `TOPIC_PARTITIONS` (default 4): partitions of the topics, for the queue consumer's explicit
+    /// partitions. Must not exceed the topics' real partition count (records for a missing partition fail
+    /// with `error_code` 3, are retried and end in the dead-letter queue, logged).
+    pub topic_partitions: u32,
+    /// `QUEUE_RETRY_BASE_S` (default 2) and `QUEUE_MAX_AGE_S` (default 86400): the queue consumer's first
+    /// retry delay, and the age after which a message that still fails goes to the dead-letter queue.
+    pub retry_policy: RetryPolicy,
+    /// `DEAD_LETTER_QUEUE` (default `pathlight-events-dlq`): the queue whose batches are replayed onto the
+    /// events queue instead of produced.
+    pub dead_letter_queue: String,
+}
+
+/// How accepted events travel from the worker to the produce proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardMode {
+    /// Through the `EVENTS_QUEUE` Cloudflare Queue: the visitor's 202 means the queue holds the events;
+    /// the queue consumer produces them, retries for as long as `QUEUE_MAX_AGE_S`, then dead-letters.
+    Queue,
+    /// Produced in `waitUntil` after the 202, with `FORWARD_MAX_ATTEMPTS` attempts: best effort; what is
+    /// still undelivered after the last attempt is lost, counted and logged.
+    Direct,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +199,22 @@ impl Config {
             Some(other) => return Err(invalid("DROP_BOTS", format!("{other:?} is not true or false"))),
         };
 
+        let forward_mode = match get("FORWARD_MODE").as_deref().map(str::trim) {
+            None | Some("queue") => ForwardMode::Queue,
+            Some("direct") => ForwardMode::Direct,
+            Some(other) => return Err(invalid("FORWARD_MODE", format!("{other:?} is not one of queue, direct"))),
+        };
+        let topic_partitions = number(&get, "TOPIC_PARTITIONS", 4, 1, 10_000)?;
+        let retry_policy = RetryPolicy {
+            base_delay_s: u32::try_from(number(&get, "QUEUE_RETRY_BASE_S", 2, 1, u64::from(QUEUE_MAX_DELAY_S))?)
+                .unwrap_or(QUEUE_MAX_DELAY_S),
+            max_delay_s: QUEUE_MAX_DELAY_S,
+            // Cloudflare keeps a queue's messages at most 14 days.
+            max_age_s: number(&get, "QUEUE_MAX_AGE_S", 86_400, 1, 14 * 86_400)?,
+        };
+
+        let dead_letter_queue = get("DEAD_LETTER_QUEUE").unwrap_or_else(|| "pathlight-events-dlq".to_owned());
+
         Ok(Config {
             proxy_url,
             topic,
@@ -183,12 +226,16 @@ impl Config {
             forward_max_attempts: u32::try_from(forward_max_attempts).unwrap_or(u32::MAX),
             forward_backoff_ms,
             drop_bots,
+            forward_mode,
+            topic_partitions: u32::try_from(topic_partitions).unwrap_or(u32::MAX),
+            retry_policy,
+            dead_letter_queue: dead_letter_queue.trim().to_owned(),
         })
     }
 
-    /// `{PROXY_URL}/topics/{TOPIC}`; a path prefix on `PROXY_URL` (a proxy behind a sub-path) is kept.
-    pub fn produce_url(&self) -> String {
-        format!("{}/topics/{}", self.proxy_url.as_str().trim_end_matches('/'), self.topic)
+    /// `{PROXY_URL}/topics/{topic}`; a path prefix on `PROXY_URL` (a proxy behind a sub-path) is kept.
+    pub fn produce_url(&self, topic: &str) -> String {
+        format!("{}/topics/{topic}", self.proxy_url.as_str().trim_end_matches('/'))
     }
 }
 
@@ -247,7 +294,12 @@ pub(crate) mod tests {
         assert_eq!(config.proxy_auth, ProxyAuth::None);
         assert_eq!((config.max_body_bytes, config.forward_max_attempts, config.forward_backoff_ms), (65_536, 3, 200));
         assert!(config.drop_bots);
-        assert_eq!(config.produce_url(), "http://127.0.0.1:18082/topics/page_visits");
+        assert_eq!((config.forward_mode, config.topic_partitions), (ForwardMode::Queue, 4));
+        assert_eq!(
+            config.retry_policy,
+            RetryPolicy { base_delay_s: 2, max_delay_s: QUEUE_MAX_DELAY_S, max_age_s: 86_400 }
+        );
+        assert_eq!(config.produce_url(&config.topic), "http://127.0.0.1:18082/topics/page_visits");
     }
 
     #[test]
@@ -279,6 +331,10 @@ pub(crate) mod tests {
             ("FORWARD_MAX_ATTEMPTS", "0"),
             ("FORWARD_BACKOFF_MS", "-1"),
             ("DROP_BOTS", "maybe"),
+            ("FORWARD_MODE", "later"),
+            ("TOPIC_PARTITIONS", "0"),
+            ("QUEUE_RETRY_BASE_S", "0"),
+            ("QUEUE_MAX_AGE_S", "99999999"),
         ] {
             assert_eq!(error_with(var, value).variable(), var, "{var}={value}");
         }
@@ -326,6 +382,7 @@ pub(crate) mod tests {
         let mut vars = vars();
         vars.insert("PROXY_URL", "https://proxy.example.com/kafka/".to_owned());
         vars.insert("TOPIC", "visits.v1".to_owned());
-        assert_eq!(parse(&vars).expect("valid").produce_url(), "https://proxy.example.com/kafka/topics/visits.v1");
+        let config = parse(&vars).expect("valid");
+        assert_eq!(config.produce_url(&config.topic), "https://proxy.example.com/kafka/topics/visits.v1");
     }
 }

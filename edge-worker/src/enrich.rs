@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use event_schema::stored::UNKNOWN_COUNTRY;
 use event_schema::{StoredEvent, ValidBatch, SCHEMA_VERSION};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::config::IpMode;
 
@@ -139,7 +139,27 @@ pub fn utc_date(unix_ms: u64) -> String {
     chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default().format("%Y-%m-%d").to_string()
 }
 
-/// Builds one stored event per valid event. `random` supplies the 10 random bytes of each UUIDv7 event id.
+/// The stored id of an event that carries the snippet's own id: a UUIDv8 made of
+/// `SHA-256("pathlight-event" \0 site \0 session id \0 client id)`, so a browser retry, a worker retry and a
+/// Kafka redelivery of the same event all carry one `event_id`, which the warehouse deduplicates on. The
+/// client id is only ever hashed: it cannot choose or collide with another site's or session's ids.
+pub fn derived_event_id(site: &str, session_id: &str, client_id: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"pathlight-event\0")
+        .chain_update(site.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(session_id.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(client_id.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid().to_string()
+}
+
+/// Builds one stored event per valid event. An event with the snippet's id gets [`derived_event_id`]; one
+/// without (an older snippet, a server-side sender) gets a UUIDv7 from the receive time and the 10 bytes
+/// `random` supplies.
 pub fn enrich(
     batch: &ValidBatch,
     visitor: &Visitor<'_>,
@@ -184,7 +204,10 @@ pub fn enrich(
         .events
         .iter()
         .map(|event| StoredEvent {
-            event_id: uuid::Builder::from_unix_timestamp_millis(received_ms, &random()).into_uuid().to_string(),
+            event_id: match &event.client_id {
+                Some(client_id) => derived_event_id(&batch.site, &batch.session_id, client_id),
+                None => uuid::Builder::from_unix_timestamp_millis(received_ms, &random()).into_uuid().to_string(),
+            },
             kind: event.kind.as_str().to_owned(),
             url: event.page.url.clone(),
             hostname: event.page.hostname.clone(),
@@ -384,6 +407,34 @@ pub(crate) mod tests {
         );
         assert_eq!(events[1].visitor_id, first.visitor_id);
         assert_eq!((events[1].event_name.as_str(), events[1].props.as_str()), ("signup", r#"{"plan":"pro"}"#));
+    }
+
+    #[test]
+    fn an_event_with_a_client_id_keeps_its_stored_id_across_resends() {
+        let body = br#"{"site":"demo","sid":"Ab3dEf6hIj9kLm2n","events":[
+            {"kind":"pageview","url":"http://localhost/a","id":"k3Jd9sLq0PzX7wEr"},
+            {"kind":"pageview","url":"http://localhost/b","id":"Zz9sLq0PzX7wErk3"}]}"#;
+        let batch = parse_batch(body, &Limits::default()).expect("valid");
+        let geo = StoredEvent::default();
+        let visitor = Visitor { user_agent: CHROME_DESKTOP, client_ip: "203.0.113.7", geo: &geo };
+        let client = classify_user_agent(CHROME_DESKTOP);
+        let run = |received_ms| {
+            enrich(&batch, &visitor, &client, IpMode::Full, "0123456789abcdef", received_ms, &mut || {
+                [received_ms as u8; 10]
+            })
+        };
+        let (first, resent) = (run(1_732_300_000_000), run(1_732_300_005_000));
+        let ids = |events: &[StoredEvent]| events.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&first), ids(&resent), "a resend seconds later is the same event");
+        assert_ne!(first[0].event_id, first[1].event_id);
+        let id = uuid::Uuid::parse_str(&first[0].event_id).expect("uuid");
+        assert_eq!(id.get_version_num(), 8);
+        assert_eq!(first[0].event_id, derived_event_id("demo", "Ab3dEf6hIj9kLm2n", "k3Jd9sLq0PzX7wEr"));
+        // The same client id in another session or site is another event.
+        assert_ne!(first[0].event_id, derived_event_id("demo", "Other6hIj9kLm2nX", "k3Jd9sLq0PzX7wEr"));
+        assert_ne!(first[0].event_id, derived_event_id("other", "Ab3dEf6hIj9kLm2n", "k3Jd9sLq0PzX7wEr"));
+        // Site, session and client ids are validated to [A-Za-z0-9._-], so the NUL separators are unambiguous.
+        assert_ne!(derived_event_id("ab", "cdefghij", "x"), derived_event_id("a", "bcdefghij", "x"));
     }
 
     #[test]

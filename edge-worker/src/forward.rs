@@ -13,21 +13,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use event_schema::produce::{CONTENT_TYPE_JSON_V2, CONTENT_TYPE_V2};
-use event_schema::{ProduceRecord, ProduceRequest, ProduceResponse, StoredEvent};
+use event_schema::ProduceResponse;
 use serde::Serialize;
 
 use crate::config::{Config, ProxyAuth, FORWARD_ATTEMPT_TIMEOUT_MS};
-
-/// The produce body for one request's events: key = session id, so a session stays ordered on one partition.
-pub fn produce_request(session_id: &str, events: &[StoredEvent]) -> Result<ProduceRequest, serde_json::Error> {
-    let records = events
-        .iter()
-        .map(|event| {
-            Ok(ProduceRecord { key: Some(session_id.into()), value: serde_json::to_value(event)?, partition: None })
-        })
-        .collect::<Result<_, serde_json::Error>>()?;
-    Ok(ProduceRequest { records })
-}
 
 /// Why one attempt failed; the label set of the `forward_failures` counter (snake case, derived).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumIter, strum::EnumCount, strum::IntoStaticStr)]
@@ -74,7 +63,8 @@ pub struct ForwardReport {
 /// Where and how to produce, taken from [`Config`].
 #[derive(Debug, Clone)]
 pub struct ForwardTarget {
-    pub url: String,
+    /// `PROXY_URL` without a trailing slash; a request goes to `{proxy_url}/topics/{topic}`.
+    pub proxy_url: String,
     pub auth: ProxyAuth,
     pub max_attempts: u32,
     pub backoff_ms: u64,
@@ -84,12 +74,16 @@ pub struct ForwardTarget {
 impl ForwardTarget {
     pub fn from_config(config: &Config) -> Self {
         Self {
-            url: config.produce_url(),
+            proxy_url: config.proxy_url.as_str().trim_end_matches('/').to_owned(),
             auth: config.proxy_auth.clone(),
             max_attempts: config.forward_max_attempts,
             backoff_ms: config.forward_backoff_ms,
             attempt_timeout_ms: FORWARD_ATTEMPT_TIMEOUT_MS,
         }
+    }
+
+    pub fn url(&self, topic: &str) -> String {
+        format!("{}/topics/{topic}", self.proxy_url)
     }
 
     /// Wait before attempt `attempt + 1`: the backoff doubled for every earlier retry.
@@ -98,15 +92,22 @@ impl ForwardTarget {
     }
 }
 
-/// Sends `body` (a serialized [`ProduceRequest`]) until it is delivered, fails for good, or runs out of attempts.
-pub async fn forward<S, F>(client: &reqwest::Client, target: &ForwardTarget, body: &[u8], mut sleep: S) -> ForwardReport
+/// Sends `body` (a serialized [`ProduceRequest`]) to `topic` until every partition took it, it fails for good,
+/// or it runs out of attempts (direct mode).
+pub async fn forward<S, F>(
+    client: &reqwest::Client,
+    target: &ForwardTarget,
+    topic: &str,
+    body: &[u8],
+    mut sleep: S,
+) -> ForwardReport
 where
     S: FnMut(u64) -> F,
     F: Future<Output = ()>,
 {
     let mut failures = Vec::new();
     for attempt in 1..=target.max_attempts.max(1) {
-        let failure = match attempt_once(client, target, body).await {
+        let failure = match produce_once(client, target, topic, body).await.and_then(all_partitions_took_it) {
             Ok(()) => return ForwardReport { delivered: true, attempts: attempt, failures },
             Err(failure) => AttemptFailure { attempt, ..failure },
         };
@@ -120,7 +121,14 @@ where
     ForwardReport { delivered: false, attempts: target.max_attempts, failures }
 }
 
-async fn attempt_once(client: &reqwest::Client, target: &ForwardTarget, body: &[u8]) -> Result<(), AttemptFailure> {
+/// One produce request. `Ok` is any produce response, partition errors included: the caller decides what a
+/// failed partition means (direct mode resends the batch, the queue consumer retries only its messages).
+pub async fn produce_once(
+    client: &reqwest::Client,
+    target: &ForwardTarget,
+    topic: &str,
+    body: &[u8],
+) -> Result<ProduceResponse, AttemptFailure> {
     let failure = |reason, status, detail: String, retryable| AttemptFailure {
         attempt: 0,
         reason,
@@ -130,7 +138,7 @@ async fn attempt_once(client: &reqwest::Client, target: &ForwardTarget, body: &[
         retryable,
     };
     let mut request = client
-        .post(&target.url)
+        .post(target.url(topic))
         .header("content-type", CONTENT_TYPE_JSON_V2)
         .header("accept", CONTENT_TYPE_V2)
         .timeout(Duration::from_millis(target.attempt_timeout_ms))
@@ -148,20 +156,23 @@ async fn attempt_once(client: &reqwest::Client, target: &ForwardTarget, body: &[
         let retryable = status == 429 || status >= 500;
         return Err(failure(FailureReason::HttpStatus, Some(status), truncate(&text), retryable));
     }
-    let parsed: ProduceResponse = serde_json::from_str(&text)
-        .map_err(|e| failure(FailureReason::BadResponse, Some(status), format!("{e}: {}", truncate(&text)), false))?;
-    let error_codes: Vec<i32> = parsed.failures().filter_map(|o| o.error_code).collect();
+    serde_json::from_str(&text)
+        .map_err(|e| failure(FailureReason::BadResponse, Some(status), format!("{e}: {}", truncate(&text)), false))
+}
+
+/// A produce response in which any partition failed is a retryable failure of the whole batch.
+fn all_partitions_took_it(response: ProduceResponse) -> Result<(), AttemptFailure> {
+    let error_codes: Vec<i32> = response.failures().filter_map(|o| o.error_code).collect();
     if error_codes.is_empty() {
         return Ok(());
     }
     Err(AttemptFailure {
+        attempt: 0,
+        reason: FailureReason::PartitionError,
+        status: Some(200),
+        detail: format!("{} of {} partitions failed", error_codes.len(), response.offsets.len()),
         error_codes,
-        ..failure(
-            FailureReason::PartitionError,
-            Some(status),
-            format!("{} of {} partitions failed", parsed.failures().count(), parsed.offsets.len()),
-            true,
-        )
+        retryable: true,
     })
 }
 
@@ -214,20 +225,20 @@ mod tests {
         let proxy = Proxy { script: Arc::new(Mutex::new(script)), ..Proxy::default() };
         let app = Router::new().route("/topics/{topic}", post(produce)).with_state(proxy.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/topics/page_visits", listener.local_addr().expect("addr"));
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
         (proxy, url)
     }
 
-    fn target(url: String, auth: ProxyAuth) -> ForwardTarget {
-        ForwardTarget { url, auth, max_attempts: 3, backoff_ms: 200, attempt_timeout_ms: 5_000 }
+    fn target(proxy_url: String, auth: ProxyAuth) -> ForwardTarget {
+        ForwardTarget { proxy_url, auth, max_attempts: 3, backoff_ms: 200, attempt_timeout_ms: 5_000 }
     }
 
     async fn run(target: &ForwardTarget) -> (ForwardReport, Vec<u64>) {
         let waits = Arc::new(Mutex::new(Vec::new()));
         let recorded = waits.clone();
         // The waits are recorded, not slept: what is under test is which waits are asked for.
-        let report = forward(&reqwest::Client::new(), target, br#"{"records":[]}"#, move |ms| {
+        let report = forward(&reqwest::Client::new(), target, "page_visits", br#"{"records":[]}"#, move |ms| {
             recorded.lock().expect("lock").push(ms);
             std::future::ready(())
         })
@@ -319,7 +330,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_proxy_is_a_network_failure_retried_to_the_limit() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}/topics/page_visits", listener.local_addr().expect("addr"));
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
         drop(listener);
         let (report, waits) = run(&target(url, ProxyAuth::None)).await;
         assert_eq!((report.delivered, report.attempts, waits.len()), (false, 3, 2));
@@ -340,18 +351,6 @@ mod tests {
             let (report, _) = run(&target(url, auth)).await;
             assert!(report.delivered);
             assert_eq!(seen(&proxy)[0].headers["authorization"], expected);
-        }
-    }
-
-    #[test]
-    fn a_produce_request_keys_every_record_by_session() {
-        let event = StoredEvent { session_id: "sid12345".into(), country: "XX".into(), ..StoredEvent::default() };
-        let request = produce_request("sid12345", &[event.clone(), event]).expect("serializes");
-        assert_eq!(request.records.len(), 2);
-        for record in &request.records {
-            assert_eq!(record.key, Some(serde_json::json!("sid12345")));
-            assert_eq!(record.value["country"], "XX");
-            assert_eq!(record.partition, None);
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod enrich;
 pub mod forward;
+pub mod handoff;
 pub mod metrics;
 pub mod script;
 pub mod sites;

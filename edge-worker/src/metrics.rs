@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use event_schema::TrackErrorKind;
@@ -13,6 +14,7 @@ use strum::{EnumCount, IntoEnumIterator};
 
 use crate::api::{ApiError, ApiErrorKind};
 use crate::forward::{FailureReason, ForwardReport};
+use crate::handoff::Settle;
 
 /// Slots of the `rejected` counter: one per [`ApiErrorKind`], then one per [`TrackErrorKind`] (the slot of
 /// `ApiErrorKind::Invalid` itself stays unused: an invalid body is counted by its own `TrackError` kind).
@@ -44,6 +46,8 @@ pub struct Counters {
     events_forwarded: AtomicU64,
     forward_failures: [AtomicU64; FailureReason::COUNT],
     events_lost: AtomicU64,
+    queue_messages_retried: AtomicU64,
+    events_dead_lettered: AtomicU64,
 }
 
 impl Default for Counters {
@@ -67,6 +71,8 @@ impl Counters {
             events_forwarded: AtomicU64::new(0),
             forward_failures: [const { AtomicU64::new(0) }; FailureReason::COUNT],
             events_lost: AtomicU64::new(0),
+            queue_messages_retried: AtomicU64::new(0),
+            events_dead_lettered: AtomicU64::new(0),
         }
     }
 
@@ -92,6 +98,19 @@ impl Counters {
         bump(if report.delivered { &self.events_forwarded } else { &self.events_lost }, events as u64);
     }
 
+    /// Counts one queue message's fate: its events delivered, the message retried, or its events moved to
+    /// the dead-letter queue. A failed attempt also counts under its reason.
+    pub fn settled(&self, settle: Settle, events: usize, failure: Option<FailureReason>) {
+        if let Some(reason) = failure {
+            bump(&self.forward_failures[reason as usize], 1);
+        }
+        match settle {
+            Settle::Ack => bump(&self.events_forwarded, events as u64),
+            Settle::Retry { .. } => bump(&self.queue_messages_retried, 1),
+            Settle::DeadLetter => bump(&self.events_dead_lettered, events as u64),
+        }
+    }
+
     pub fn snapshot(&self) -> Value {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let labelled = |labels: &mut dyn Iterator<Item = &str>, counters: &[AtomicU64]| -> Map<String, Value> {
@@ -108,7 +127,33 @@ impl Counters {
             "events_forwarded": get(&self.events_forwarded),
             "forward_failures_by_reason": labelled(&mut FailureReason::iter().map(FailureReason::as_str), &self.forward_failures),
             "events_lost_after_retries": get(&self.events_lost),
+            "queue_messages_retried": get(&self.queue_messages_retried),
+            "events_dead_lettered": get(&self.events_dead_lettered),
         })
+    }
+}
+
+/// A count that must survive isolates: one JSON log line (Workers Logs keep every line of every isolate),
+/// also written to Workers Analytics Engine when the `PATHLIGHT_METRICS` dataset is bound. Operators sum
+/// `count` by `tally` and `label` (see the README's operations section).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tally {
+    /// What was counted: `events_accepted`, `requests_rejected`, `bot_events_dropped`, `events_forwarded`,
+    /// `events_lost`, `queue_messages_retried`, `events_dead_lettered`, `queue_messages_replayed`.
+    pub tally: &'static str,
+    /// The reason, for refusals, drops and failures; empty otherwise.
+    pub label: &'static str,
+    pub site: String,
+    pub count: u64,
+}
+
+impl Tally {
+    pub fn new(tally: &'static str, label: &'static str, site: &str, count: usize) -> Self {
+        Self { tally, label, site: site.to_owned(), count: count as u64 }
+    }
+
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 

@@ -11,7 +11,7 @@
 
 use schemars::{JsonSchema, Schema};
 
-use crate::{ErrorBody, StoredEvent, TrackRequest};
+use crate::{ErrorBody, RecordingChunk, StoredEvent, TrackRequest};
 
 /// Where the generated files live, relative to the repository root.
 pub const CONTRACTS_DIR: &str = "event-schema/contracts";
@@ -22,6 +22,7 @@ pub fn json_schemas() -> Vec<(&'static str, Schema)> {
         ("track-request.schema.json", schema_for::<TrackRequest>()),
         ("error-body.schema.json", schema_for::<ErrorBody>()),
         ("stored-event.schema.json", schema_for::<StoredEvent>()),
+        ("recording-chunk.schema.json", schema_for::<RecordingChunk>()),
     ]
 }
 
@@ -92,6 +93,11 @@ mod tests {
         files.push((
             "page_visits.columns.json".to_owned(),
             serde_json::to_string_pretty(&page_visits).expect("serializes") + "\n",
+        ));
+        let recording_chunks = columns::<RecordingChunk>(CLICKHOUSE_TYPE_OVERRIDES);
+        files.push((
+            "recording_chunks.columns.json".to_owned(),
+            serde_json::to_string_pretty(&recording_chunks).expect("serializes") + "\n",
         ));
         files
     }

@@ -1,15 +1,21 @@
-//! The Redpanda HTTP Proxy produce API, JSON embedded format v2.
+//! The Redpanda HTTP Proxy produce API: the JSON embedded format v2 and the binary (base64) format v2.
 //!
 //! `POST /topics/{topic}` with `Content-Type: application/vnd.kafka.json.v2+json` and a body of
-//! `{"records":[{"key":..,"value":..,"partition":..}]}`. The proxy answers HTTP 200 even when a partition
-//! failed: the failure is an `error_code` inside `offsets`, so a client must read the body, never the status
-//! alone. The edge worker speaks this to Redpanda's proxy or to `ingest-gateway`, which serves the same contract.
+//! `{"records":[{"key":..,"value":..,"partition":..}]}`, where key and value are any JSON; or with
+//! `Content-Type: application/vnd.kafka.binary.v2+json` and the same shape, where key and value are base64
+//! strings of the bytes to write. The proxy answers HTTP 200 even when a partition failed: the failure is an
+//! `error_code` inside `offsets`, so a client must read the body, never the status alone. A refused request
+//! gets a 4xx/5xx with a [`ProxyError`] body whose `error_code` is one of [`error_code`]. The edge worker
+//! speaks this to Redpanda's proxy or to `ingest-gateway`, which serves the same contract.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Media type of a JSON v2 produce request.
 pub const CONTENT_TYPE_JSON_V2: &str = "application/vnd.kafka.json.v2+json";
+
+/// Media type of a binary v2 produce request: key and value are base64 strings.
+pub const CONTENT_TYPE_BINARY_V2: &str = "application/vnd.kafka.binary.v2+json";
 
 /// Media type of the proxy's successful answers; also the only specific `Accept` value the proxy honours.
 pub const CONTENT_TYPE_V2: &str = "application/vnd.kafka.v2+json";
@@ -75,6 +81,40 @@ pub struct ProxyError {
     pub message: String,
 }
 
+/// The `error_code` values of a refused request ([`ProxyError`]), as Redpanda's proxy answers them. A code
+/// below 600 is the HTTP status itself; a longer one is a proxy code whose first three digits are the HTTP
+/// status ([`http_status`]), except where noted.
+pub mod error_code {
+    /// 400: a malformed parameter, `Authorization` header or body (`kafka_bad_request`).
+    pub const KAFKA_BAD_REQUEST: i32 = 40002;
+    /// 401: missing or wrong credentials (`kafka_authentication_error`).
+    pub const KAFKA_AUTHENTICATION_ERROR: i32 = 40101;
+    /// 403: the credentials may not write to this topic (`kafka_authorization_error`).
+    pub const KAFKA_AUTHORIZATION_ERROR: i32 = 40301;
+    /// 404: the topic does not exist (`topic_not_found`; Redpanda's fetch and consumer routes).
+    pub const TOPIC_NOT_FOUND: i32 = 40401;
+    /// 404: the partition does not exist (`partition_not_found`; Redpanda's fetch and consumer routes).
+    pub const PARTITION_NOT_FOUND: i32 = 40402;
+    /// 422 from `ingest-gateway` only: a record that the topic's consumer could not load.
+    pub const INVALID_ROW: i32 = 42202;
+    /// 500: the broker failed the request (`kafka_error`).
+    pub const KAFKA_ERROR: i32 = 50002;
+    /// Retriable broker trouble (`kafka_retriable_error`): HTTP 500 by the rule, but answered as 503 with
+    /// `Retry-After` when the proxy is shutting down or, in `ingest-gateway`, timed out.
+    pub const KAFKA_RETRIABLE_ERROR: i32 = 50003;
+    /// 503: no broker could be reached (`broker_not_available`).
+    pub const BROKER_NOT_AVAILABLE: i32 = 50302;
+
+    /// The HTTP status an `error_code` stands for by Redpanda's rule (`error_code_to_status`).
+    pub fn http_status(code: i32) -> i32 {
+        if code < 600 {
+            code
+        } else {
+            code / 100
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +144,18 @@ mod tests {
             serde_json::to_string(&request).expect("serializes"),
             r#"{"records":[{"key":"sid-1","value":{"a":1}}]}"#
         );
+    }
+
+    #[test]
+    fn proxy_codes_carry_their_http_status_in_their_first_three_digits() {
+        use error_code::*;
+        let statuses: Vec<_> =
+            [KAFKA_BAD_REQUEST, KAFKA_AUTHENTICATION_ERROR, KAFKA_AUTHORIZATION_ERROR, TOPIC_NOT_FOUND]
+                .into_iter()
+                .chain([PARTITION_NOT_FOUND, INVALID_ROW, KAFKA_ERROR, BROKER_NOT_AVAILABLE, 415])
+                .map(http_status)
+                .collect();
+        assert_eq!(statuses, [400, 401, 403, 404, 404, 422, 500, 503, 415]);
     }
 
     #[test]

@@ -115,6 +115,60 @@ pub struct StoredEvent {
     pub colo: String,
 }
 
+/// One recording chunk: the record value on the `session_recordings` topic and the `recording_chunks` row.
+///
+/// `payload` is the chunk's bytes as the recorder sent them (gzip, or JSON text), base64-encoded on the
+/// topic because the Kafka engine reads JSONEachRow; the materialized view decodes it, so the table stores
+/// the compressed bytes themselves. Duplicates (a resent chunk) share (site, session, tab, seq, part) and
+/// collapse in the ReplacingMergeTree.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
+pub struct RecordingChunk {
+    pub schema_version: u8,
+    pub site: String,
+    /// The snippet's per-tab session id (`sid`), as on page views.
+    pub session_id: String,
+    /// The recorder's id of the tab; sequence numbers run per tab.
+    pub tab_id: String,
+    /// 0, 1, 2, ... without gaps per tab; a gap in storage is a lost chunk.
+    pub seq: u32,
+    /// Part of a sequence number too large for one request, from 0; `parts` in all.
+    pub part: u16,
+    pub parts: u16,
+    /// Recorder time of the first and last event in the chunk, unix ms.
+    pub first_ts_ms: u64,
+    pub last_ts_ms: u64,
+    pub event_count: u32,
+    /// Bytes of the chunk's JSON before compression, and as sent.
+    pub raw_bytes: u32,
+    pub compressed_bytes: u32,
+    /// `gzip` or `identity`.
+    pub encoding: String,
+    /// 1 when the chunk holds a full DOM snapshot: playback can start there.
+    pub full_snapshot: u8,
+    /// 1 on the tab's last chunk (sent when the page is hidden or left).
+    pub is_final: u8,
+    /// JSON object of drop reason to count: what the recorder left out before this chunk.
+    pub dropped: String,
+    /// The page the chunk was recorded on, reduced as page-view URLs are.
+    pub url: String,
+    pub pathname: String,
+    /// Keyed daily hash, as on page views.
+    pub visitor_id: String,
+    /// Server receive time, unix seconds (`DateTime`) and ms.
+    pub timestamp: u32,
+    pub timestamp_ms: u64,
+    pub browser: String,
+    pub os: String,
+    pub device: String,
+    pub country: String,
+    pub region: String,
+    pub city: String,
+    /// The chunk's bytes, base64 on the topic (see the type's docs).
+    pub payload: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,7 +304,7 @@ pub enum TrackError {
 }
 
 impl TrackError {
-    fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         TrackError::InvalidField { field: field.into(), reason: reason.into() }
     }
 
@@ -526,7 +526,7 @@ fn required(field: &str, value: Option<String>) -> Result<String, TrackError> {
 }
 
 /// An id the client chose: `min..=max` characters from `[A-Za-z0-9_-]`.
-fn check_client_id(field: &str, id: &str, (min, max): (usize, usize)) -> Result<(), TrackError> {
+pub(crate) fn check_client_id(field: &str, id: &str, (min, max): (usize, usize)) -> Result<(), TrackError> {
     if !(min..=max).contains(&id.len()) || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
         return Err(TrackError::field(field, format!("must be {min} to {max} characters from [A-Za-z0-9_-]")));
     }

@@ -29,11 +29,21 @@ fn sql_dir() -> PathBuf {
     repository_root().join("sql")
 }
 
-const MIGRATIONS: [(u32, &str); 3] =
-    [(1, "001_page_visits.sql"), (2, "002_page_visits_queue.sql"), (3, "003_page_visits_mv.sql")];
+/// The repository's migrations as `migrate` reads them, `(version, file)` in order; the tests derive what
+/// they expect from it, so a new migration needs no change here.
+fn repository_migrations(db: &TestDatabase) -> Vec<(u32, String)> {
+    let migrations = warehouse::read_migrations(&sql_dir(), &db.sql_vars()).expect("reads sql/");
+    migrations.into_iter().map(|migration| (migration.version, migration.file)).collect()
+}
 
-fn all_migrations(skipped: bool) -> Vec<(u32, &'static str, bool)> {
-    MIGRATIONS.iter().map(|&(version, name)| (version, name, skipped)).collect()
+fn all_migrations(db: &TestDatabase, skipped: bool) -> Vec<(u32, String, bool)> {
+    repository_migrations(db).into_iter().map(|(version, file)| (version, file, skipped)).collect()
+}
+
+/// A file name for a migration after the repository's last one.
+fn next_migration(db: &TestDatabase, name: &str) -> (u32, String) {
+    let last = repository_migrations(db).last().map_or(0, |(version, _)| *version);
+    (last + 1, format!("{:03}_{name}.sql", last + 1))
 }
 
 /// A copy of the repository's migrations in a directory of the test's own, to add files to or edit.
@@ -49,8 +59,8 @@ fn copy_of_sql_dir(db: &TestDatabase) -> PathBuf {
     dir
 }
 
-fn versions(applied: &[Applied]) -> Vec<(u32, &str, bool)> {
-    applied.iter().map(|a| (a.version, a.name.as_str(), a.skipped)).collect()
+fn versions(applied: &[Applied]) -> Vec<(u32, String, bool)> {
+    applied.iter().map(|a| (a.version, a.name.clone(), a.skipped)).collect()
 }
 
 #[tokio::test]
@@ -58,9 +68,9 @@ async fn migrating_twice_applies_each_file_once_then_skips_it() {
     let db = TestDatabase::new().await;
 
     let first = warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("first run");
-    assert_eq!(versions(&first), all_migrations(false));
+    assert_eq!(versions(&first), all_migrations(&db, false));
     let second = warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("second run");
-    assert_eq!(versions(&second), all_migrations(true));
+    assert_eq!(versions(&second), all_migrations(&db, true));
 
     let tables = text_rows(
         &db.client,
@@ -78,10 +88,9 @@ async fn migrating_twice_applies_each_file_once_then_skips_it() {
     );
     let recorded =
         text_rows(&db.client, "SELECT toString(version), name FROM schema_migrations ORDER BY version").await;
-    assert_eq!(
-        recorded,
-        [["1", "001_page_visits.sql"], ["2", "002_page_visits_queue.sql"], ["3", "003_page_visits_mv.sql"]]
-    );
+    let expected: Vec<Vec<String>> =
+        repository_migrations(&db).into_iter().map(|(version, file)| vec![version.to_string(), file]).collect();
+    assert_eq!(recorded, expected);
     db.drop().await;
 }
 
@@ -101,7 +110,17 @@ async fn page_visits_and_its_queue_have_exactly_the_columns_of_the_stored_event_
             .into_iter()
             .map(|row| [row[0].clone(), row[1].clone()])
             .collect();
-        assert_eq!(described, expected, "{table}");
+        let at = described.iter().zip(&expected).position(|(column, wanted)| column != wanted);
+        let at = at.unwrap_or(described.len().min(expected.len()));
+        assert_eq!(
+            described,
+            expected,
+            "{table} and {} first differ at column {at}: table {:?}, contract {:?}. A stored field is added with a \
+             migration (sql/README.md, \"Adding a stored field\").",
+            contract.display(),
+            described.get(at),
+            expected.get(at),
+        );
     }
     db.drop().await;
 }
@@ -167,14 +186,12 @@ async fn migrate_applies_a_new_file_and_refuses_an_applied_one_that_was_edited()
     let dir = copy_of_sql_dir(&db);
     warehouse::migrate(&db.client, &dir, &db.sql_vars()).await.expect("first run");
 
-    std::fs::write(
-        dir.join("004_sessions_by_day.sql"),
-        "CREATE TABLE IF NOT EXISTS later (day Date) ENGINE = MergeTree ORDER BY day;\n",
-    )
-    .expect("writes a new migration");
+    let (version, file) = next_migration(&db, "sessions_by_day");
+    std::fs::write(dir.join(&file), "CREATE TABLE IF NOT EXISTS later (day Date) ENGINE = MergeTree ORDER BY day;\n")
+        .expect("writes a new migration");
     let applied = warehouse::migrate(&db.client, &dir, &db.sql_vars()).await.expect("applies the new file");
-    let mut expected = all_migrations(true);
-    expected.push((4, "004_sessions_by_day.sql", false));
+    let mut expected = all_migrations(&db, true);
+    expected.push((version, file, false));
     assert_eq!(versions(&applied), expected);
 
     let first = dir.join("001_page_visits.sql");
@@ -198,8 +215,9 @@ async fn migrate_applies_a_new_file_and_refuses_an_applied_one_that_was_edited()
 async fn a_migration_file_holding_two_statements_is_refused_whole_and_not_recorded() {
     let db = TestDatabase::new().await;
     let dir = copy_of_sql_dir(&db);
+    let (version, file) = next_migration(&db, "two_tables");
     std::fs::write(
-        dir.join("004_two_tables.sql"),
+        dir.join(&file),
         "-- two statements in one file; the first must not run either\n\
          CREATE TABLE IF NOT EXISTS first_of_two (day Date) ENGINE = MergeTree ORDER BY day;\n\
          CREATE TABLE IF NOT EXISTS second_of_two (day Date) ENGINE = MergeTree ORDER BY day;\n",
@@ -208,8 +226,8 @@ async fn a_migration_file_holding_two_statements_is_refused_whole_and_not_record
 
     let refused = warehouse::migrate(&db.client, &dir, &db.sql_vars()).await;
     match &refused {
-        Err(err @ WarehouseError::Statement { file, .. }) => {
-            assert_eq!(file, "004_two_tables.sql");
+        Err(err @ WarehouseError::Statement { file: refused, .. }) => {
+            assert_eq!(refused, &file);
             assert!(err.to_string().contains("Multi-statements are not allowed"), "{err}");
         }
         other => panic!("expected the server to refuse the file, got {other:?}"),
@@ -221,7 +239,7 @@ async fn a_migration_file_holding_two_statements_is_refused_whole_and_not_record
     .await;
     assert_eq!(tables, Vec::<Vec<String>>::new());
     let recorded = text_rows(&db.client, "SELECT toString(max(version)) FROM schema_migrations").await;
-    assert_eq!(recorded, [["3"]], "the files before it are applied and recorded, it is not");
+    assert_eq!(recorded, [[(version - 1).to_string()]], "the files before it are applied and recorded, it is not");
 
     std::fs::remove_dir_all(&dir).expect("removes the temp dir");
     db.drop().await;

@@ -25,7 +25,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = ROOT / "sql"
-GATEWAY = ROOT / "target" / "debug" / "ingest-gateway"
+GATEWAY = ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "ingest-gateway"
 COLUMNS = ROOT / "event-schema" / "contracts" / "page_visits.columns.json"
 VARS = {"KAFKA_BROKERS": "127.0.0.1:19092", "PAGE_VISITS_TOPIC": "page_visits", "CONSUMER_GROUP": "clickhouse-page-visits"}
 DATABASE = "pathlight"
@@ -101,11 +101,13 @@ class Warehouse:
     def kafka_tables(self):
         return set(self.query(f"SELECT name FROM system.tables WHERE database = '{DATABASE}' AND engine = 'Kafka'").split())
 
-    def apply(self, migration):
+    def apply(self, migration, replay=False):
         before = self.kafka_tables()
         try:
             self.query(migration["statement"])
         except Exception as err:  # noqa: BLE001 - chDB raises plain exceptions
+            if replay and "(DUPLICATE_COLUMN)" in str(err):
+                return  # ADD COLUMN cannot be idempotent on 18.16; sql/README.md says how a replay is resolved
             created = self.kafka_tables() - before
             if "Shutdown was called" not in str(err) or len(created) != 1:
                 raise
@@ -128,11 +130,12 @@ def migrations():
 
 @pytest.fixture(scope="module")
 def wh(migrations, tmp_path_factory):
-    """A warehouse with every migration applied twice, as a second `migrate` after a partial failure would."""
+    """A warehouse with every migration applied, then replayed from the first, as `migrate` would replay a file
+    whose statement ran but was not recorded: every statement must be idempotent but `ADD COLUMN`."""
     wh = Warehouse(tmp_path_factory.mktemp("chdb"))
-    for _ in range(2):
+    for replay in (False, True):
         for migration in migrations:
-            wh.apply(migration)
+            wh.apply(migration, replay)
     return wh
 
 

@@ -1,20 +1,156 @@
-//! Who may produce. The edge worker authenticates with either a bearer token or HTTP Basic credentials
-//! (the two ways a Redpanda HTTP Proxy can be protected), so the gateway accepts whichever is configured.
-//! Failures follow Redpanda's answers: a malformed or unsupported `Authorization` header is a 400, missing or
-//! wrong credentials a 401.
+//! Who may produce. Each client of the gateway (the edge worker of one deployment, a batch importer, ...)
+//! has a name and a bearer token and/or HTTP Basic credentials (the two ways a Redpanda HTTP Proxy can be
+//! protected); a request is accepted when it carries the credentials of some client, and the client's name
+//! then labels its rate limit and its metrics. Failures follow Redpanda's answers: a malformed or
+//! unsupported `Authorization` header is a 400, missing or wrong credentials a 401.
+//!
+//! Secrets live in [`Secret`], whose `Debug` prints nothing of them, and no error message here quotes a
+//! configured value.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use base64::Engine;
+use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 
-use crate::config::Config;
+/// The client name of every request when no credentials are configured.
+pub const ANONYMOUS: &str = "anonymous";
 
-#[derive(Clone, Default)]
-pub struct Auth {
-    bearer_token: Option<String>,
-    basic: Option<(String, String)>,
+/// A credential: compared, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(value))
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+/// One client: its name and the credentials it may present.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    /// Label of the client in metrics, logs and rate limits: `[A-Za-z0-9_.-]`, at most 64 characters.
+    pub name: String,
+    /// `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// `Authorization: Basic` with this user name and [`Client::password`].
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// This client's own rate limit, in requests per second; without it, the gateway-wide one applies.
+    #[serde(default)]
+    pub rate_limit_per_second: Option<u32>,
+    /// Requests this client may send at once above its rate; without it, the gateway-wide burst applies.
+    #[serde(default)]
+    pub rate_limit_burst: Option<u32>,
+}
+
+/// Why a client list was refused. The message names the client and the rule, never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientsError(String);
+
+impl Client {
+    pub fn with_token(name: &str, token: &str) -> Self {
+        Self { name: name.to_owned(), token: Some(Secret::new(token)), ..Self::nameless() }
+    }
+
+    pub fn with_basic(name: &str, username: &str, password: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            username: Some(username.to_owned()),
+            password: Some(Secret::new(password)),
+            ..Self::nameless()
+        }
+    }
+
+    fn nameless() -> Self {
+        Self {
+            name: String::new(),
+            token: None,
+            username: None,
+            password: None,
+            rate_limit_per_second: None,
+            rate_limit_burst: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ClientsError> {
+        let refuse = |rule: &str| Err(ClientsError(format!("client {:?}: {rule}", self.name)));
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+        if self.name.is_empty() || self.name.len() > 64 || !self.name.chars().all(name_ok) {
+            return refuse("the name must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'");
+        }
+        if self.token.as_ref().is_some_and(Secret::is_empty) {
+            return refuse("the token is empty");
+        }
+        let password_empty = self.password.as_ref().is_some_and(Secret::is_empty);
+        match (self.username.as_deref(), self.password.is_some()) {
+            (Some(_), false) | (None, true) => return refuse("give both username and password, or neither"),
+            (Some(user), true) if user.is_empty() || password_empty => {
+                return refuse("the username and password must not be empty")
+            }
+            (Some(user), true) if user.contains(':') => {
+                return refuse("the username must not contain ':' (HTTP Basic separates user and password with it)")
+            }
+            (None, false) if self.token.is_none() => return refuse("give a token, or a username and password"),
+            _ => {}
+        }
+        if self.rate_limit_per_second == Some(0) || self.rate_limit_burst == Some(0) {
+            return refuse("rate_limit_per_second and rate_limit_burst must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Parses a JSON array of clients. A syntax error is reported by position only, because serde's messages
+/// quote the offending value, which may be a secret.
+pub fn parse_clients(json: &str) -> Result<Vec<Client>, ClientsError> {
+    serde_json::from_str(json).map_err(|error| {
+        ClientsError(format!(
+            "not a JSON array of clients ({:?} error at line {}, column {}); each client is \
+             {{\"name\": ..., \"token\": ...}} or {{\"name\": ..., \"username\": ..., \"password\": ...}}",
+            error.classify(),
+            error.line(),
+            error.column()
+        ))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -29,62 +165,107 @@ pub enum AuthError {
     UnsupportedMethod,
 }
 
+/// The configured clients; none means everyone may produce, as [`ANONYMOUS`].
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    clients: Vec<Client>,
+    names: Vec<Arc<str>>,
+    anonymous: Arc<str>,
+}
+
 impl Auth {
     /// Everyone may produce.
     pub fn open() -> Self {
-        Self::default()
+        Self { anonymous: ANONYMOUS.into(), ..Self::default() }
     }
 
+    /// One client, `default`, with a bearer token.
     pub fn bearer(token: &str) -> Self {
-        Self { bearer_token: Some(token.to_owned()), basic: None }
+        Self::single(Client::with_token("default", token))
     }
 
+    /// One client, `default`, with HTTP Basic credentials.
     pub fn basic(username: &str, password: &str) -> Self {
-        Self { bearer_token: None, basic: Some((username.to_owned(), password.to_owned())) }
+        Self::single(Client::with_basic("default", username, password))
     }
 
-    /// Whatever `config` enables (it has been validated, so a username always comes with a password).
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            bearer_token: config.auth_token.clone(),
-            basic: config.auth_username.clone().zip(config.auth_password.clone()),
+    fn single(client: Client) -> Self {
+        Self { names: vec![client.name.as_str().into()], clients: vec![client], anonymous: ANONYMOUS.into() }
+    }
+
+    /// These clients, after checking that each is complete and that names and credentials are unique
+    /// (a credential shared by two clients could not tell them apart).
+    pub fn with_clients(mut self, clients: Vec<Client>) -> Result<Self, ClientsError> {
+        for (index, client) in clients.iter().enumerate() {
+            client.validate()?;
+            for earlier in &clients[..index] {
+                if earlier.name == client.name {
+                    return Err(ClientsError(format!("client {:?} is configured twice", client.name)));
+                }
+                let same_token = earlier.token.is_some() && earlier.token == client.token;
+                let same_user = earlier.username.is_some() && earlier.username == client.username;
+                if same_token || same_user {
+                    return Err(ClientsError(format!(
+                        "clients {:?} and {:?} share a credential; give each its own",
+                        earlier.name, client.name
+                    )));
+                }
+            }
         }
+        self.names = clients.iter().map(|c| Arc::from(c.name.as_str())).collect();
+        self.clients = clients;
+        Ok(self)
     }
 
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), AuthError> {
-        if self.bearer_token.is_none() && self.basic.is_none() {
-            return Ok(());
+    pub fn is_open(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    pub fn clients(&self) -> &[Client] {
+        &self.clients
+    }
+
+    /// The name of the client whose credentials `headers` carry.
+    pub fn check(&self, headers: &HeaderMap) -> Result<Arc<str>, AuthError> {
+        if self.is_open() {
+            return Ok(self.anonymous.clone());
         }
         let Some(header) = headers.get(AUTHORIZATION) else { return Err(AuthError::Missing) };
         let header = header.to_str().map_err(|_| AuthError::Malformed)?;
         let (scheme, credentials) = header.split_once(' ').unwrap_or((header, ""));
         let credentials = credentials.trim();
-        if scheme.eq_ignore_ascii_case("Bearer") {
+        let matches: Vec<Choice> = if scheme.eq_ignore_ascii_case("Bearer") {
             if credentials.is_empty() {
                 return Err(AuthError::Malformed);
             }
-            let accepted = self.bearer_token.as_deref().is_some_and(|token| same_secret(token, credentials));
-            accepted.then_some(()).ok_or(AuthError::Wrong)
+            self.clients.iter().map(|client| matches(client.token.as_ref().map(Secret::expose), credentials)).collect()
         } else if scheme.eq_ignore_ascii_case("Basic") {
             let decoded =
                 base64::engine::general_purpose::STANDARD.decode(credentials).map_err(|_| AuthError::Malformed)?;
             let decoded = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
             let (username, password) = decoded.split_once(':').ok_or(AuthError::Malformed)?;
-            let accepted = self
-                .basic
-                .as_ref()
-                .is_some_and(|(user, pass)| same_secret(user, username) & same_secret(pass, password));
-            accepted.then_some(()).ok_or(AuthError::Wrong)
+            self.clients
+                .iter()
+                .map(|client| {
+                    matches(client.username.as_deref(), username)
+                        & matches(client.password.as_ref().map(Secret::expose), password)
+                })
+                .collect()
         } else {
-            Err(AuthError::UnsupportedMethod)
-        }
+            return Err(AuthError::UnsupportedMethod);
+        };
+        // Every client was compared before looking at any result, so the time taken does not say which
+        // (or whether an earlier) client's credentials were close.
+        let found = matches.iter().position(|choice| bool::from(*choice));
+        found.and_then(|index| self.names.get(index).cloned()).ok_or(AuthError::Wrong)
     }
 }
 
 /// Compares in constant time, so response time reveals neither a matching prefix nor, because both sides
-/// are hashed to one length first, the secret's length.
-fn same_secret(expected: &str, given: &str) -> bool {
-    Sha256::digest(expected.as_bytes()).as_slice().ct_eq(Sha256::digest(given.as_bytes()).as_slice()).into()
+/// are hashed to one length first, the secret's length. A credential the client lacks never matches.
+fn matches(expected: Option<&str>, given: &str) -> Choice {
+    let Some(expected) = expected else { return Choice::from(0) };
+    Sha256::digest(expected.as_bytes()).as_slice().ct_eq(Sha256::digest(given.as_bytes()).as_slice())
 }
 
 #[cfg(test)]
@@ -102,18 +283,26 @@ mod tests {
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass))
     }
 
-    #[test]
-    fn without_configured_credentials_everyone_may_produce() {
-        assert_eq!(Auth::open().check(&HeaderMap::new()), Ok(()));
-        assert_eq!(Auth::open().check(&headers("Bearer whatever")), Ok(()));
+    fn two_clients() -> Auth {
+        let mut worker = Client::with_token("edge-worker", "s3cret");
+        worker.username = Some("worker".to_owned());
+        worker.password = Some(Secret::new("pa:ss"));
+        Auth::open().with_clients(vec![worker, Client::with_token("importer", "other")]).expect("valid clients")
     }
 
     #[test]
-    fn it_accepts_either_configured_method() {
-        let auth = Auth { basic: Auth::basic("worker", "pa:ss").basic, ..Auth::bearer("s3cret") };
-        assert_eq!(auth.check(&headers("Bearer s3cret")), Ok(()));
-        assert_eq!(auth.check(&headers("bearer s3cret")), Ok(()));
-        assert_eq!(auth.check(&headers(&basic("worker:pa:ss"))), Ok(()));
+    fn without_configured_credentials_everyone_may_produce_as_anonymous() {
+        assert_eq!(Auth::open().check(&HeaderMap::new()).as_deref(), Ok(ANONYMOUS));
+        assert_eq!(Auth::open().check(&headers("Bearer whatever")).as_deref(), Ok(ANONYMOUS));
+    }
+
+    #[test]
+    fn it_names_the_client_whose_credentials_were_presented() {
+        let auth = two_clients();
+        assert_eq!(auth.check(&headers("Bearer s3cret")).as_deref(), Ok("edge-worker"));
+        assert_eq!(auth.check(&headers("bearer s3cret")).as_deref(), Ok("edge-worker"));
+        assert_eq!(auth.check(&headers(&basic("worker:pa:ss"))).as_deref(), Ok("edge-worker"));
+        assert_eq!(auth.check(&headers("Bearer other")).as_deref(), Ok("importer"));
     }
 
     #[test]
@@ -127,5 +316,48 @@ mod tests {
         assert_eq!(auth.check(&headers("Basic !!!")), Err(AuthError::Malformed));
         assert_eq!(auth.check(&headers(&basic("no-colon"))), Err(AuthError::Malformed));
         assert_eq!(auth.check(&headers("Digest abc")), Err(AuthError::UnsupportedMethod));
+    }
+
+    #[test]
+    fn a_client_list_is_read_from_json() {
+        let clients = parse_clients(
+            r#"[{"name": "edge", "token": "t1", "rate_limit_per_second": 50},
+                {"name": "batch", "username": "importer", "password": "p"}]"#,
+        )
+        .expect("parses");
+        let auth = Auth::open().with_clients(clients).expect("valid");
+        assert_eq!(auth.check(&headers("Bearer t1")).as_deref(), Ok("edge"));
+        assert_eq!(auth.check(&headers(&basic("importer:p"))).as_deref(), Ok("batch"));
+        assert_eq!(auth.clients()[0].rate_limit_per_second, Some(50));
+    }
+
+    #[test]
+    fn a_bad_client_list_is_refused_without_quoting_its_secrets() {
+        for (json, expected) in [
+            (r#"[{"name": "edge", "token": 12345678}]"#, "line 1"),
+            (r#"[{"name": "edge", "tokn": "hunter2-secret"}]"#, "line 1"),
+            (r#"{"name": "edge", "token": "hunter2-secret"}"#, "line 1"),
+        ] {
+            let error = parse_clients(json).expect_err("refused").to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(!error.contains("hunter2") && !error.contains("12345678"), "{error}");
+        }
+        let refused = |clients: Vec<Client>| Auth::open().with_clients(clients).expect_err("refused").to_string();
+        assert!(refused(vec![Client::with_token("a b", "x")]).contains("name"));
+        assert!(refused(vec![Client::with_token("a", "")]).contains("token is empty"));
+        assert!(refused(vec![Client { name: "a".into(), ..Client::nameless() }]).contains("give a token"));
+        assert!(refused(vec![Client::with_basic("a", "u:v", "p")]).contains("':'"));
+        assert!(refused(vec![Client::with_basic("a", "u", "")]).contains("must not be empty"));
+        let twice = refused(vec![Client::with_token("a", "x1"), Client::with_token("a", "x2")]);
+        assert!(twice.contains("twice"), "{twice}");
+        let shared = refused(vec![Client::with_token("a", "hunter2"), Client::with_token("b", "hunter2")]);
+        assert!(shared.contains("share a credential") && !shared.contains("hunter2"), "{shared}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let printed = format!("{:?}", two_clients());
+        assert!(!printed.contains("s3cret") && !printed.contains("pa:ss"), "{printed}");
+        assert!(printed.contains("edge-worker"));
     }
 }

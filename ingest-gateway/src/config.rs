@@ -1,11 +1,22 @@
 //! The gateway's one configuration, read once at start from the environment (each field also has a
 //! command-line flag that wins over its variable). Anything incomplete or contradictory stops the program
-//! before it listens or connects, with a message naming the variable to set.
+//! before it listens or connects, with a message naming the variable to set. Secret values are [`Secret`]s
+//! and hidden from `--help`, so neither `Debug` nor help output shows them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
+use event_schema::StoredEvent;
+
+use crate::auth::{parse_clients, Auth, Client, Secret};
+use crate::limits::{Limits, Rate, RateLimits};
+use crate::topics::TopicPolicy;
+
+/// The product's second topic, allowed by default: session recordings (its row type is registered in
+/// [`Config::topic_policy`] once it exists).
+pub const SESSION_RECORDINGS_TOPIC: &str = "session_recordings";
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -17,9 +28,15 @@ pub struct Config {
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:19092", global = true)]
     pub kafka_brokers: String,
 
-    /// Topic the edge worker produces page visits to and ClickHouse consumes from.
+    /// Topic the edge worker produces page visits to and ClickHouse consumes from. Its records must be
+    /// exact stored events (422 with error code 42202 otherwise).
     #[arg(long, env = "PAGE_VISITS_TOPIC", default_value = "page_visits", global = true)]
     pub page_visits_topic: String,
+
+    /// Topics `serve` accepts records for, comma separated; any other topic is refused with 403 (error code
+    /// 40301). Default: the product's topics, PAGE_VISITS_TOPIC and session_recordings.
+    #[arg(long, env = "ALLOWED_TOPICS", value_delimiter = ',', global = true)]
+    pub allowed_topics: Vec<String>,
 
     /// Partitions given to topics that `migrate` creates (Kafka CreateTopics `num_partitions`).
     #[arg(long = "partitions", env = "TOPIC_PARTITIONS", default_value_t = 4, global = true)]
@@ -28,6 +45,47 @@ pub struct Config {
     /// Largest accepted produce request body, in bytes; larger bodies get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
+
+    /// Largest record, key plus value as written, in bytes; a request with a larger one gets 413 and
+    /// nothing of it is produced. librdkafka's `message.max.bytes` is set to this plus 1024 bytes of
+    /// framing; the broker's own limit (Kafka `max.message.bytes`) must be at least as large.
+    #[arg(long, env = "MAX_RECORD_BYTES", default_value_t = 1_000_000, global = true)]
+    pub max_record_bytes: usize,
+
+    /// Largest total size of a request's header names and values, in bytes; beyond it, 431.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 16 * 1024, global = true)]
+    pub max_header_bytes: usize,
+
+    /// Longest a produce request may take, body upload included, in milliseconds; beyond it, 503 with
+    /// Retry-After (error code 50003). Must exceed PRODUCE_TIMEOUT_MS, so that a slow broker ends as a
+    /// per-partition error first.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 30_000, global = true)]
+    pub request_timeout_ms: u64,
+
+    /// Produce requests served at once; one more gets 503 with Retry-After at once instead of waiting.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 256, global = true)]
+    pub max_concurrent_requests: usize,
+
+    /// Requests per second each client may send (per configured client, or shared by everyone when auth is
+    /// off); beyond it, 429 with Retry-After. 0 turns rate limiting off. A client's own
+    /// `rate_limit_per_second` in GATEWAY_CLIENTS wins.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 0, global = true)]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a client may send at once above its rate (the token bucket's size); 0 means equal to the
+    /// rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 0, global = true)]
+    pub rate_limit_burst: u32,
+
+    /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish after the listener closed, in
+    /// milliseconds; then the producer is flushed for at most PRODUCE_TIMEOUT_MS, and the process exits.
+    #[arg(long, env = "DRAIN_TIMEOUT_MS", default_value_t = 30_000, global = true)]
+    pub drain_timeout_ms: u64,
+
+    /// How long `/readyz` waits for each dependency (broker metadata, ClickHouse `SELECT 1`), in
+    /// milliseconds.
+    #[arg(long, env = "READY_TIMEOUT_MS", default_value_t = 2_000, global = true)]
+    pub ready_timeout_ms: u64,
 
     /// How long a record may wait for the broker's acknowledgement before it counts as failed, in
     /// milliseconds (librdkafka `message.timeout.ms`). Also bounds the producer flush at shutdown.
@@ -39,21 +97,41 @@ pub struct Config {
     #[arg(long, env = "QUEUE_MAX_MESSAGES", default_value_t = 100_000, global = true)]
     pub queue_max_messages: u32,
 
+    /// Record bytes the local producer queue holds before requests get 503, in KiB (librdkafka
+    /// `queue.buffering.max.kbytes`).
+    #[arg(long, env = "QUEUE_MAX_KBYTES", default_value_t = 65_536, global = true)]
+    pub queue_max_kbytes: u32,
+
     /// How long the producer waits to fill a batch before sending it, in milliseconds (librdkafka `linger.ms`).
     #[arg(long, env = "LINGER_MS", default_value_t = 5, global = true)]
     pub linger_ms: u64,
 
-    /// When set, produce requests need `Authorization: Bearer <token>`.
-    #[arg(long, env = "GATEWAY_AUTH_TOKEN", hide_env_values = true, global = true)]
-    pub auth_token: Option<String>,
+    /// Clients allowed to produce, as a JSON array: `[{"name": "edge", "token": "..."},
+    /// {"name": "importer", "username": "...", "password": "...", "rate_limit_per_second": 50}]`. Each name
+    /// labels the client's metrics and rate limit.
+    #[arg(long, env = "GATEWAY_CLIENTS", hide_env_values = true, global = true)]
+    pub clients: Option<Secret>,
 
-    /// With GATEWAY_AUTH_PASSWORD: produce requests may use HTTP Basic auth with these credentials.
+    /// A file holding the same JSON as GATEWAY_CLIENTS (e.g. a mounted secret); both may be given.
+    #[arg(long, env = "GATEWAY_CLIENTS_FILE", global = true)]
+    pub clients_file: Option<PathBuf>,
+
+    /// A client named `default` whose requests carry `Authorization: Bearer <token>`.
+    #[arg(long, env = "GATEWAY_AUTH_TOKEN", hide_env_values = true, global = true)]
+    pub auth_token: Option<Secret>,
+
+    /// With GATEWAY_AUTH_PASSWORD: the client named `default` may use HTTP Basic auth with these credentials.
     #[arg(long, env = "GATEWAY_AUTH_USERNAME", global = true)]
     pub auth_username: Option<String>,
 
     /// Password for GATEWAY_AUTH_USERNAME.
     #[arg(long, env = "GATEWAY_AUTH_PASSWORD", hide_env_values = true, global = true)]
-    pub auth_password: Option<String>,
+    pub auth_password: Option<Secret>,
+
+    /// Serve without credentials on an address other than loopback. Without this, `serve` refuses to start
+    /// on such an address unless clients are configured.
+    #[arg(long, env = "GATEWAY_ALLOW_UNAUTHENTICATED", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
+    pub allow_unauthenticated: bool,
 
     /// ClickHouse HTTP interface.
     #[arg(long, env = "CLICKHOUSE_URL", default_value = "http://127.0.0.1:18123", global = true)]
@@ -114,13 +192,35 @@ impl Config {
                 "PRODUCE_TIMEOUT_MS (--produce-timeout-ms) must be greater than LINGER_MS and at most 2147483647",
             );
         }
-        if self.auth_token.as_deref().is_some_and(str::is_empty) {
+        if self.max_record_bytes == 0 || self.max_record_bytes > 1_000_000_000 - 1024 {
+            return refuse("MAX_RECORD_BYTES (--max-record-bytes) must be between 1 and 999998976");
+        }
+        if self.max_header_bytes == 0 {
+            return refuse("MAX_HEADER_BYTES (--max-header-bytes) must be at least 1");
+        }
+        if self.queue_max_kbytes == 0 || self.queue_max_kbytes > i32::MAX as u32 {
+            return refuse("QUEUE_MAX_KBYTES (--queue-max-kbytes) must be between 1 and 2147483647");
+        }
+        if self.request_timeout_ms <= self.produce_timeout_ms {
+            return refuse("REQUEST_TIMEOUT_MS (--request-timeout-ms) must be greater than PRODUCE_TIMEOUT_MS");
+        }
+        if self.max_concurrent_requests == 0 {
+            return refuse("MAX_CONCURRENT_REQUESTS (--max-concurrent-requests) must be at least 1");
+        }
+        if self.ready_timeout_ms == 0 {
+            return refuse("READY_TIMEOUT_MS (--ready-timeout-ms) must be at least 1");
+        }
+        if self.allowed_topics.iter().any(|topic| topic.trim().is_empty()) {
+            return refuse("ALLOWED_TOPICS (--allowed-topics) has an empty name; list topics separated by ','");
+        }
+        if self.auth_token.as_ref().is_some_and(|token| token.expose().is_empty()) {
             return refuse("GATEWAY_AUTH_TOKEN is set but empty; unset it to disable bearer auth, or give it a token");
         }
-        match (self.auth_username.as_deref(), self.auth_password.as_deref()) {
-            (Some(""), _) | (_, Some("")) => refuse(
-                "GATEWAY_AUTH_USERNAME and GATEWAY_AUTH_PASSWORD must not be empty; unset both to disable basic auth",
-            ),
+        match (self.auth_username.as_deref(), &self.auth_password) {
+            (Some(""), _) => refuse("GATEWAY_AUTH_USERNAME must not be empty; unset it and GATEWAY_AUTH_PASSWORD"),
+            (_, Some(password)) if password.expose().is_empty() => {
+                refuse("GATEWAY_AUTH_PASSWORD must not be empty; unset it and GATEWAY_AUTH_USERNAME")
+            }
             (Some(_), None) | (None, Some(_)) => {
                 refuse("set both GATEWAY_AUTH_USERNAME and GATEWAY_AUTH_PASSWORD for basic auth, or neither")
             }
@@ -129,6 +229,72 @@ impl Config {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Every configured client: GATEWAY_CLIENTS, GATEWAY_CLIENTS_FILE, and `default` from GATEWAY_AUTH_*.
+    /// Reads the clients file; the error names the setting and the rule, never a secret.
+    pub fn auth(&self) -> Result<Auth, ConfigError> {
+        let mut clients = Vec::new();
+        if let Some(json) = &self.clients {
+            clients.extend(parse_clients(json.expose()).map_err(|e| ConfigError(format!("GATEWAY_CLIENTS: {e}")))?);
+        }
+        if let Some(path) = &self.clients_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("GATEWAY_CLIENTS_FILE: cannot read {}: {e}", path.display())))?;
+            let from_file = parse_clients(&text)
+                .map_err(|e| ConfigError(format!("GATEWAY_CLIENTS_FILE {}: {e}", path.display())))?;
+            clients.extend(from_file);
+        }
+        if self.auth_token.is_some() || self.auth_username.is_some() {
+            clients.push(Client {
+                name: "default".to_owned(),
+                token: self.auth_token.clone(),
+                username: self.auth_username.clone(),
+                password: self.auth_password.clone(),
+                rate_limit_per_second: None,
+                rate_limit_burst: None,
+            });
+        }
+        Auth::open().with_clients(clients).map_err(|e| ConfigError(format!("gateway clients: {e}")))
+    }
+
+    /// Refuses to serve without credentials anywhere but on loopback, unless told to.
+    pub fn check_exposure(&self, auth: &Auth) -> Result<(), ConfigError> {
+        if auth.is_open() && !self.listen.ip().is_loopback() && !self.allow_unauthenticated {
+            return Err(ConfigError(format!(
+                "GATEWAY_LISTEN is {}, reachable from other machines, but no credentials are configured: set \
+                 GATEWAY_CLIENTS (or GATEWAY_CLIENTS_FILE, GATEWAY_AUTH_TOKEN), or listen on 127.0.0.1, or set \
+                 GATEWAY_ALLOW_UNAUTHENTICATED=true to serve anyone who can connect",
+                self.listen
+            )));
+        }
+        Ok(())
+    }
+
+    /// The allowlist and the row type of each product topic that ClickHouse reads.
+    pub fn topic_policy(&self) -> TopicPolicy {
+        let allowed = if self.allowed_topics.is_empty() {
+            vec![self.page_visits_topic.clone(), SESSION_RECORDINGS_TOPIC.to_owned()]
+        } else {
+            self.allowed_topics.iter().map(|topic| topic.trim().to_owned()).collect()
+        };
+        TopicPolicy::allow_only(allowed).with_row_type::<StoredEvent>(&self.page_visits_topic)
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_record_bytes: self.max_record_bytes,
+            max_header_bytes: self.max_header_bytes,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            max_concurrent_requests: self.max_concurrent_requests,
+        }
+    }
+
+    pub fn rate_limits(&self, auth: &Auth) -> RateLimits {
+        let default = (self.rate_limit_per_second > 0)
+            .then_some(Rate { per_second: self.rate_limit_per_second, burst: self.rate_limit_burst });
+        RateLimits::for_clients(auth, default)
     }
 }
 
@@ -177,6 +343,74 @@ mod tests {
     fn it_refuses_zero_partitions() {
         let error = parse(&["--partitions", "0"]).validate().expect_err("refused");
         assert!(error.to_string().contains("TOPIC_PARTITIONS"), "{error}");
+    }
+
+    #[test]
+    fn it_refuses_a_request_timeout_not_above_the_produce_timeout() {
+        let error = parse(&["--produce-timeout-ms", "10000", "--request-timeout-ms", "10000"]).validate();
+        assert!(error.expect_err("refused").to_string().contains("REQUEST_TIMEOUT_MS"));
+    }
+
+    #[test]
+    fn clients_come_from_the_json_setting_the_file_and_the_single_client_settings_together() {
+        let file = std::env::temp_dir().join(format!("gateway-clients-{}.json", std::process::id()));
+        std::fs::write(&file, r#"[{"name": "importer", "username": "imp", "password": "pw"}]"#).expect("write");
+        let config = parse(&[
+            "--clients",
+            r#"[{"name": "edge", "token": "t-edge"}]"#,
+            "--clients-file",
+            file.to_str().expect("utf-8 path"),
+            "--auth-token",
+            "t-default",
+        ]);
+        let auth = config.auth().expect("valid clients");
+        let _ = std::fs::remove_file(&file);
+        let names: Vec<_> = auth.clients().iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["edge", "importer", "default"]);
+    }
+
+    #[test]
+    fn a_clients_error_names_the_setting_but_not_the_secret() {
+        let error = parse(&["--clients", r#"[{"name": "edge", "token": 31337}]"#]).auth().expect_err("refused");
+        let message = error.to_string();
+        assert!(message.contains("GATEWAY_CLIENTS") && !message.contains("31337"), "{message}");
+        let missing = parse(&["--clients-file", "/nonexistent/clients.json"]).auth().expect_err("refused");
+        assert!(missing.to_string().contains("GATEWAY_CLIENTS_FILE"), "{missing}");
+    }
+
+    #[test]
+    fn it_refuses_to_serve_anyone_on_a_public_address_without_credentials_unless_told_to() {
+        let public = parse(&["--listen", "0.0.0.0:8082"]);
+        let error = public.check_exposure(&public.auth().expect("no clients")).expect_err("refused");
+        assert!(error.to_string().contains("GATEWAY_ALLOW_UNAUTHENTICATED"), "{error}");
+
+        let allowed = parse(&["--listen", "0.0.0.0:8082", "--allow-unauthenticated"]);
+        allowed.check_exposure(&allowed.auth().expect("no clients")).expect("explicitly allowed");
+        let with_token = parse(&["--listen", "[::]:8082", "--auth-token", "t"]);
+        with_token.check_exposure(&with_token.auth().expect("one client")).expect("credentials configured");
+        let loopback = parse(&["--listen", "[::1]:8082"]);
+        loopback.check_exposure(&loopback.auth().expect("no clients")).expect("loopback only");
+    }
+
+    #[test]
+    fn debug_output_hides_every_secret() {
+        let config = parse(&["--auth-token", "tok-123", "--auth-username", "u", "--auth-password", "pw-456"]);
+        let config = Config { clients: Some(Secret::new(r#"[{"name":"a","token":"tok-789"}]"#)), ..config };
+        let printed = format!("{config:?}");
+        for secret in ["tok-123", "pw-456", "tok-789"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
+
+    #[test]
+    fn by_default_the_product_topics_are_allowed_and_page_visits_must_carry_stored_events() {
+        let policy = parse(&["--page-visits-topic", "visits"]).topic_policy();
+        assert_eq!(policy.allowed_topics(), Some(vec!["session_recordings", "visits"]));
+        let not_an_event = crate::sink::SinkRecord { key: None, value: Some(b"{}".to_vec()), partition: None };
+        assert!(policy.check_records("visits", std::slice::from_ref(&not_an_event)).is_err());
+        assert!(policy.check_records("session_recordings", &[not_an_event]).is_ok());
+        let listed = parse(&["--allowed-topics", "a, b"]).topic_policy();
+        assert_eq!(listed.allowed_topics(), Some(vec!["a", "b"]));
     }
 
     #[test]

@@ -2,91 +2,185 @@
 //! worker can forward to Redpanda's proxy or to this gateway unchanged), creates the topics, applies
 //! `sql/` to ClickHouse and answers the reports.
 //!
-//! [`app`] is the whole HTTP surface; `main.rs` only reads the [`config::Config`], starts tracing and
-//! runs a subcommand.
+//! [`app`] is the whole HTTP surface (`POST /topics/{topic}`, `GET /healthz`, `GET /readyz`,
+//! `GET /metrics`); `main.rs` only reads the [`config::Config`], starts tracing and runs a subcommand.
 
 pub mod auth;
 pub mod config;
+pub mod limits;
 pub mod metrics;
 pub mod produce;
+pub mod readiness;
 pub mod refusal;
 pub mod report;
 pub mod sink;
+pub mod topics;
 pub mod warehouse;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{BoxError, Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::trace::TraceLayer;
 
 use crate::auth::Auth;
+use crate::config::{Config, ConfigError};
+use crate::limits::{Limits, RateLimits};
 use crate::metrics::Metrics;
+use crate::produce::ClientLabel;
+use crate::readiness::ReadinessCheck;
 use crate::refusal::{Refusal, RefusalReason};
 use crate::sink::{Sink, SinkError};
+use crate::topics::TopicPolicy;
 
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub sink: Arc<dyn Sink>,
     pub auth: Arc<Auth>,
-    /// Largest accepted produce body, in bytes.
-    pub max_body_bytes: usize,
+    pub rate_limits: Arc<RateLimits>,
+    pub topics: Arc<TopicPolicy>,
+    pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
-    /// The topic ClickHouse loads into `page_visits`: its records must be exact `StoredEvent`s.
-    pub event_topic: Option<Arc<str>>,
+    /// Dependencies `/readyz` asks about besides the broker.
+    pub readiness: Arc<[Arc<dyn ReadinessCheck>]>,
+    /// How long `/readyz` waits for each check.
+    pub ready_timeout: Duration,
 }
 
 impl AppState {
-    pub fn new(sink: Arc<dyn Sink>, auth: Auth, max_body_bytes: usize) -> Self {
-        Self { sink, auth: Arc::new(auth), max_body_bytes, metrics: Arc::default(), event_topic: None }
+    /// A gateway as open as a plain Redpanda proxy: no credentials, any topic, no rate limits, the default
+    /// sizes and timeouts. `serve` builds its state with [`AppState::from_config`] instead.
+    pub fn new(sink: Arc<dyn Sink>) -> Self {
+        Self {
+            sink,
+            auth: Arc::new(Auth::open()),
+            rate_limits: Arc::new(RateLimits::none()),
+            topics: Arc::new(TopicPolicy::any_topic()),
+            limits: Arc::new(Limits::default()),
+            metrics: Arc::default(),
+            readiness: Arc::new([]),
+            ready_timeout: Duration::from_secs(2),
+        }
     }
 
-    /// Refuse, with a 422, records on `topic` that are not exact `StoredEvent`s (see `produce`).
-    pub fn with_event_topic(mut self, topic: &str) -> Self {
-        self.event_topic = Some(topic.into());
+    /// Everything `config` asks for; refuses credentials that are incomplete, and an address reachable from
+    /// other machines without credentials (unless allowed explicitly).
+    pub fn from_config(sink: Arc<dyn Sink>, config: &Config) -> Result<Self, ConfigError> {
+        let auth = config.auth()?;
+        config.check_exposure(&auth)?;
+        Ok(Self::new(sink)
+            .with_rate_limits(config.rate_limits(&auth))
+            .with_auth(auth)
+            .with_topics(config.topic_policy())
+            .with_limits(config.limits())
+            .with_ready_timeout(Duration::from_millis(config.ready_timeout_ms)))
+    }
+
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = Arc::new(auth);
+        self
+    }
+
+    pub fn with_rate_limits(mut self, rate_limits: RateLimits) -> Self {
+        self.rate_limits = Arc::new(rate_limits);
+        self
+    }
+
+    pub fn with_topics(mut self, topics: TopicPolicy) -> Self {
+        self.topics = Arc::new(topics);
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    pub fn with_readiness_check(mut self, check: Arc<dyn ReadinessCheck>) -> Self {
+        self.readiness = self.readiness.iter().cloned().chain([check]).collect();
+        self
+    }
+
+    pub fn with_ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
         self
     }
 }
 
+/// The whole HTTP surface. The produce route alone is bounded in time and concurrency, so that probes
+/// and scrapes still answer while it is saturated; a request over either bound is refused in the proxy's
+/// error shape, like every other refusal.
 pub fn app(state: AppState) -> Router {
+    let (timeout, concurrency) = (state.limits.request_timeout, state.limits.max_concurrent_requests);
+    let bounded = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(
+            move |error: BoxError| async move { refuse_over_bounds(&error, timeout, concurrency) },
+        ))
+        .timeout(timeout)
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(concurrency));
     Router::new()
-        .route("/topics/{topic}", post(produce::produce))
+        .route("/topics/{topic}", post(produce::produce).layer(bounded))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readiness::readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { Refusal::UnknownRoute })
         .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.limits.max_header_bytes, refuse_large_headers))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), count_responses))
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
+fn refuse_over_bounds(error: &BoxError, timeout: Duration, concurrency: usize) -> Refusal {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        Refusal::RequestTimeout { limit_ms: timeout.as_millis() }
+    } else {
+        // The only other error these layers raise is load shedding's `Overloaded`.
+        Refusal::Overloaded { limit: concurrency }
+    }
+}
+
+/// hyper refuses headers past its own, larger limits with a bare 431; below those, this keeps the
+/// answer in the proxy's error shape and the limit configurable.
+async fn refuse_large_headers(State(limit_bytes): State<usize>, request: Request, next: Next) -> Response {
+    let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if size > limit_bytes {
+        return Refusal::HeadersTooLarge { limit_bytes }.into_response();
+    }
+    next.run(request).await
+}
+
 async fn count_responses(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let started = Instant::now();
     let response = next.run(request).await;
-    metrics.count_response(response.status().as_u16());
+    let status = response.status().as_u16();
+    metrics.count_response(&route, status, started.elapsed());
     if let Some(&reason) = response.extensions().get::<RefusalReason>() {
         metrics.count_refusal(reason);
+    }
+    if let Some(ClientLabel(client)) = response.extensions().get::<ClientLabel>() {
+        metrics.count_client_request(client, status);
     }
     response
 }
 
-/// Ready when the broker's metadata can be read (through the sink's short-lived cache).
-async fn healthz(State(state): State<AppState>) -> Response {
-    match state.sink.check().await {
-        Ok(()) => Json(json!({"status": "ok"})).into_response(),
-        Err(error) => {
-            tracing::warn!(%error, "health check failed");
-            let body = Json(json!({"status": "unavailable", "message": error.to_string()}));
-            (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, HeaderValue::from_static("1"))], body).into_response()
-        }
-    }
+/// Liveness: the process serves HTTP. Whether it can produce is `/readyz`.
+async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
 }
 
 /// The exposition is OpenMetrics text, which Prometheus' classic text parser also reads; it is labelled as
@@ -113,18 +207,47 @@ pub enum ServeError {
     Flush(#[from] SinkError),
 }
 
+/// How long shutdown may take, once asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownDeadlines {
+    /// For requests in flight to finish after the listener closed.
+    pub drain: Duration,
+    /// For the producer to deliver what it still holds.
+    pub flush: Duration,
+}
+
 /// Serves [`app`] on `listener` until `shutdown` resolves, then stops accepting, lets the requests in
-/// flight finish (each answers only after the broker acknowledged its records), and flushes the sink for
-/// at most `flush_timeout`.
+/// flight finish for at most `deadlines.drain` (each answers only after the broker acknowledged its
+/// records), and flushes the sink for at most `deadlines.flush`. A request still unanswered at the drain
+/// deadline loses its connection, so its client sees no acknowledgement and retries; its records, if
+/// already enqueued, are still flushed.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
-    flush_timeout: Duration,
+    deadlines: ShutdownDeadlines,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let sink = state.sink.clone();
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
-    tracing::info!("stopped accepting requests; flushing the producer");
-    sink.flush(flush_timeout).await?;
+    let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = draining.send(());
+    });
+    let server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+    let drain_deadline = async {
+        if drain_started.await.is_ok() {
+            tokio::time::sleep(deadlines.drain).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        () = drain_deadline => {
+            tracing::warn!(drain_ms = deadlines.drain.as_millis(), "requests still in flight at the drain deadline");
+        }
+    }
+    tracing::info!("stopped serving; flushing the producer");
+    sink.flush(deadlines.flush).await?;
     Ok(())
 }

@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use ingest_gateway::auth::Auth;
 use ingest_gateway::config::Config;
+use ingest_gateway::readiness::ClickHouseCheck;
 use ingest_gateway::report::{parse_instant, render_visits_by_country};
 use ingest_gateway::sink::kafka::{create_topic, KafkaSink};
-use ingest_gateway::{serve, warehouse, AppState};
+use ingest_gateway::{serve, warehouse, AppState, ShutdownDeadlines};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -39,7 +39,7 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve `POST /topics/{topic}`, `GET /healthz` and `GET /metrics`.
+    /// Serve `POST /topics/{topic}`, `GET /healthz`, `GET /readyz` and `GET /metrics`.
     Serve,
     /// Create the Kafka topics, then apply the `sql/` migrations to ClickHouse.
     Migrate {
@@ -100,13 +100,24 @@ async fn main() -> ExitCode {
 
 async fn run_server(config: &Config) -> anyhow::Result<()> {
     let sink = KafkaSink::new(config).context("cannot configure the Kafka producer")?;
-    let state = AppState::new(Arc::new(sink), Auth::from_config(config), config.max_body_bytes)
-        .with_event_topic(&config.page_visits_topic);
+    let state = AppState::from_config(Arc::new(sink), config)?
+        .with_readiness_check(Arc::new(ClickHouseCheck::new(clickhouse_client(config))));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(listen = %config.listen, brokers = %config.kafka_brokers, "serving the produce API");
-    serve(listener, state, Duration::from_millis(config.produce_timeout_ms), shutdown_signal()).await?;
+    let clients: Vec<_> = state.auth.clients().iter().map(|client| client.name.as_str()).collect();
+    tracing::info!(
+        listen = %config.listen,
+        brokers = %config.kafka_brokers,
+        topics = ?state.topics.allowed_topics(),
+        clients = ?clients,
+        "serving the produce API"
+    );
+    let deadlines = ShutdownDeadlines {
+        drain: Duration::from_millis(config.drain_timeout_ms),
+        flush: Duration::from_millis(config.produce_timeout_ms),
+    };
+    serve(listener, state, deadlines, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -1,27 +1,35 @@
-//! `POST /topics/{topic}`: the Redpanda HTTP Proxy produce API (JSON embedded format v2), so the edge worker
-//! can point at Redpanda's proxy or at this gateway without a change.
+//! `POST /topics/{topic}`: the Redpanda HTTP Proxy produce API (JSON and binary embedded formats v2), so the
+//! edge worker can point at Redpanda's proxy or at this gateway without a change.
 //!
 //! What Redpanda's proxy does, read from its sources (`pandaproxy/rest/handlers.cc` `post_topics_name`,
-//! `json/requests/produce.h`, `kafka/client/client.cc` `produce_records`, `parsing/httpd.h`, `error.cc`,
-//! `reply.h`, `server.cc`, `security/request_auth.cc`), and what the gateway does about each point:
+//! `json/requests/produce.h`, `json/iobuf.h`, `kafka/client/client.cc` `produce_records`,
+//! `parsing/httpd.h`, `error.h`, `error.cc`, `reply.h`, `server.cc`, `security/request_auth.cc`) and its
+//! tests (`json/requests/test/produce.cc`, `rest/test/produce.cc`, `tests/rptest/tests/pandaproxy_test.py`),
+//! and what the gateway does about each point (`tests/golden/` holds the exchanges, replayed by a test):
 //!
-//! - Request `Content-Type` is split on `,`, `;` and spaces; some token must be
-//!   `application/vnd.kafka.json.v2+json`, else 415 `{"error_code":415,"message":"unsupported_media_type"}`.
-//!   Redpanda also takes `application/vnd.kafka.binary.v2+json` (base64 records); the gateway does not (415).
+//! - Request `Content-Type` is split on `,`, `;` and spaces; the first token that is
+//!   `application/vnd.kafka.json.v2+json` or `application/vnd.kafka.binary.v2+json` picks the format, and
+//!   without one the answer is 415 (`error_code` 415). An absent or `*/*` type is not enough.
 //! - `Accept`, split the same way, must be absent, empty, `*/*` or `application/vnd.kafka.v2+json`,
-//!   else 406 `{"error_code":406,"message":"not_acceptable"}`. Success bodies are
+//!   else 406 (`error_code` 406); `application/vnd.kafka.binary.v2+json` is refused too. Success bodies are
 //!   `application/vnd.kafka.v2+json`; error bodies `application/json`.
 //! - A body that is not JSON, or JSON of another shape (a field other than `records` / `key` / `value` /
 //!   `partition`, a non-integer partition, no `records`), including an empty body, is 422
 //!   `{"error_code":422,"message":"parse error at offset N"}`; the gateway appends the parser's reason.
+//! - Binary format: `key` and `value` must be JSON strings holding base64 (standard alphabet; the gateway
+//!   also takes it unpadded); `null` or any other JSON type is a parse error (422), as is a string that
+//!   is not base64, which Redpanda reports as "parse error at offset N" and the gateway as
+//!   "parse error: the value of record I is not base64: ...". The decoded bytes are written as they are.
 //! - A body larger than the limit is 413. Redpanda checks the `Content-Length` before anything else and
 //!   answers with no body; the gateway checks it first too, also enforces the limit on chunked bodies
 //!   while reading, and always answers with a JSON error body.
 //! - HTTP Basic auth failures: malformed header 400 (`40002`, "Malformed Authorization header"), unknown
 //!   scheme 400 (`40002`, "Unsupported Authorization method"), missing or wrong credentials 401 (`40101`).
-//! - Key and value are written as the JSON text of the field, compact: a string key `"abc"` becomes the
-//!   five bytes `"abc"`, quotes included; `null` becomes the four bytes `null`. A record without `value`
-//!   gets a null value. Redpanda re-serializes the parsed value with rapidjson (member order kept,
+//!   Redpanda authenticates Basic only (its users are SASL users); the gateway also takes bearer tokens.
+//! - A topic name that is not a legal Kafka name is 400 `40002` ("Invalid parameter 'topic_name' got ...").
+//! - JSON format: key and value are written as the JSON text of the field, compact: a string key `"abc"`
+//!   becomes the five bytes `"abc"`, quotes included; `null` becomes the four bytes `null`. A record without
+//!   `value` gets a null value. Redpanda re-serializes the parsed value with rapidjson (member order kept,
 //!   whitespace dropped, strings re-escaped, numbers re-printed); the gateway drops the whitespace of the
 //!   text as sent and keeps the rest byte for byte. Both write the same bytes for what JSON serializers
 //!   emit (serde_json, `JSON.stringify`); they differ only for hand-written escapes (`\u0041`, `\/`) and
@@ -39,15 +47,24 @@
 //!   map's).
 //! - An unknown topic: every record falls back to partition 0 (or its explicit partition) and the produce
 //!   fails there: 200 `{"offsets":[{"partition":0,"error_code":3,"offset":-1}]}`. Topics are never created.
-//! - `{"records":[]}` is 200 `{"offsets":[]}`, whatever the topic.
-//! - Stricter than Redpanda on purpose: records for the topic ClickHouse loads into `page_visits` must each
-//!   be an exact `StoredEvent` (every field, no other), else 422 with `error_code` 42202 naming the record,
-//!   and nothing of the request is produced. ClickHouse 18.16's Kafka engine stops consuming a topic for
-//!   good at the first record it cannot parse, so one bad record would silently halt ingestion for all.
+//!   The gateway answers so for an allowed topic the broker lacks; a topic off its allowlist is refused
+//!   first, with 403 `40301` (see `topics`). Redpanda's 404 codes (`40401` topic, `40402` partition) belong
+//!   to its fetch and consumer routes; on produce, an unknown topic or partition is error code 3 in a 200.
+//! - `{"records":[]}` is 200 `{"offsets":[]}`, whatever allowed topic.
+//! - A record over the broker's size limit: Redpanda writes the others and reports error code 10
+//!   (`message_too_large`) for its partition; the gateway refuses the whole request with 413 before
+//!   producing any of it, so a client never has to untangle a half-written batch.
+//! - Stricter than Redpanda on purpose: records for a topic with a registered row type (the `page_visits`
+//!   topic: `StoredEvent`) must each be such a row, else 422 with `error_code` 42202 naming the record, and
+//!   nothing of the request is produced (see `topics`).
 //! - Redpanda answers 503 with `Retry-After: 0` when shutting down; the gateway answers 503 with
-//!   `Retry-After: 1` when its producer queue is full or the broker is unreachable.
+//!   `Retry-After: 1` when its producer queue is full (`503`), the broker is unreachable (`50302`), it is
+//!   serving its maximum of concurrent requests (`503`), or a request outlived its timeout (`50003`), and
+//!   429 with the `Retry-After` its rate limiter computes when a client is over its rate.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -55,8 +72,12 @@ use axum::extract::{Path, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use event_schema::produce::{CONTENT_TYPE_JSON_V2, CONTENT_TYPE_V2, UNKNOWN_TOPIC_OR_PARTITION};
-use event_schema::{PartitionOffset, ProduceResponse, StoredEvent};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use event_schema::produce::{
+    CONTENT_TYPE_BINARY_V2, CONTENT_TYPE_JSON_V2, CONTENT_TYPE_V2, UNKNOWN_TOPIC_OR_PARTITION,
+};
+use event_schema::{PartitionOffset, ProduceResponse};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -66,44 +87,81 @@ use crate::refusal::Refusal;
 use crate::sink::{SinkError, SinkRecord};
 use crate::AppState;
 
+/// The response extension naming the client a produce request came from, for the per-client counters.
+#[derive(Debug, Clone)]
+pub struct ClientLabel(pub Arc<str>);
+
+/// The client label of a request whose credentials were refused.
+pub const UNAUTHENTICATED: &str = "unauthenticated";
+
 pub async fn produce(
     State(state): State<AppState>,
     topic: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    let topic = match topic {
-        Ok(Path(topic)) => topic,
-        Err(rejection) => return Refusal::InvalidTopic(rejection.body_text()).into_response(),
+    let _in_flight = state.metrics.produce_in_flight();
+    let (parts, body) = request.into_parts();
+    let client = match admit(&state, &parts.headers) {
+        Ok(client) => client,
+        Err((refusal, client)) => return with_client(refusal.into_response(), client),
     };
-    match produce_records(&state, &topic, request).await {
+    let outcome = match topic {
+        Ok(Path(topic)) => produce_records(&state, &topic, &parts.headers, body).await,
+        Err(rejection) => Err(Refusal::InvalidTopic(rejection.body_text())),
+    };
+    let response = match outcome {
         Ok(offsets) => {
             let body = serde_json::to_vec(&ProduceResponse { offsets }).unwrap_or_default();
             (StatusCode::OK, [(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_V2))], body).into_response()
         }
         Err(refusal) => refusal.into_response(),
-    }
+    };
+    with_client(response, client)
 }
 
-async fn produce_records(state: &AppState, topic: &str, request: Request) -> Result<Vec<PartitionOffset>, Refusal> {
-    let (parts, body) = request.into_parts();
-    let limit_bytes = state.max_body_bytes;
-    if declared_length(&parts.headers).is_some_and(|length| length > limit_bytes) {
-        return Err(Refusal::PayloadTooLarge { limit_bytes });
+fn with_client(mut response: Response, client: Arc<str>) -> Response {
+    response.extensions_mut().insert(ClientLabel(client));
+    response
+}
+
+/// What is checked before anything is read: the declared size, who the client is, and its rate.
+fn admit(state: &AppState, headers: &HeaderMap) -> Result<Arc<str>, (Refusal, Arc<str>)> {
+    let limit_bytes = state.limits.max_body_bytes;
+    let unauthenticated = || Arc::from(UNAUTHENTICATED);
+    if declared_length(headers).is_some_and(|length| length > limit_bytes) {
+        return Err((Refusal::PayloadTooLarge { limit_bytes }, unauthenticated()));
     }
-    state.auth.check(&parts.headers)?;
-    let json_v2 = |t: &&str| t.eq_ignore_ascii_case(CONTENT_TYPE_JSON_V2);
-    if !media_types(&parts.headers, CONTENT_TYPE).iter().any(json_v2) {
-        return Err(Refusal::UnsupportedMediaType);
+    let client = state.auth.check(headers).map_err(|error| (Refusal::from(error), unauthenticated()))?;
+    if let Err(retry_after) = state.rate_limits.check(&client) {
+        return Err((Refusal::RateLimited { client: client.clone(), retry_after }, client));
     }
+    Ok(client)
+}
+
+async fn produce_records(
+    state: &AppState,
+    topic: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<PartitionOffset>, Refusal> {
+    if !is_legal_topic_name(topic) {
+        return Err(Refusal::InvalidTopic(topic.to_owned()));
+    }
+    let format = request_format(headers)?;
     let acceptable = |t: &&str| t.is_empty() || *t == "*/*" || t.eq_ignore_ascii_case(CONTENT_TYPE_V2);
-    if !media_types(&parts.headers, ACCEPT).iter().any(acceptable) {
+    if !media_types(headers, ACCEPT).iter().any(acceptable) {
         return Err(Refusal::NotAcceptable);
     }
-    let body = read_body(body, limit_bytes).await?;
-    let records = parse_records(&body)?;
-    if state.event_topic.as_deref() == Some(topic) {
-        check_stored_events(&records)?;
+    if !state.topics.is_allowed(topic) {
+        return Err(Refusal::ForbiddenTopic { topic: topic.to_owned() });
     }
+    let body = read_body(body, state.limits.max_body_bytes).await?;
+    let records = match format {
+        Format::Json => parse_records(&body)?,
+        Format::Binary => parse_binary_records(&body)?,
+    };
+    check_record_sizes(&records, state.limits.max_record_bytes)?;
+    state.topics.check_records(topic, &records)?;
     if records.is_empty() {
         return Ok(Vec::new());
     }
@@ -111,8 +169,8 @@ async fn produce_records(state: &AppState, topic: &str, request: Request) -> Res
     let count = records.len();
     let unavailable = |reason: String| Refusal::BrokerUnavailable { records: count, reason };
     if !state.sink.topic_exists(topic).await.map_err(|e| unavailable(e.to_string()))? {
-        state.metrics.count_failures(FailureReason::UnknownTopic, count);
-        tracing::warn!(%topic, records = count, "produce to an unknown topic: answered error code 3");
+        state.metrics.count_failures(topic, FailureReason::UnknownTopic, count);
+        tracing::warn!(%topic, records = count, "produce to an allowed topic the broker lacks: answered error code 3");
         let failed: Vec<_> = records
             .iter()
             .map(|r| PartitionOffset::failed(r.partition.unwrap_or(0), UNKNOWN_TOPIC_OR_PARTITION))
@@ -120,29 +178,64 @@ async fn produce_records(state: &AppState, topic: &str, request: Request) -> Res
         return Ok(offsets_by_partition(&failed));
     }
 
-    let per_record = state.sink.send_batch(topic, records).await.map_err(|error| match error {
+    let sizes: Vec<usize> = records.iter().map(SinkRecord::size).collect();
+    let started = Instant::now();
+    let sent = state.sink.send_batch(topic, records).await;
+    state.metrics.observe_produce(topic, started.elapsed());
+    let per_record = sent.map_err(|error| match error {
         SinkError::QueueFull { enqueued } => Refusal::QueueFull { records: count, enqueued },
         SinkError::Unavailable(reason) => unavailable(reason),
     })?;
-    let failed = per_record.iter().filter(|o| o.is_error()).count();
-    state.metrics.count_produced(count - failed);
-    if failed > 0 {
-        state.metrics.count_failures(FailureReason::Delivery, failed);
+    let (mut written, mut written_bytes) = (0, 0);
+    for (outcome, size) in per_record.iter().zip(&sizes) {
+        if !outcome.is_error() {
+            written += 1;
+            written_bytes += size;
+        }
+    }
+    state.metrics.count_produced(topic, written, written_bytes);
+    if written < count {
+        state.metrics.count_failures(topic, FailureReason::Delivery, count - written);
         let codes: Vec<_> = per_record.iter().filter_map(|o| o.error_code.filter(|&c| c != 0)).collect();
-        tracing::warn!(%topic, records = count, failed, ?codes, "records failed to produce");
+        tracing::warn!(%topic, records = count, failed = count - written, ?codes, "records failed to produce");
     }
     Ok(offsets_by_partition(&per_record))
 }
 
-/// Every record value must parse as a `StoredEvent`, the row ClickHouse's Kafka engine will read.
-fn check_stored_events(records: &[SinkRecord]) -> Result<(), Refusal> {
-    for (index, record) in records.iter().enumerate() {
-        let value = record.value.as_deref().unwrap_or(b"null");
-        if let Err(error) = serde_json::from_slice::<StoredEvent>(value) {
-            return Err(Refusal::NotAStoredEvent { index, reason: error.to_string() });
-        }
+/// The two embedded formats of the produce API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Binary,
+}
+
+/// The format named by the first `Content-Type` token that names one, as Redpanda picks it.
+fn request_format(headers: &HeaderMap) -> Result<Format, Refusal> {
+    media_types(headers, CONTENT_TYPE)
+        .into_iter()
+        .find_map(|token| {
+            if token.eq_ignore_ascii_case(CONTENT_TYPE_JSON_V2) {
+                Some(Format::Json)
+            } else if token.eq_ignore_ascii_case(CONTENT_TYPE_BINARY_V2) {
+                Some(Format::Binary)
+            } else {
+                None
+            }
+        })
+        .ok_or(Refusal::UnsupportedMediaType)
+}
+
+/// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+fn is_legal_topic_name(topic: &str) -> bool {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    (1..=249).contains(&topic.len()) && topic.chars().all(legal) && topic != "." && topic != ".."
+}
+
+fn check_record_sizes(records: &[SinkRecord], limit_bytes: usize) -> Result<(), Refusal> {
+    match records.iter().enumerate().find(|(_, record)| record.size() > limit_bytes) {
+        Some((index, record)) => Err(Refusal::RecordTooLarge { index, bytes: record.size(), limit_bytes }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<usize> {
@@ -214,6 +307,58 @@ pub fn parse_records(body: &[u8]) -> Result<Vec<SinkRecord>, Refusal> {
             partition: record.partition,
         })
         .collect())
+}
+
+/// A binary v2 request: key and value are base64 strings. A JSON `null` is not a string, so it is refused,
+/// as Redpanda refuses it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinaryProduceRequest {
+    records: Vec<BinaryRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinaryRecord {
+    #[serde(default, deserialize_with = "present")]
+    key: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    value: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    partition: Option<i32>,
+}
+
+/// Standard base64 alphabet; padding may be left out, since many encoders do.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Parses a binary v2 produce body into the records to write, decoding each key and value.
+pub fn parse_binary_records(body: &[u8]) -> Result<Vec<SinkRecord>, Refusal> {
+    let request: BinaryProduceRequest = serde_json::from_slice(body).map_err(|error| Refusal::InvalidJson {
+        offset: byte_offset(body, error.line(), error.column()),
+        reason: error.to_string(),
+    })?;
+    let decode = |index: usize, field: &'static str, text: Option<String>| {
+        text.map(|text| BASE64.decode(text)).transpose().map_err(|error| Refusal::InvalidBase64 {
+            index,
+            field,
+            reason: error.to_string(),
+        })
+    };
+    request
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(index, record)| {
+            Ok(SinkRecord {
+                key: decode(index, "key", record.key)?,
+                value: decode(index, "value", record.value)?,
+                partition: record.partition,
+            })
+        })
+        .collect()
 }
 
 /// `json` without the whitespace between tokens; strings (and so everything else) stay byte for byte.

@@ -6,10 +6,13 @@
 //! [`IntoResponse`], which also puts its reason in the response's extensions; the metrics middleware in
 //! `lib.rs` counts every response that carries one, whichever route or layer produced it.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use event_schema::produce::{CONTENT_TYPE_JSON_V2, CONTENT_TYPE_V2};
+use event_schema::produce::{error_code, CONTENT_TYPE_BINARY_V2, CONTENT_TYPE_JSON_V2, CONTENT_TYPE_V2};
 use event_schema::ProxyError;
 
 use crate::auth::AuthError;
@@ -25,7 +28,9 @@ pub enum Refusal {
     UnknownRoute,
     #[error("HTTP 405 Method Not Allowed")]
     MethodNotAllowed,
-    #[error("invalid topic in the path: {0}")]
+    #[error("HTTP 431 Request Header Fields Too Large: the headers exceed {limit_bytes} bytes")]
+    HeadersTooLarge { limit_bytes: usize },
+    #[error("Invalid parameter 'topic_name' got {0:?}")]
     InvalidTopic(String),
     #[error("Unauthorized")]
     MissingCredentials,
@@ -35,23 +40,41 @@ pub enum Refusal {
     MalformedAuthorization,
     #[error("Unsupported Authorization method")]
     UnsupportedAuthorization,
-    #[error("unsupported_media_type: send Content-Type {CONTENT_TYPE_JSON_V2}")]
+    #[error("HTTP 429 Too Many Requests: client {client} is over its rate limit; retry in {} s", retry_after_seconds(*.retry_after))]
+    RateLimited { client: Arc<str>, retry_after: Duration },
+    #[error("unsupported_media_type: send Content-Type {CONTENT_TYPE_JSON_V2} or {CONTENT_TYPE_BINARY_V2}")]
     UnsupportedMediaType,
     #[error("not_acceptable: accept {CONTENT_TYPE_V2}")]
     NotAcceptable,
+    /// Not on the gateway's topic allowlist (see `topics`).
+    #[error("kafka_authorization_error: topic {topic:?} is not one this gateway produces to")]
+    ForbiddenTopic { topic: String },
     #[error("HTTP 413 Payload Too Large: the body exceeds {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
     #[error("the request body could not be read: {0}")]
     UnreadableBody(String),
     #[error("parse error at offset {offset}: {reason}")]
     InvalidJson { offset: usize, reason: String },
-    /// Stricter than Redpanda on purpose: see `produce`.
-    #[error("record {index} is not a page_visits event: {reason}")]
-    NotAStoredEvent { index: usize, reason: String },
+    #[error("parse error: the {field} of record {index} is not base64: {reason}")]
+    InvalidBase64 { index: usize, field: &'static str, reason: String },
+    #[error("HTTP 413 Payload Too Large: record {index} is {bytes} bytes (key and value), over the {limit_bytes}-byte limit")]
+    RecordTooLarge { index: usize, bytes: usize, limit_bytes: usize },
+    /// Stricter than Redpanda on purpose: see `topics`.
+    #[error("record {index} is not a {topic} row: {reason}")]
+    InvalidRow { index: usize, topic: String, reason: String },
+    #[error("kafka_retriable_error: the request did not finish within {limit_ms} ms; retry later")]
+    RequestTimeout { limit_ms: u128 },
+    #[error("HTTP 503 Service Unavailable: {limit} produce requests are already in progress; retry later")]
+    Overloaded { limit: usize },
     #[error("the produce queue is full; retry later")]
     QueueFull { records: usize, enqueued: usize },
     #[error("broker_not_available: {reason}")]
     BrokerUnavailable { records: usize, reason: String },
+}
+
+/// `Retry-After` is whole seconds; rounding down could tell a client to retry before it may.
+fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 impl From<AuthError> for Refusal {
@@ -83,17 +106,25 @@ impl Refusal {
         match self {
             Refusal::UnknownRoute => (StatusCode::NOT_FOUND, 404),
             Refusal::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 405),
-            Refusal::InvalidTopic(_) => (StatusCode::BAD_REQUEST, 40002),
-            Refusal::MissingCredentials | Refusal::WrongCredentials => (StatusCode::UNAUTHORIZED, 40101),
-            Refusal::MalformedAuthorization | Refusal::UnsupportedAuthorization => (StatusCode::BAD_REQUEST, 40002),
+            Refusal::HeadersTooLarge { .. } => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, 431),
+            Refusal::InvalidTopic(_) => (StatusCode::BAD_REQUEST, error_code::KAFKA_BAD_REQUEST),
+            Refusal::MissingCredentials | Refusal::WrongCredentials => {
+                (StatusCode::UNAUTHORIZED, error_code::KAFKA_AUTHENTICATION_ERROR)
+            }
+            Refusal::MalformedAuthorization | Refusal::UnsupportedAuthorization => {
+                (StatusCode::BAD_REQUEST, error_code::KAFKA_BAD_REQUEST)
+            }
+            Refusal::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 429),
             Refusal::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 415),
             Refusal::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, 406),
-            Refusal::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 413),
-            Refusal::UnreadableBody(_) => (StatusCode::BAD_REQUEST, 40002),
-            Refusal::InvalidJson { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 422),
-            Refusal::NotAStoredEvent { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42202),
-            Refusal::QueueFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, 503),
-            Refusal::BrokerUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, 50302),
+            Refusal::ForbiddenTopic { .. } => (StatusCode::FORBIDDEN, error_code::KAFKA_AUTHORIZATION_ERROR),
+            Refusal::PayloadTooLarge { .. } | Refusal::RecordTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 413),
+            Refusal::UnreadableBody(_) => (StatusCode::BAD_REQUEST, error_code::KAFKA_BAD_REQUEST),
+            Refusal::InvalidJson { .. } | Refusal::InvalidBase64 { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 422),
+            Refusal::InvalidRow { .. } => (StatusCode::UNPROCESSABLE_ENTITY, error_code::INVALID_ROW),
+            Refusal::RequestTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, error_code::KAFKA_RETRIABLE_ERROR),
+            Refusal::Overloaded { .. } | Refusal::QueueFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, 503),
+            Refusal::BrokerUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, error_code::BROKER_NOT_AVAILABLE),
         }
     }
 
@@ -113,8 +144,13 @@ impl IntoResponse for Refusal {
         let (status, error_code) = self.status_and_code();
         self.log(status);
         let mut response = error_response(status, error_code, self.to_string());
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        let retry_after = match &self {
+            Refusal::RateLimited { retry_after, .. } => Some(retry_after_seconds(*retry_after).max(1)),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response.extensions_mut().insert(self.reason());
         response
@@ -138,9 +174,9 @@ mod tests {
         let distinct: std::collections::HashSet<_> = labels.iter().collect();
         assert_eq!(distinct.len(), labels.len(), "{labels:?}");
         for label in labels {
-            assert!(label.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{label}");
+            assert!(label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{label}");
         }
-        assert_eq!(RefusalReason::NotAStoredEvent.label(), "not_a_stored_event");
+        assert_eq!(RefusalReason::InvalidRow.label(), "invalid_row");
     }
 
     #[test]
@@ -149,5 +185,54 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.extensions().get::<RefusalReason>(), Some(&RefusalReason::QueueFull));
         assert_eq!(response.headers().get(RETRY_AFTER).map(HeaderValue::as_bytes), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn a_rate_limited_client_is_told_to_wait_at_least_as_long_as_it_must() {
+        let refusal = Refusal::RateLimited { client: "edge".into(), retry_after: Duration::from_millis(2001) };
+        let response = refusal.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get(RETRY_AFTER).map(HeaderValue::as_bytes), Some(&b"3"[..]));
+        let instant = Refusal::RateLimited { client: "edge".into(), retry_after: Duration::ZERO }.into_response();
+        assert_eq!(instant.headers().get(RETRY_AFTER).map(HeaderValue::as_bytes), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn every_error_code_carries_its_http_status() {
+        // One example of each variant; the match makes the compiler name any variant added later.
+        for refusal in RefusalReason::iter().map(example) {
+            let (status, code) = refusal.status_and_code();
+            // Redpanda, too, answers its retriable error (shutting down) as a 503 rather than a 500.
+            let expected = if code == error_code::KAFKA_RETRIABLE_ERROR { 503 } else { error_code::http_status(code) };
+            assert_eq!(i32::from(status.as_u16()), expected, "{refusal:?}");
+        }
+    }
+
+    fn example(reason: RefusalReason) -> Refusal {
+        let text = String::new;
+        match reason {
+            RefusalReason::UnknownRoute => Refusal::UnknownRoute,
+            RefusalReason::MethodNotAllowed => Refusal::MethodNotAllowed,
+            RefusalReason::HeadersTooLarge => Refusal::HeadersTooLarge { limit_bytes: 1 },
+            RefusalReason::InvalidTopic => Refusal::InvalidTopic(text()),
+            RefusalReason::MissingCredentials => Refusal::MissingCredentials,
+            RefusalReason::WrongCredentials => Refusal::WrongCredentials,
+            RefusalReason::MalformedAuthorization => Refusal::MalformedAuthorization,
+            RefusalReason::UnsupportedAuthorization => Refusal::UnsupportedAuthorization,
+            RefusalReason::RateLimited => Refusal::RateLimited { client: "c".into(), retry_after: Duration::ZERO },
+            RefusalReason::UnsupportedMediaType => Refusal::UnsupportedMediaType,
+            RefusalReason::NotAcceptable => Refusal::NotAcceptable,
+            RefusalReason::ForbiddenTopic => Refusal::ForbiddenTopic { topic: text() },
+            RefusalReason::PayloadTooLarge => Refusal::PayloadTooLarge { limit_bytes: 1 },
+            RefusalReason::UnreadableBody => Refusal::UnreadableBody(text()),
+            RefusalReason::InvalidJson => Refusal::InvalidJson { offset: 0, reason: text() },
+            RefusalReason::InvalidBase64 => Refusal::InvalidBase64 { index: 0, field: "value", reason: text() },
+            RefusalReason::RecordTooLarge => Refusal::RecordTooLarge { index: 0, bytes: 2, limit_bytes: 1 },
+            RefusalReason::InvalidRow => Refusal::InvalidRow { index: 0, topic: text(), reason: text() },
+            RefusalReason::RequestTimeout => Refusal::RequestTimeout { limit_ms: 1 },
+            RefusalReason::Overloaded => Refusal::Overloaded { limit: 1 },
+            RefusalReason::QueueFull => Refusal::QueueFull { records: 1, enqueued: 0 },
+            RefusalReason::BrokerUnavailable => Refusal::BrokerUnavailable { records: 1, reason: text() },
+        }
     }
 }

@@ -1,15 +1,11 @@
-//! Integration tests against a real Kafka-API broker (tansu, in-memory storage): each test starts its own
-//! broker on a free port and works on its own random topic, produces through `app()` with the Kafka sink,
-//! and reads the records back with a plain librdkafka consumer.
-//!
-//! The broker binary is `$TANSU_BIN`, else `~/.cargo/bin/tansu` (installed by `scripts/install.sh`); these
-//! tests fail when it is missing.
+//! Integration tests against a real Kafka-API broker (tansu, in-memory storage, see `broker_support`): each
+//! test starts its own broker on a free port and works on its own random topic, produces through `app()`
+//! with the Kafka sink, and reads the records back with a plain librdkafka consumer.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod broker_support;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
@@ -18,79 +14,12 @@ use axum::Router;
 use clap::Parser;
 use event_schema::produce::CONTENT_TYPE_JSON_V2;
 use http_body_util::BodyExt;
-use ingest_gateway::auth::Auth;
+use broker_support::{consume, free_address, Broker};
 use ingest_gateway::config::Config;
 use ingest_gateway::sink::kafka::{create_topic, KafkaSink, TopicCreation};
 use ingest_gateway::{app, AppState};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// A tansu broker for one test, killed when dropped.
-struct Broker {
-    process: Child,
-    address: SocketAddr,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let binary = std::env::var_os("TANSU_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cargo/bin/tansu"));
-        assert!(
-            binary.is_file(),
-            "the tansu broker is missing at {}: run scripts/install.sh or set TANSU_BIN",
-            binary.display()
-        );
-        let address = free_address();
-        let url = format!("tcp://{address}");
-        let process = Command::new(&binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let broker = Broker { process, address };
-        wait_for("the broker to listen", || TcpStream::connect(address).is_ok());
-        broker
-    }
-
-    fn brokers(&self) -> String {
-        self.address.to_string()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-fn free_address() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address")
-}
-
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[derive(Parser)]
 struct Flags {
@@ -107,7 +36,7 @@ fn gateway_with(brokers: &str, flags: &[&str]) -> Router {
     let config = Flags::parse_from(defaults.iter().chain(flags)).config;
     config.validate().expect("valid config");
     let sink = KafkaSink::new(&config).expect("producer");
-    app(AppState::new(Arc::new(sink), Auth::open(), config.max_body_bytes))
+    app(AppState::new(Arc::new(sink)).with_limits(config.limits()))
 }
 
 fn random_topic() -> String {
@@ -131,47 +60,6 @@ async fn produce(app: &Router, topic: &str, body: &str) -> (StatusCode, String) 
     let status = response.status();
     let body = response.into_body().collect().await.expect("body").to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-/// (partition, offset, key, value) as stored on the broker.
-type Consumed = (i32, i64, Option<Vec<u8>>, Option<Vec<u8>>);
-
-/// Reads `count` records from every partition of `topic`, from the beginning, sorted by partition and offset.
-async fn consume(brokers: &str, topic: &str, partitions: i32, count: usize) -> Vec<Consumed> {
-    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", format!("reader_{topic}"))
-            .set("session.timeout.ms", "6000")
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("consumer");
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..partitions {
-            assignment.add_partition_offset(&topic, partition, Offset::Beginning).expect("partition");
-        }
-        // An explicit assignment needs no group join, so reading starts at once.
-        consumer.assign(&assignment).expect("assign");
-        let mut consumed = Vec::new();
-        let deadline = Instant::now() + DEADLINE;
-        while consumed.len() < count {
-            assert!(Instant::now() < deadline, "read {} of {count} records: {consumed:?}", consumed.len());
-            if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-                let message = message.expect("consume");
-                consumed.push((
-                    message.partition(),
-                    message.offset(),
-                    message.key().map(<[u8]>::to_vec),
-                    message.payload().map(<[u8]>::to_vec),
-                ));
-            }
-        }
-        consumed.sort_by_key(|(partition, offset, ..)| (*partition, *offset));
-        consumed
-    })
-    .await
-    .expect("consumer thread")
 }
 
 fn bytes(text: &str) -> Option<Vec<u8>> {
@@ -325,14 +213,14 @@ async fn creating_an_existing_topic_succeeds_and_keeps_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn healthz_is_200_with_a_broker_and_503_without_one() {
+async fn readyz_is_200_with_a_broker_and_503_without_one() {
     let broker = Broker::start();
-    let healthz = || Request::get("/healthz").body(Body::empty()).expect("request");
+    let readyz = || Request::get("/readyz").body(Body::empty()).expect("request");
 
-    let up = gateway(&broker.brokers()).oneshot(healthz()).await.expect("infallible");
+    let up = gateway(&broker.brokers()).oneshot(readyz()).await.expect("infallible");
     assert_eq!(up.status(), StatusCode::OK);
 
     let nobody = free_address().to_string();
-    let down = gateway(&nobody).oneshot(healthz()).await.expect("infallible");
+    let down = gateway(&nobody).oneshot(readyz()).await.expect("infallible");
     assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -1,5 +1,6 @@
 //! Router tests: every answer of the HTTP surface, driven through `app()` with the in-memory sink.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,12 +9,16 @@ use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RE
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use base64::Engine;
-use event_schema::produce::CONTENT_TYPE_JSON_V2;
+use event_schema::produce::{CONTENT_TYPE_BINARY_V2, CONTENT_TYPE_JSON_V2};
 use event_schema::StoredEvent;
+use governor::Quota;
 use http_body_util::BodyExt;
-use ingest_gateway::auth::Auth;
+use ingest_gateway::auth::{Auth, Client};
+use ingest_gateway::limits::{Limits, RateLimits};
+use ingest_gateway::readiness::FixedCheck;
 use ingest_gateway::sink::memory::{MemorySink, StoredRecord};
-use ingest_gateway::{app, serve, AppState};
+use ingest_gateway::topics::TopicPolicy;
+use ingest_gateway::{app, serve, AppState, ShutdownDeadlines};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
@@ -42,11 +47,10 @@ impl Reply {
 }
 
 fn gateway(sink: &Arc<MemorySink>) -> (Router, AppState) {
-    gateway_with(sink, Auth::open())
+    gateway_with(AppState::new(sink.clone()))
 }
 
-fn gateway_with(sink: &Arc<MemorySink>, auth: Auth) -> (Router, AppState) {
-    let state = AppState::new(sink.clone(), auth, MIB);
+fn gateway_with(state: AppState) -> (Router, AppState) {
     (app(state.clone()), state)
 }
 
@@ -118,7 +122,9 @@ async fn it_answers_one_base_offset_per_partition_after_writing_every_record() {
         vec![stored(None, "1"), stored(None, "2"), stored(None, r#""b""#), stored(None, r#""d""#)]
     );
     assert_eq!(sink.records("page_visits", 2), vec![stored(None, r#""a""#), stored(None, r#""c""#)]);
-    assert_metric(&metrics_text(&app).await, "gateway_records_produced_total 6");
+    let metrics = metrics_text(&app).await;
+    assert_metric(&metrics, "gateway_records_produced_total{topic=\"page_visits\"} 6");
+    assert_metric(&metrics, "gateway_bytes_produced_total{topic=\"page_visits\"} 14");
 }
 
 #[tokio::test]
@@ -152,8 +158,8 @@ async fn it_answers_an_unknown_topic_with_error_code_3_inside_a_200() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.text(), r#"{"offsets":[{"partition":0,"error_code":3,"offset":-1}]}"#);
     let metrics = metrics_text(&app).await;
-    assert_metric(&metrics, "gateway_produce_failures_total{reason=\"unknown_topic\"} 2");
-    assert_metric(&metrics, "gateway_records_produced_total 0");
+    assert_metric(&metrics, "gateway_produce_failures_total{topic=\"no_such_topic\",reason=\"unknown_topic\"} 2");
+    assert!(!metrics.contains("gateway_records_produced_total{"), "{metrics}");
 }
 
 #[tokio::test]
@@ -180,8 +186,8 @@ async fn it_reports_a_failed_partition_with_its_error_code_and_offset_minus_one(
     );
     assert_eq!(sink.records("page_visits", 0), vec![stored(None, "2")]);
     let metrics = metrics_text(&app).await;
-    assert_metric(&metrics, "gateway_produce_failures_total{reason=\"delivery\"} 2");
-    assert_metric(&metrics, "gateway_records_produced_total 1");
+    assert_metric(&metrics, "gateway_produce_failures_total{topic=\"page_visits\",reason=\"delivery\"} 2");
+    assert_metric(&metrics, "gateway_records_produced_total{topic=\"page_visits\"} 1");
 }
 
 #[tokio::test]
@@ -233,7 +239,7 @@ async fn it_rejects_a_wrong_or_missing_content_type_with_415() {
     let body = json!({"records": [{"value": 1}]}).to_string();
 
     for content_type in
-        [Some("application/json"), Some("text/plain"), Some("application/vnd.kafka.binary.v2+json"), None]
+        [Some("application/json"), Some("text/plain"), Some("*/*"), Some("application/vnd.kafka.v2+json"), None]
     {
         let mut request = Request::post("/topics/page_visits");
         if let Some(content_type) = content_type {
@@ -306,13 +312,14 @@ async fn it_rejects_a_body_over_the_limit_with_413_whether_or_not_its_length_is_
     let undeclared = produce_request("page_visits", ten_mib);
     assert_proxy_error(&send(&app, undeclared).await, StatusCode::PAYLOAD_TOO_LARGE, 413);
 
-    let just_fits = format!(r#"{{"records":[{{"value":"{}"}}]}}"#, "x".repeat(MIB - 100));
+    let half = "x".repeat((MIB - 100) / 2);
+    let just_fits = format!(r#"{{"records":[{{"value":"{half}"}},{{"value":"{half}"}}]}}"#);
     assert_eq!(send(&app, produce_request("page_visits", just_fits)).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn it_requires_the_configured_credentials_and_counts_failures() {
-    let sink = Arc::new(MemorySink::new().with_topic("page_visits", 1));
+    let sink = Arc::new(MemorySink::new().with_topic("session_recordings", 1));
     let config = <ConfigOnly as clap::Parser>::parse_from([
         "test",
         "--auth-token",
@@ -323,9 +330,9 @@ async fn it_requires_the_configured_credentials_and_counts_failures() {
         "pw",
     ])
     .config;
-    let (app, _) = gateway_with(&sink, Auth::from_config(&config));
+    let (app, _) = gateway_with(AppState::from_config(sink.clone(), &config).expect("valid config"));
     let with_auth = |authorization: Option<&str>| {
-        let mut request = produce_request("page_visits", json!({"records": [{"value": 1}]}).to_string());
+        let mut request = produce_request("session_recordings", json!({"records": [{"value": 1}]}).to_string());
         if let Some(authorization) = authorization {
             request.headers_mut().insert(AUTHORIZATION, authorization.parse().expect("header"));
         }
@@ -338,17 +345,19 @@ async fn it_requires_the_configured_credentials_and_counts_failures() {
     assert_proxy_error(&send(&app, with_auth(Some(&basic("worker:wrong")))).await, StatusCode::UNAUTHORIZED, 40101);
     assert_proxy_error(&send(&app, with_auth(Some("Basic ###"))).await, StatusCode::BAD_REQUEST, 40002);
     assert_proxy_error(&send(&app, with_auth(Some("Negotiate abc"))).await, StatusCode::BAD_REQUEST, 40002);
-    assert!(sink.records("page_visits", 0).is_empty());
+    assert!(sink.records("session_recordings", 0).is_empty());
 
     assert_eq!(send(&app, with_auth(Some("Bearer s3cret"))).await.status, StatusCode::OK);
     assert_eq!(send(&app, with_auth(Some(&basic("worker:pw")))).await.status, StatusCode::OK);
-    assert_eq!(sink.records("page_visits", 0).len(), 2);
+    assert_eq!(sink.records("session_recordings", 0).len(), 2);
     let metrics = metrics_text(&app).await;
     assert_metric(&metrics, "gateway_refusals_total{reason=\"missing_credentials\"} 1");
     assert_metric(&metrics, "gateway_refusals_total{reason=\"wrong_credentials\"} 2");
     assert_metric(&metrics, "gateway_refusals_total{reason=\"malformed_authorization\"} 1");
     assert_metric(&metrics, "gateway_refusals_total{reason=\"unsupported_authorization\"} 1");
     assert_metric(&metrics, "gateway_http_responses_total{status=\"401\"} 3");
+    assert_metric(&metrics, "gateway_client_requests_total{client=\"default\",status=\"200\"} 2");
+    assert_metric(&metrics, "gateway_client_requests_total{client=\"unauthenticated\",status=\"401\"} 3");
 }
 
 #[derive(clap::Parser)]
@@ -411,16 +420,30 @@ async fn unknown_routes_and_methods_get_json_errors() {
 }
 
 #[tokio::test]
-async fn healthz_follows_the_broker() {
+async fn healthz_says_the_process_is_alive_and_readyz_whether_its_dependencies_answer() {
     let sink = Arc::new(MemorySink::new());
-    let (app, _) = gateway(&sink);
-    let healthz = || Request::get("/healthz").body(Body::empty()).expect("request");
+    let clickhouse = |outcome: Result<(), String>| Arc::new(FixedCheck { name: "clickhouse", outcome });
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_readiness_check(clickhouse(Ok(()))));
+    let get = |path: &str| Request::get(path).body(Body::empty()).expect("request");
 
-    assert_eq!(send(&app, healthz()).await.status, StatusCode::OK);
+    let ready = send(&app, get("/readyz")).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.json(), json!({"status": "ready", "checks": {"broker": "ok", "clickhouse": "ok"}}));
+
     sink.set_unavailable(true);
-    let down = send(&app, healthz()).await;
-    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(down.json()["status"], "unavailable");
+    let broker_down = send(&app, get("/readyz")).await;
+    assert_eq!(broker_down.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(broker_down.headers.get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+    assert_eq!(broker_down.json()["status"], "unavailable");
+    assert_eq!(broker_down.json()["checks"]["clickhouse"], "ok");
+    assert!(broker_down.json()["checks"]["broker"].as_str().is_some_and(|m| m.contains("no broker")));
+    assert_eq!(send(&app, get("/healthz")).await.status, StatusCode::OK, "alive though not ready");
+
+    sink.set_unavailable(false);
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_readiness_check(clickhouse(Err("refused".into()))));
+    let clickhouse_down = send(&app, get("/readyz")).await;
+    assert_eq!(clickhouse_down.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(clickhouse_down.json()["checks"], json!({"broker": "ok", "clickhouse": "refused"}));
 }
 
 #[tokio::test]
@@ -473,7 +496,8 @@ async fn on_shutdown_it_stops_accepting_and_flushes_the_sink() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, state, Duration::from_secs(1), async {
+    let deadlines = ShutdownDeadlines { drain: Duration::from_secs(5), flush: Duration::from_secs(1) };
+    let server = tokio::spawn(serve(listener, state, deadlines, async {
         let _ = stopped.await;
     }));
 
@@ -500,7 +524,8 @@ async fn on_shutdown_it_stops_accepting_and_flushes_the_sink() {
 #[tokio::test]
 async fn it_refuses_records_on_the_event_topic_that_clickhouse_could_not_load() {
     let sink = Arc::new(MemorySink::new().with_topic("page_visits", 1).with_topic("raw", 1));
-    let app = app(AppState::new(sink.clone(), Auth::open(), MIB).with_event_topic("page_visits"));
+    let topics = TopicPolicy::any_topic().with_row_type::<StoredEvent>("page_visits");
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_topics(topics));
     let event = serde_json::to_value(StoredEvent { event_id: "e1".into(), site: "s".into(), ..StoredEvent::default() })
         .expect("serializes");
     let mut unknown_field = event.clone();
@@ -517,12 +542,358 @@ async fn it_refuses_records_on_the_event_topic_that_clickhouse_could_not_load() 
             produce(&app, "page_visits", json!({"records": [{"key": "k", "value": event}, {"value": bad}]})).await;
         assert_proxy_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, 42202);
         let message = reply.json()["message"].as_str().unwrap_or_default().to_owned();
-        assert!(message.starts_with("record 1 is not a page_visits event") && message.contains(named), "{message}");
+        assert!(message.starts_with("record 1 is not a page_visits row") && message.contains(named), "{message}");
     }
     assert!(sink.records("page_visits", 0).is_empty(), "nothing of a refused request is produced");
+    assert_metric(&metrics_text(&app).await, "gateway_refusals_total{reason=\"invalid_row\"} 4");
 
     let accepted = produce(&app, "page_visits", json!({"records": [{"key": "k", "value": event}]})).await;
     assert_eq!(accepted.json(), json!({"offsets": [{"partition": 0, "offset": 0}]}));
     let other_topic = produce(&app, "raw", json!({"records": [{"value": {"anything": true}}]})).await;
     assert_eq!(other_topic.status, StatusCode::OK, "only the event topic is checked");
+}
+
+fn binary_request(topic: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(format!("/topics/{topic}"))
+        .header(CONTENT_TYPE, CONTENT_TYPE_BINARY_V2)
+        .body(body.into())
+        .expect("request")
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn it_writes_the_decoded_bytes_of_a_binary_request() {
+    let sink = Arc::new(MemorySink::new().with_topic("raw", 2));
+    let (app, _) = gateway(&sink);
+    let body = json!({"records": [
+        {"key": b64(b"key"), "value": "dmVjdG9yaXplZA==", "partition": 1},
+        {"value": "cGFuZGFwcm94eQ", "partition": 1},
+        {"key": "", "value": b64(&[0, 159, 255]), "partition": 0},
+    ]});
+
+    let reply = send(&app, binary_request("raw", body.to_string())).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.content_type(), "application/vnd.kafka.v2+json");
+    assert_eq!(reply.json(), json!({"offsets": [{"partition": 0, "offset": 0}, {"partition": 1, "offset": 0}]}));
+    assert_eq!(
+        sink.records("raw", 1),
+        vec![
+            StoredRecord { key: Some(b"key".to_vec()), value: Some(b"vectorized".to_vec()) },
+            StoredRecord { key: None, value: Some(b"pandaproxy".to_vec()) },
+        ]
+    );
+    assert_eq!(sink.records("raw", 0), vec![StoredRecord { key: Some(Vec::new()), value: Some(vec![0, 159, 255]) }]);
+}
+
+#[tokio::test]
+async fn it_refuses_a_binary_request_whose_key_or_value_is_not_a_base64_string() {
+    let sink = Arc::new(MemorySink::new().with_topic("raw", 1));
+    let (app, _) = gateway(&sink);
+
+    for (records, needle) in [
+        (json!([{"value": "dmVj"}, {"value": "not base64!"}]), "the value of record 1 is not base64"),
+        (json!([{"key": "a-b_c", "value": "dmVj"}]), "the key of record 0 is not base64"),
+        (json!([{"value": "dmVjd"}]), "the value of record 0 is not base64"),
+        (json!([{"value": null}]), "parse error at offset"),
+        (json!([{"key": null, "value": "dmVj"}]), "parse error at offset"),
+        (json!([{"value": {"a": 1}}]), "parse error at offset"),
+        (json!([{"value": 42}]), "parse error at offset"),
+    ] {
+        let reply = send(&app, binary_request("raw", json!({"records": records}).to_string())).await;
+        assert_proxy_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, 422);
+        let message = reply.json()["message"].as_str().unwrap_or_default().to_owned();
+        assert!(message.contains(needle), "{records}: {message}");
+    }
+    assert_eq!(sink.total_records(), 0);
+    assert_metric(&metrics_text(&app).await, "gateway_refusals_total{reason=\"invalid_base64\"} 3");
+}
+
+#[tokio::test]
+async fn the_first_content_type_token_that_names_a_format_picks_it() {
+    let sink = Arc::new(MemorySink::new().with_topic("raw", 1));
+    let (app, _) = gateway(&sink);
+    let body = json!({"records": [{"value": "dmVj"}]}).to_string();
+    let with_type = |content_type: &str| {
+        Request::post("/topics/raw").header(CONTENT_TYPE, content_type).body(Body::from(body.clone())).expect("request")
+    };
+
+    let binary_first = "text/plain, application/vnd.kafka.binary.v2+json, application/vnd.kafka.json.v2+json";
+    assert_eq!(send(&app, with_type(binary_first)).await.status, StatusCode::OK);
+    let json_first = "application/vnd.kafka.json.v2+json;application/vnd.kafka.binary.v2+json";
+    assert_eq!(send(&app, with_type(json_first)).await.status, StatusCode::OK);
+
+    assert_eq!(sink.records("raw", 0), vec![stored(None, "vec"), stored(None, r#""dmVj""#)]);
+}
+
+#[tokio::test]
+async fn a_binary_record_for_the_event_topic_must_decode_to_a_stored_event() {
+    let sink = Arc::new(MemorySink::new().with_topic("page_visits", 1));
+    let topics = TopicPolicy::allow_only(["page_visits"]).with_row_type::<StoredEvent>("page_visits");
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_topics(topics));
+    let event = serde_json::to_vec(&StoredEvent { event_id: "e1".into(), ..StoredEvent::default() }).expect("json");
+
+    let refused = json!({"records": [{"value": b64(&event)}, {"value": b64(b"{\"event_id\":\"e2\"}")}]});
+    assert_proxy_error(
+        &send(&app, binary_request("page_visits", refused.to_string())).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        42202,
+    );
+    assert_eq!(sink.total_records(), 0);
+
+    let accepted = json!({"records": [{"value": b64(&event)}]});
+    assert_eq!(send(&app, binary_request("page_visits", accepted.to_string())).await.status, StatusCode::OK);
+    assert_eq!(sink.records("page_visits", 0), vec![StoredRecord { key: None, value: Some(event) }]);
+}
+
+#[tokio::test]
+async fn a_topic_off_the_allowlist_is_refused_with_403_and_an_illegal_name_with_400() {
+    let sink = Arc::new(MemorySink::new().with_topic("page_visits", 1).with_topic("secrets", 1));
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_topics(TopicPolicy::allow_only(["page_visits"])));
+    let body = json!({"records": [{"value": 1}]});
+
+    let forbidden = produce(&app, "secrets", body.clone()).await;
+    assert_proxy_error(&forbidden, StatusCode::FORBIDDEN, 40301);
+    assert!(forbidden.json()["message"].as_str().is_some_and(|m| m.contains("\"secrets\"")));
+    let unknown = produce(&app, "no_such_topic", body.clone()).await;
+    assert_proxy_error(&unknown, StatusCode::FORBIDDEN, 40301);
+
+    let too_long = "t".repeat(250);
+    for illegal in ["has%20space", "semi%3Bcolon", "..", too_long.as_str(), "%C3%A9t%C3%A9"] {
+        let reply = produce(&app, illegal, body.clone()).await;
+        assert_proxy_error(&reply, StatusCode::BAD_REQUEST, 40002);
+        assert!(reply.json()["message"].as_str().is_some_and(|m| m.starts_with("Invalid parameter 'topic_name'")));
+    }
+    assert_eq!(sink.total_records(), 0);
+    let metrics = metrics_text(&app).await;
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"forbidden_topic\"} 2");
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"invalid_topic\"} 5");
+}
+
+#[tokio::test]
+async fn a_request_with_one_record_over_the_size_limit_is_refused_whole() {
+    let sink = Arc::new(MemorySink::new().with_topic("raw", 1));
+    let limits = Limits { max_record_bytes: 12, ..Limits::default() };
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_limits(limits));
+
+    let reply =
+        produce(&app, "raw", json!({"records": [{"value": "small"}, {"key": "k", "value": "1234567890"}]})).await;
+
+    assert_proxy_error(&reply, StatusCode::PAYLOAD_TOO_LARGE, 413);
+    let message = reply.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("record 1 is 15 bytes") && message.contains("12-byte limit"), "{message}");
+    assert_eq!(sink.total_records(), 0);
+    assert_eq!(produce(&app, "raw", json!({"records": [{"value": "1234567890"}]})).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn headers_over_the_limit_get_431_on_every_route() {
+    let sink = Arc::new(MemorySink::new().with_topic("raw", 1));
+    let limits = Limits { max_header_bytes: 1024, ..Limits::default() };
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_limits(limits));
+    let padding = "x".repeat(2048);
+
+    for request in [
+        produce_request("raw", json!({"records": [{"value": 1}]}).to_string()),
+        Request::get("/healthz").body(Body::empty()).expect("request"),
+        Request::get("/nope").body(Body::empty()).expect("request"),
+    ] {
+        let mut request = request;
+        request.headers_mut().insert("x-padding", padding.parse().expect("header"));
+        assert_proxy_error(&send(&app, request).await, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, 431);
+    }
+    assert_eq!(sink.total_records(), 0);
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_with_retry_after() {
+    let sink = Arc::new(MemorySink::new().with_topic("raw", 1));
+    let auth = Auth::open()
+        .with_clients(vec![Client::with_token("edge", "t-edge"), Client::with_token("batch", "t-batch")])
+        .expect("valid clients");
+    let rates = RateLimits::none().with_quota("edge", Quota::per_hour(NonZeroU32::MIN));
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_auth(auth).with_rate_limits(rates));
+    let as_client = |token: &str| {
+        let mut request = produce_request("raw", json!({"records": [{"value": 1}]}).to_string());
+        request.headers_mut().insert(AUTHORIZATION, format!("Bearer {token}").parse().expect("header"));
+        request
+    };
+
+    assert_eq!(send(&app, as_client("t-edge")).await.status, StatusCode::OK);
+    let limited = send(&app, as_client("t-edge")).await;
+    assert_proxy_error(&limited, StatusCode::TOO_MANY_REQUESTS, 429);
+    let retry_after: u64 = limited.headers[RETRY_AFTER].to_str().expect("ascii").parse().expect("seconds");
+    assert!((3500..=3600).contains(&retry_after), "{retry_after}");
+    assert_eq!(send(&app, as_client("t-batch")).await.status, StatusCode::OK, "other clients go on");
+
+    assert_eq!(sink.record_count("raw"), 2);
+    let metrics = metrics_text(&app).await;
+    assert_metric(&metrics, "gateway_refusals_total{reason=\"rate_limited\"} 1");
+    assert_metric(&metrics, "gateway_client_requests_total{client=\"edge\",status=\"429\"} 1");
+    assert_metric(&metrics, "gateway_client_requests_total{client=\"edge\",status=\"200\"} 1");
+    assert_metric(&metrics, "gateway_client_requests_total{client=\"batch\",status=\"200\"} 1");
+}
+
+/// Polls (with a deadline) until the sink holds `count` batches waiting for the broker.
+async fn until_waiting(sink: &MemorySink, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sink.waiting_batches() != count {
+        assert!(tokio::time::Instant::now() < deadline, "{} batches waiting, not {count}", sink.waiting_batches());
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_request_over_the_concurrency_bound_gets_503_at_once_while_probes_still_answer() {
+    let sink = Arc::new(MemorySink::new().with_topic("raw", 1));
+    sink.set_held(true);
+    let limits = Limits { max_concurrent_requests: 1, ..Limits::default() };
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_limits(limits));
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, produce_request("raw", json!({"records": [{"value": 1}]}).to_string())).await }
+    });
+    until_waiting(&sink, 1).await;
+
+    let second = send(&app, produce_request("raw", json!({"records": [{"value": 2}]}).to_string())).await;
+    assert_proxy_error(&second, StatusCode::SERVICE_UNAVAILABLE, 503);
+    assert_eq!(second.headers.get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+    assert_eq!(send(&app, Request::get("/healthz").body(Body::empty()).expect("request")).await.status, StatusCode::OK);
+    assert_metric(&metrics_text(&app).await, "gateway_produce_requests_in_flight 1");
+
+    sink.set_held(false);
+    assert_eq!(first.await.expect("joined").status, StatusCode::OK);
+    assert_eq!(sink.records("raw", 0), vec![stored(None, "1")]);
+    assert_metric(&metrics_text(&app).await, "gateway_refusals_total{reason=\"overloaded\"} 1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_outlives_its_timeout_gets_503_with_retry_after() {
+    let sink = Arc::new(MemorySink::new().with_topic("raw", 1));
+    sink.set_held(true);
+    let limits = Limits { request_timeout: Duration::from_millis(250), ..Limits::default() };
+    let (app, _) = gateway_with(AppState::new(sink.clone()).with_limits(limits));
+
+    let reply = send(&app, produce_request("raw", json!({"records": [{"value": 1}]}).to_string())).await;
+
+    assert_proxy_error(&reply, StatusCode::SERVICE_UNAVAILABLE, 50003);
+    assert_eq!(reply.headers.get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+    assert!(reply.json()["message"].as_str().is_some_and(|m| m.contains("250 ms")), "{}", reply.text());
+    assert_eq!(sink.waiting_batches(), 0, "the abandoned batch no longer waits");
+    assert_eq!(sink.total_records(), 0);
+    assert_metric(&metrics_text(&app).await, "gateway_refusals_total{reason=\"request_timeout\"} 1");
+}
+
+/// Bad input of every kind, each with its documented answer; none of it reaches the sink.
+#[tokio::test]
+async fn every_kind_of_bad_input_gets_its_documented_4xx_and_nothing_reaches_a_topic() {
+    let sink = Arc::new(MemorySink::new().with_topic("page_visits", 1).with_topic("raw", 1).with_topic("secrets", 1));
+    let topics = TopicPolicy::allow_only(["page_visits", "raw"]).with_row_type::<StoredEvent>("page_visits");
+    let limits = Limits { max_body_bytes: 4096, max_record_bytes: 64, max_header_bytes: 2048, ..Limits::default() };
+    let state = AppState::new(sink.clone()).with_auth(Auth::bearer("t")).with_topics(topics).with_limits(limits);
+    let (app, _) = gateway_with(state);
+    let request = |method: Method, path: &str, content_type: &str, body: Vec<u8>| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(CONTENT_TYPE, content_type)
+            .header(AUTHORIZATION, "Bearer t")
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let json_body = |value: Value| value.to_string().into_bytes();
+    let post = |path: &str, body: Vec<u8>| request(Method::POST, path, CONTENT_TYPE_JSON_V2, body);
+    let one = json_body(json!({"records": [{"value": 1}]}));
+    let mut invalid_utf8 = br#"{"records":[{"value":""#.to_vec();
+    invalid_utf8.extend([0xff, 0xfe]);
+    invalid_utf8.extend(br#""}]}"#);
+    let mut huge_headers = post("/topics/raw", one.clone());
+    huge_headers.headers_mut().insert("x-padding", "x".repeat(4096).parse().expect("header"));
+    let mut no_credentials = post("/topics/raw", one.clone());
+    no_credentials.headers_mut().remove(AUTHORIZATION);
+    let mut wrong_accept = post("/topics/raw", one.clone());
+    wrong_accept.headers_mut().insert(ACCEPT, "application/vnd.kafka.binary.v2+json".parse().expect("header"));
+
+    let cases: Vec<(&str, Request<Body>, StatusCode, i64)> = vec![
+        ("malformed JSON", post("/topics/raw", b"{\"records\":[".to_vec()), StatusCode::UNPROCESSABLE_ENTITY, 422),
+        (
+            "a wrong type",
+            post("/topics/raw", json_body(json!({"records": [{"value": 1, "partition": "0"}]}))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            422,
+        ),
+        (
+            "records not a list",
+            post("/topics/raw", json_body(json!({"records": {"value": 1}}))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            422,
+        ),
+        ("invalid UTF-8", post("/topics/raw", invalid_utf8), StatusCode::UNPROCESSABLE_ENTITY, 422),
+        ("a missing records field", post("/topics/raw", json_body(json!({}))), StatusCode::UNPROCESSABLE_ENTITY, 422),
+        (
+            "an event missing its fields",
+            post("/topics/page_visits", json_body(json!({"records": [{"value": {"event_id": "e"}}]}))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42202,
+        ),
+        (
+            "wrong base64",
+            request(
+                Method::POST,
+                "/topics/raw",
+                CONTENT_TYPE_BINARY_V2,
+                json_body(json!({"records": [{"value": "%%%"}]})),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            422,
+        ),
+        (
+            "an oversize record",
+            post("/topics/raw", json_body(json!({"records": [{"value": "x".repeat(100)}]}))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            413,
+        ),
+        (
+            "an oversize body",
+            post("/topics/raw", json_body(json!({"records": [{"value": "x".repeat(5000)}]}))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            413,
+        ),
+        ("huge headers", huge_headers, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, 431),
+        ("a forbidden topic", post("/topics/secrets", one.clone()), StatusCode::FORBIDDEN, 40301),
+        ("a topic off the allowlist", post("/topics/no_such_topic", one.clone()), StatusCode::FORBIDDEN, 40301),
+        ("an illegal topic name", post("/topics/a%00b", one.clone()), StatusCode::BAD_REQUEST, 40002),
+        ("a topic that is not UTF-8", post("/topics/%FF", one.clone()), StatusCode::BAD_REQUEST, 40002),
+        ("no credentials", no_credentials, StatusCode::UNAUTHORIZED, 40101),
+        (
+            "a wrong content type",
+            request(Method::POST, "/topics/raw", "application/json", one.clone()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            415,
+        ),
+        ("an unacceptable Accept", wrong_accept, StatusCode::NOT_ACCEPTABLE, 406),
+        (
+            "a wrong method",
+            request(Method::PUT, "/topics/raw", CONTENT_TYPE_JSON_V2, one.clone()),
+            StatusCode::METHOD_NOT_ALLOWED,
+            405,
+        ),
+        ("an unknown route", post("/topics/raw/partitions/0", one.clone()), StatusCode::NOT_FOUND, 404),
+        ("a produce to /metrics", post("/metrics", one.clone()), StatusCode::METHOD_NOT_ALLOWED, 405),
+        ("a produce to /readyz", post("/readyz", one.clone()), StatusCode::METHOD_NOT_ALLOWED, 405),
+    ];
+    for (what, request, status, error_code) in cases {
+        let reply = send(&app, request).await;
+        assert_eq!(
+            (reply.status, reply.json()["error_code"].as_i64()),
+            (status, Some(error_code)),
+            "{what}: {}",
+            reply.text()
+        );
+        assert_eq!(reply.content_type(), "application/json", "{what}");
+    }
+    assert_eq!(sink.total_records(), 0, "nothing of a refused request reaches a topic");
 }

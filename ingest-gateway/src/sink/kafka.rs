@@ -1,11 +1,18 @@
 //! The real sink: an idempotent librdkafka producer, a short-lived cache of the cluster's topics, and
 //! topic creation for `migrate`.
 //!
+//! The producer's local queue is bounded in records (`queue.buffering.max.messages`) and bytes
+//! (`queue.buffering.max.kbytes`). A batch that would not fit is refused whole before any of it is
+//! enqueued, so a full queue answers 503 instead of splitting a request into a delivered head and a
+//! refused tail; the byte count for that check is kept here, because librdkafka does not expose its own.
+//!
 //! Topic existence comes from one all-topics metadata request per [`METADATA_TTL`], not one request per
 //! topic name a client sends, so a flood of made-up topic names costs the broker nothing; the producer has
 //! `allow.auto.create.topics=false` so looking a topic up never creates it.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use event_schema::produce::UNKNOWN_TOPIC_OR_PARTITION;
@@ -30,10 +37,17 @@ const UNKNOWN_SERVER_ERROR: i32 = -1;
 /// Kafka's REQUEST_TIMED_OUT.
 const REQUEST_TIMED_OUT: i32 = 7;
 
+/// librdkafka's `message.max.bytes` bounds a whole produce request to the broker, framing included; this
+/// much above the largest record leaves room for one record's framing.
+const RECORD_FRAMING_BYTES: usize = 1024;
+
 pub struct KafkaSink {
     producer: FutureProducer,
     topics: Mutex<TopicCache>,
     queue_max_messages: usize,
+    queue_max_bytes: usize,
+    /// Key and value bytes of the records enqueued by this sink and not yet settled.
+    queued_bytes: Arc<AtomicUsize>,
 }
 
 impl KafkaSink {
@@ -48,6 +62,8 @@ impl KafkaSink {
             .set("partitioner", "murmur2_random")
             .set("message.timeout.ms", config.produce_timeout_ms.to_string())
             .set("queue.buffering.max.messages", config.queue_max_messages.to_string())
+            .set("queue.buffering.max.kbytes", config.queue_max_kbytes.to_string())
+            .set("message.max.bytes", (config.max_record_bytes + RECORD_FRAMING_BYTES).to_string())
             .set("linger.ms", config.linger_ms.to_string())
             .set("allow.auto.create.topics", "false")
             .create()?;
@@ -55,6 +71,8 @@ impl KafkaSink {
             producer,
             topics: Mutex::new(TopicCache::default()),
             queue_max_messages: usize::try_from(config.queue_max_messages).unwrap_or(usize::MAX),
+            queue_max_bytes: usize::try_from(config.queue_max_kbytes).unwrap_or(usize::MAX).saturating_mul(1024),
+            queued_bytes: Arc::default(),
         })
     }
 
@@ -87,7 +105,11 @@ impl KafkaSink {
         // Refusing a batch that cannot fit keeps a full queue from splitting it into a delivered head and a
         // refused tail; a concurrent request can still fill the queue midway, handled below.
         let queued = usize::try_from(self.producer.in_flight_count()).unwrap_or(0);
-        if queued.saturating_add(records.len()) > self.queue_max_messages {
+        let batch_bytes: usize = records.iter().map(SinkRecord::size).sum();
+        let queued_bytes = self.queued_bytes.load(Ordering::Relaxed);
+        if queued.saturating_add(records.len()) > self.queue_max_messages
+            || queued_bytes.saturating_add(batch_bytes) > self.queue_max_bytes
+        {
             return Err(SinkError::QueueFull { enqueued: 0 });
         }
 
@@ -105,7 +127,10 @@ impl KafkaSink {
                 out = out.partition(partition);
             }
             match self.producer.send_result(out) {
-                Ok(delivery) => pending.push(Pending::Enqueued(delivery, record.partition)),
+                Ok(delivery) => {
+                    let queued = QueuedBytes::add(&self.queued_bytes, record.size());
+                    pending.push(Pending::Enqueued(delivery, record.partition, queued));
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     queue_full = true;
                     break;
@@ -125,7 +150,7 @@ impl KafkaSink {
         for outcome in pending {
             offsets.push(match outcome {
                 Pending::Refused(failed) => failed,
-                Pending::Enqueued(delivery, requested) => settle(topic, delivery, requested).await,
+                Pending::Enqueued(delivery, requested, _queued) => settle(topic, delivery, requested).await,
             });
         }
         if queue_full {
@@ -136,8 +161,28 @@ impl KafkaSink {
 }
 
 enum Pending {
-    Enqueued(DeliveryFuture, Option<i32>),
+    /// The record is in librdkafka's queue until its delivery settles (or the request is abandoned).
+    Enqueued(DeliveryFuture, Option<i32>, QueuedBytes),
     Refused(PartitionOffset),
+}
+
+/// A record's bytes in [`KafkaSink::queued_bytes`], taken out again when dropped, however the request ends.
+struct QueuedBytes {
+    counter: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl QueuedBytes {
+    fn add(counter: &Arc<AtomicUsize>, bytes: usize) -> Self {
+        counter.fetch_add(bytes, Ordering::Relaxed);
+        Self { counter: counter.clone(), bytes }
+    }
+}
+
+impl Drop for QueuedBytes {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 async fn settle(topic: &str, delivery: DeliveryFuture, requested: Option<i32>) -> PartitionOffset {

@@ -1,10 +1,14 @@
 //! An in-memory broker for router tests: topics with partitions and offsets, plus switches that simulate
 //! what a real broker does to a producer (unknown topics, a full local queue, a failing partition, an
-//! unreachable cluster), so every answer of the produce endpoint can be driven without Kafka.
+//! unreachable cluster, a broker slow to acknowledge), so every answer of the produce endpoint can be
+//! driven without Kafka.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use event_schema::produce::UNKNOWN_TOPIC_OR_PARTITION;
 use event_schema::PartitionOffset;
@@ -18,9 +22,17 @@ pub struct StoredRecord {
     pub value: Option<Vec<u8>>,
 }
 
-#[derive(Default)]
 pub struct MemorySink {
     state: Mutex<State>,
+    /// While `true`, batches wait before being written, as if the broker had not acknowledged them yet.
+    held: watch::Sender<bool>,
+    waiting: AtomicUsize,
+}
+
+impl Default for MemorySink {
+    fn default() -> Self {
+        Self { state: Mutex::default(), held: watch::Sender::new(false), waiting: AtomicUsize::new(0) }
+    }
 }
 
 #[derive(Default)]
@@ -56,6 +68,26 @@ impl MemorySink {
     /// While set, metadata requests fail as if no broker could be reached.
     pub fn set_unavailable(&self, unavailable: bool) {
         self.lock().unavailable = unavailable;
+    }
+
+    /// While set, every batch waits (unwritten) until it is cleared.
+    pub fn set_held(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+
+    /// Batches waiting because the sink is held.
+    pub fn waiting_batches(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Every record written to `topic`, over all partitions.
+    pub fn record_count(&self, topic: &str) -> usize {
+        self.lock().topics.get(topic).map_or(0, |partitions| partitions.iter().map(Vec::len).sum())
+    }
+
+    /// Every record written to any topic.
+    pub fn total_records(&self) -> usize {
+        self.lock().topics.values().flatten().map(Vec::len).sum()
     }
 
     pub fn records(&self, topic: &str, partition: usize) -> Vec<StoredRecord> {
@@ -97,6 +129,22 @@ impl State {
     }
 }
 
+/// One batch counted as waiting until it stops waiting, released or abandoned.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A stable stand-in for murmur2: tests that care about placement name the partition explicitly.
 fn partition_for(key: Option<&[u8]>, partitions: usize) -> i32 {
     let Some(key) = key else { return 0 };
@@ -119,6 +167,11 @@ impl Sink for MemorySink {
 
     fn send_batch<'a>(&'a self, topic: &'a str, records: Vec<SinkRecord>) -> SinkFuture<'a, Vec<PartitionOffset>> {
         Box::pin(async move {
+            let waiting = Waiting::count(&self.waiting);
+            let mut held = self.held.subscribe();
+            let released = held.wait_for(|held| !held).await.map(drop);
+            drop(waiting);
+            released.map_err(|_| SinkError::Unavailable("the memory sink was dropped".to_owned()))?;
             let mut state = self.lock();
             state.reachable()?;
             if state.queue_full {

@@ -28,6 +28,13 @@ pub struct SinkRecord {
     pub partition: Option<i32>,
 }
 
+impl SinkRecord {
+    /// Key plus value bytes: what the record weighs in the producer's queue and on the topic.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len) + self.value.as_ref().map_or(0, Vec::len)
+    }
+}
+
 /// A failure of the whole batch. A failure of single records is not an error here: it is a
 /// [`PartitionOffset::failed`] in the result, because the proxy contract reports it inside a 200.
 #[derive(Debug, thiserror::Error)]

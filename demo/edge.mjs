@@ -1,6 +1,6 @@
 // A local stand-in for Cloudflare's edge in front of the worker: every request that comes in here is passed
-// to the worker with the `request.cf` of one chosen country (in miniflare's MF-CF-Blob header, which both
-// `wrangler dev` and scripts/dev-worker.mjs honour), as if the visitor had connected from there.
+// to the worker with the `request.cf` of one chosen country (in miniflare's MF-CF-Blob header, which
+// `wrangler dev` honours), as if the visitor had connected from there.
 // The demo gives each visitor their own edge, so the browser needs no request interception: beacons sent
 // while a page unloads travel exactly as they would in production.
 import { createServer, request as httpRequest } from 'node:http';

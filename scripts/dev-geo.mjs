@@ -1,7 +1,7 @@
 // Local stand-in for Cloudflare's geolocation: turns a country code (or a JSON object of cf fields) into a
-// full `request.cf` object from scripts/dev-cf.json. The local runtimes (wrangler dev, and miniflare under
-// scripts/dev-worker.mjs) take a request's cf from miniflare's `MF-CF-Blob` header, so the demo's browser
-// sets that header per visitor and the worker itself only ever reads `request.cf`.
+// full `request.cf` object from scripts/dev-cf.json. `wrangler dev` (scripts/worker-dev.sh) takes a request's
+// cf from miniflare's `MF-CF-Blob` header, so the demo's local edge (demo/edge.mjs) and the worker tests set
+// that header per request, and the worker itself only ever reads `request.cf`.
 import { readFileSync } from 'node:fs';
 
 export const CF_BLOB_HEADER = 'mf-cf-blob';

@@ -16,18 +16,21 @@
     var script = d.currentScript || d.querySelector("script[data-site]");
     var data = script.dataset;
     var site = data.site;
-    var api = data.api || new URL("/track", script.src).href;
+    // A URL object: sendBeacon and fetch take it as well as a string.
+    var api = data.api || new URL("/track", script.src);
     var withHash = "hash" in data;
     var outbound = "outboundLinks" in data;
     var downloads = data.fileDownloads;
     var exclude = data.exclude;
-    var pending = w.pathlight?.q || [];
+    var pending = w.pathlight?.q;
     var queue = [];
     var timer = 0;
     var last = "";
     // Since when the page has been visible without a report (0: not visible).
     var since = 0;
     var sid;
+    // Whether this session is recorded (decided below).
+    var rec;
     var off =
       !site ||
       ("respectDnt" in data && (nav.doNotTrack == 1 || nav.globalPrivacyControl));
@@ -91,6 +94,11 @@
 
     var push = (event) => {
       if (excluded && excluded.test(new URL(event.url).pathname)) return;
+      // The session recorder is a module of its own (GET /record.js), loaded with the first event of a path
+      // that is not excluded; it reads the script tag and sessionStorage itself. A module is evaluated once
+      // however often it is imported. A failed load rejects, and guard(error) merely returns a function, so
+      // the rejection is handled and nothing reaches the page.
+      rec && import(new URL("/record.js", script.src)).catch(guard);
       // The worker derives the stored event id from (site, sid, id), so a retried request, which resends
       // the same body, is stored once.
       event.id = random();
@@ -156,15 +164,16 @@
     var link = (e) => {
       var a = e.target.closest("a[href]");
       // Among auxclicks only the middle button opens a link; the right one opens a menu.
-      if (!a || e.button > 1) return;
-      var href = a.href;
-      var url = new URL(href);
-      // A link that is both counts once, as the more specific download.
-      download && download.test(url.pathname)
-        ? custom("file_download", { url: href })
-        : outbound && url.host && url.host != loc.host && custom("outbound_click", { url: href });
-      // The click is likely to unload the page next; do not leave the event waiting on a timer.
-      flush();
+      if (a && e.button < 2) {
+        var href = a.href;
+        var url = new URL(href);
+        // A link that is both counts once, as the more specific download.
+        download && download.test(url.pathname)
+          ? custom("file_download", { url: href })
+          : outbound && url.host && url.host != loc.host && custom("outbound_click", { url: href });
+        // The click is likely to unload the page next; do not leave the event waiting on a timer.
+        flush();
+      }
     };
 
     try {
@@ -175,17 +184,21 @@
     if (off) return;
 
     try {
-      sid = sessionStorage.pathlight_sid || (sessionStorage.pathlight_sid = random());
+      sid = sessionStorage.pathlight_sid ||= random();
+      // data-record="<rate>" records that share of sessions; present without a value, all of them. The
+      // decision is a function of the session id (its first 8 random bits, nearly uniform over 0..247), so
+      // every page of a session follows it and nothing more is stored. Where storage is blocked nothing is
+      // recorded: the recorder could not keep its sequence across pages.
+      rec = atob(sid).charCodeAt() / 248 < (data.record || "record" in data);
     } catch (e) {
       sid = random();
     }
 
     for (let method of ["pushState", "replaceState"]) {
       let original = history[method];
+      // Both return undefined, so the wrapper need not return their result.
       history[method] = function () {
-        var result = original.apply(this, arguments);
-        page();
-        return result;
+        page(original.apply(this, arguments));
       };
     }
     listen("popstate", page);
@@ -197,6 +210,6 @@
 
     report(!d.hidden);
     page();
-    for (var args of pending) w.pathlight(...args);
+    pending?.map((args) => w.pathlight(...args));
   })();
 })(window, document);

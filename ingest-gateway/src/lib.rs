@@ -140,7 +140,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.limits.max_header_bytes, refuse_large_headers))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), count_responses))
-        .layer(TraceLayer::new_for_http())
+        // Refusals log themselves once, with their reason; the trace layer's own failure log would repeat
+        // every 5xx at ERROR.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }
 

@@ -115,7 +115,7 @@ impl Metrics {
         );
         r.register(
             "gateway_client_requests",
-            "Produce requests by client (configured name; anonymous without auth; unauthenticated when credentials failed) and HTTP status",
+            "Produce requests by client (configured name; anonymous without auth; unauthenticated when refused before or at the credential check) and HTTP status",
             self.client_requests.clone(),
         );
         r.register("gateway_refusals", "Requests refused, by reason", self.refusals.clone());

@@ -91,7 +91,7 @@ use crate::AppState;
 #[derive(Debug, Clone)]
 pub struct ClientLabel(pub Arc<str>);
 
-/// The client label of a request whose credentials were refused.
+/// The client label of a request refused before or at the credential check.
 pub const UNAUTHENTICATED: &str = "unauthenticated";
 
 pub async fn produce(

@@ -11,10 +11,10 @@ use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode};
 use axum::Router;
+use broker_support::{consume, consume_all, free_address, Broker};
 use clap::Parser;
-use event_schema::produce::CONTENT_TYPE_JSON_V2;
+use event_schema::produce::{CONTENT_TYPE_BINARY_V2, CONTENT_TYPE_JSON_V2};
 use http_body_util::BodyExt;
-use broker_support::{consume, free_address, Broker};
 use ingest_gateway::config::Config;
 use ingest_gateway::sink::kafka::{create_topic, KafkaSink, TopicCreation};
 use ingest_gateway::{app, AppState};
@@ -52,8 +52,12 @@ async fn new_topic(broker: &Broker, partitions: i32) -> String {
 }
 
 async fn produce(app: &Router, topic: &str, body: &str) -> (StatusCode, String) {
+    produce_as(app, topic, CONTENT_TYPE_JSON_V2, body).await
+}
+
+async fn produce_as(app: &Router, topic: &str, content_type: &str, body: &str) -> (StatusCode, String) {
     let request = Request::post(format!("/topics/{topic}"))
-        .header(CONTENT_TYPE, CONTENT_TYPE_JSON_V2)
+        .header(CONTENT_TYPE, content_type)
         .body(Body::from(body.to_owned()))
         .expect("request");
     let response = app.clone().oneshot(request).await.expect("infallible");
@@ -223,4 +227,40 @@ async fn readyz_is_200_with_a_broker_and_503_without_one() {
     let nobody = free_address().to_string();
     let down = gateway(&nobody).oneshot(readyz()).await.expect("infallible");
     assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_binary_request_puts_the_decoded_bytes_on_the_broker() {
+    let broker = Broker::start();
+    let topic = new_topic(&broker, 2).await;
+    let app = gateway(&broker.brokers());
+
+    let body = r#"{"records": [
+        {"key": "a2V5", "value": "dmVjdG9yaXplZA==", "partition": 1},
+        {"value": "AJ//", "partition": 0}
+    ]}"#;
+    let (status, answer) = produce_as(&app, &topic, CONTENT_TYPE_BINARY_V2, body).await;
+
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, r#"{"offsets":[{"partition":0,"offset":0},{"partition":1,"offset":0}]}"#);
+    let consumed = consume(&broker.brokers(), &topic, 2, 2).await;
+    assert_eq!(consumed, vec![(0, 0, None, Some(vec![0, 159, 255])), (1, 0, bytes("key"), bytes("vectorized"))]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_over_the_queued_bytes_bound_is_a_503_and_nothing_of_it_is_written() {
+    let broker = Broker::start();
+    let topic = new_topic(&broker, 1).await;
+    let app = gateway_with(&broker.brokers(), &["--queue-max-kbytes", "1"]);
+    let record = |n: usize| json!({"value": format!("{n}{}", "x".repeat(600))});
+
+    let (status, body) = produce(&app, &topic, &json!({"records": [record(1), record(2)]}).to_string()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).expect("json")["error_code"], json!(503));
+
+    let (status, body) = produce(&app, &topic, &json!({"records": [record(3)]}).to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let consumed = consume_all(&broker.brokers(), &topic, 1).await;
+    assert_eq!(consumed.len(), 1, "only the batch that fit was written");
+    assert!(consumed[0].3.as_deref().is_some_and(|value| value.starts_with(b"\"3x")), "{consumed:?}");
 }

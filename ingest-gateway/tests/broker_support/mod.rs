@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -120,3 +121,49 @@ pub async fn consume(brokers: &str, topic: &str, partitions: i32, count: usize) 
     .expect("consumer thread")
 }
 
+/// Everything on `topic` now: each partition read from the beginning until the broker reports its end
+/// (librdkafka's partition EOF), so the count is exact without waiting for "no more" to arrive. (tansu's
+/// ListOffsets answer can lag behind what a fetch returns, so watermarks would undercount.)
+pub async fn consume_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Consumed> {
+    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", format!("reader_all_{topic}"))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .expect("consumer");
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            assignment.add_partition_offset(&topic, partition, Offset::Beginning).expect("partition");
+        }
+        consumer.assign(&assignment).expect("assign");
+        let mut consumed = Vec::new();
+        let mut at_end = vec![false; usize::try_from(partitions).expect("partitions")];
+        let deadline = Instant::now() + DEADLINE;
+        while !at_end.iter().all(|&end| end) {
+            assert!(Instant::now() < deadline, "read {} records, partitions at their end: {at_end:?}", consumed.len());
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    at_end[usize::try_from(message.partition()).expect("partition")] = false;
+                    consumed.push((
+                        message.partition(),
+                        message.offset(),
+                        message.key().map(<[u8]>::to_vec),
+                        message.payload().map(<[u8]>::to_vec),
+                    ));
+                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    at_end[usize::try_from(partition).expect("partition")] = true;
+                }
+                Some(Err(error)) => panic!("consume: {error}"),
+                None => {}
+            }
+        }
+        consumed.sort_by_key(|(partition, offset, ..)| (*partition, *offset));
+        consumed
+    })
+    .await
+    .expect("consumer thread")
+}

@@ -29,7 +29,8 @@ pub trait ReadinessCheck: Send + Sync {
     fn check(&self) -> CheckFuture<'_>;
 }
 
-/// ClickHouse answers `SELECT 1`.
+/// ClickHouse answers `SELECT 1` in the client's database: a server without Pathlight's database (`migrate`
+/// not run) cannot ingest, so it does not count as ready either.
 pub struct ClickHouseCheck {
     client: clickhouse::Client,
 }

@@ -1,4 +1,4 @@
-# Shared settings for the local stack scripts. Source it; every value can be overridden from the environment.
+# Shared settings for the local stack scripts. Source it; paths and ports can be overridden from the environment.
 # shellcheck shell=bash
 
 PATHLIGHT_ROOT="${PATHLIGHT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -8,32 +8,49 @@ PATHLIGHT_TOOLS="${PATHLIGHT_TOOLS:-$HOME/.cache/pathlight-tools}"
 PATHLIGHT_STATE="${PATHLIGHT_STATE:-$PATHLIGHT_ROOT/.stack}"
 PATHLIGHT_LOGS="${PATHLIGHT_LOGS:-$PATHLIGHT_STATE/logs}"
 
-# Ports (all on 127.0.0.1).
-BROKER_PORT="${BROKER_PORT:-19092}"
-CLICKHOUSE_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-18123}"
-CLICKHOUSE_TCP_PORT="${CLICKHOUSE_TCP_PORT:-19000}"
-GATEWAY_PORT="${GATEWAY_PORT:-18082}"
-WORKER_PORT="${WORKER_PORT:-18787}"
-DEMO_SITE_PORT="${DEMO_SITE_PORT:-18080}"
+# Ports (all on 127.0.0.1): the defaults of scripts/ports.env, each overridden by a variable of the same
+# name. Exported, so Node code (scripts/ports.mjs) sees exactly the values the shell uses.
+declare -gA PORT_DEFAULTS=()
+while IFS= read -r line || [ -n "$line" ]; do
+  [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+  [[ $line =~ ^([A-Z][A-Z0-9_]*)=([0-9]{1,5})$ ]] || { echo "scripts/ports.env: bad line: $line" >&2; return 1; }
+  PORT_DEFAULTS[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+  export "${BASH_REMATCH[1]}=${!BASH_REMATCH[1]:-${BASH_REMATCH[2]}}"
+done <"$PATHLIGHT_ROOT/scripts/ports.env"
+unset line
 
-# Pinned tool versions. The installer skips anything already present at exactly this version.
-WASM_BINDGEN_VERSION="0.2.130"   # must equal the wasm-bindgen version in Cargo.lock
-WORKER_BUILD_VERSION="0.8.7"     # must equal the worker crate version
-TANSU_VERSION="0.6.0"
-LIBRDKAFKA_VERSION="2.12.1"      # the librdkafka bundled in rdkafka-sys; ClickHouse 18.16 loads it at run time
-CHDB_VERSION="26.9.0"
-
+# The version of a crate in Cargo.lock (exactly one must be locked). Tools that must match a crate the
+# project builds with take their version from here (scripts/install.sh).
+locked_version() { # crate
+  python3 - "$PATHLIGHT_ROOT/Cargo.lock" "$1" <<'PY'
+import sys, tomllib
+versions = [p["version"] for p in tomllib.load(open(sys.argv[1], "rb"))["package"] if p["name"] == sys.argv[2]]
+if len(versions) != 1:
+    sys.exit(f"Cargo.lock locks {len(versions)} versions of {sys.argv[2]}, expected exactly one")
+print(versions[0])
+PY
+}
+# The librdkafka that rdkafka-sys bundles (its version's build metadata, e.g. 4.10.0+2.12.1): ClickHouse 18.16
+# loads the same one at run time, built by scripts/install.sh.
+LIBRDKAFKA_VERSION="$(locked_version rdkafka-sys | sed 's/.*+//')"
 LIBRDKAFKA_PREFIX="$PATHLIGHT_TOOLS/librdkafka-$LIBRDKAFKA_VERSION"
 NODE_TOOLS="$PATHLIGHT_TOOLS/node"
 export PATH="$HOME/.cargo/bin:$NODE_TOOLS/node_modules/.bin:$PATH"
 export WRANGLER_SEND_METRICS=false
 
-# Switches to a private stack beside the default one: state in .stack-NAME/, ports with the leading digit
-# PREFIX instead of 1 (the test suite uses 2, the benchmarks 3), so a running demo stack is left alone.
+# Switches to a private stack beside the default one, so a running demo stack is left alone: state in
+# .stack-NAME/, and the stack's ports moved by PREFIX (one digit, 2-9). PREFIX 2-5 replaces the leading 1 of
+# each port of scripts/ports.env (the test suite uses 2: 29092, 28123, ...; the benchmarks 3). PREFIX 6-9,
+# whose leading digit would pass 65535, takes the ports of PREFIX - 5 lowered by 5000 (7: 24092, 23123, ...).
+# The demo site's port is not the stack's and stays as it is.
 use_private_stack() { # name prefix
+  [[ ${2:-} =~ ^[2-9]$ ]] || die "use_private_stack: the prefix must be one digit from 2 to 9, got '${2:-}'"
   export PATHLIGHT_STATE="$PATHLIGHT_ROOT/.stack-$1" PATHLIGHT_LOGS="$PATHLIGHT_ROOT/.stack-$1/logs"
-  export BROKER_PORT="${2}9092" CLICKHOUSE_HTTP_PORT="${2}8123" CLICKHOUSE_TCP_PORT="${2}9000"
-  export GATEWAY_PORT="${2}8082" WORKER_PORT="${2}8787"
+  local name offset=$((($2 - 1) * 10000))
+  (($2 >= 6)) && offset=$((($2 - 6) * 10000 - 5000))
+  for name in BROKER_PORT CLICKHOUSE_HTTP_PORT CLICKHOUSE_TCP_PORT GATEWAY_PORT WORKER_PORT; do
+    export "$name=$((PORT_DEFAULTS[$name] + offset))"
+  done
   export CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" KAFKA_BROKERS="127.0.0.1:$BROKER_PORT"
 }
 

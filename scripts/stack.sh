@@ -158,12 +158,17 @@ GATEWAY_ENV=(env GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" KAFKA_BROKERS="127.0.0
 
 gateway_healthy() { curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/healthz" 2>/dev/null; }
 
-start_gateway() {
-  if [ ! -x "$GATEWAY_BIN" ]; then
-    [ "$GATEWAY_BIN" = "$DEFAULT_GATEWAY_BIN" ] || die "GATEWAY_BIN=$GATEWAY_BIN does not exist"
-    log "building ingest-gateway"
-    (cd "$PATHLIGHT_ROOT" && cargo build -p ingest-gateway) || die "cargo build -p ingest-gateway failed"
+# Builds the default gateway binary every time: cargo rebuilds only what changed (under a second when nothing
+# did), so `up` never starts a binary older than its sources. A GATEWAY_BIN of the caller's is used as it is.
+build_gateway() {
+  if [ "$GATEWAY_BIN" = "$DEFAULT_GATEWAY_BIN" ]; then
+    (cd "$PATHLIGHT_ROOT" && cargo build --locked -p ingest-gateway) || die "cargo build -p ingest-gateway failed"
   fi
+  [ -x "$GATEWAY_BIN" ] || die "GATEWAY_BIN=$GATEWAY_BIN does not exist"
+}
+
+start_gateway() {
+  build_gateway
   log "gateway: creating the topic and applying sql/"
   (cd "$PATHLIGHT_ROOT" && "${GATEWAY_ENV[@]}" "$GATEWAY_BIN" migrate) >>"$PATHLIGHT_LOGS/gateway.log" 2>&1 \
     || { show_log gateway; die "ingest-gateway migrate failed (log: $PATHLIGHT_LOGS/gateway.log)"; }
@@ -171,19 +176,14 @@ start_gateway() {
   wait_ready gateway gateway_healthy
 }
 
-# The worker runs under `wrangler dev` from the repository root, as a user runs it: wrangler.toml, its [build]
-# command (skipped when nothing changed) and workerd. Per-request geography comes from miniflare's MF-CF-Blob
-# header (scripts/dev-geo.mjs); requests without it get the default of scripts/dev-cf.json, rendered fresh
-# at every start because wrangler ignores a cf file older than 30 days and would try to fetch one.
+# The worker runs under `wrangler dev` (scripts/worker-dev.sh: wrangler.toml, its [build] command, workerd;
+# per-request geography from the MF-CF-Blob header, scripts/dev-geo.mjs).
 worker_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$WORKER_PORT/health" >/dev/null 2>&1; }
 
 start_worker() {
-  command -v wrangler >/dev/null || die "wrangler not found in PATH: run scripts/install.sh"
   claim_port worker "$((WORKER_PORT + 1))"
   local dir="$PATHLIGHT_STATE/worker"
   mkdir -p "$dir"
-  node -e 'const t = require(process.argv[1]); process.stdout.write(JSON.stringify(t.default))' \
-    "$PATHLIGHT_ROOT/scripts/dev-cf.json" >"$dir/cf.json"
   local vars=(--var "PROXY_URL:http://127.0.0.1:$GATEWAY_PORT")
   # A .dev.vars file of the user's own holds the secrets; without one, a salt kept in the state directory
   # keeps visitor ids stable across restarts of this stack.
@@ -191,9 +191,7 @@ start_worker() {
     [ -s "$dir/visitor-salt" ] || od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/visitor-salt"
     vars+=(--var "VISITOR_SALT_SECRET:$(cat "$dir/visitor-salt")")
   fi
-  launch worker "$PATHLIGHT_ROOT" env WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_PATH="$dir/cf.json" \
-    wrangler dev --ip 127.0.0.1 --port "$WORKER_PORT" --inspector-port "$((WORKER_PORT + 1))" \
-    --persist-to "$dir/wrangler" --show-interactive-dev-session=false "${vars[@]}"
+  launch worker "$PATHLIGHT_ROOT" bash "$PATHLIGHT_ROOT/scripts/worker-dev.sh" "$WORKER_PORT" "$dir" "${vars[@]}"
   wait_ready worker worker_healthy
 }
 
@@ -206,6 +204,10 @@ up() {
   for name in "${COMPONENTS[@]}"; do
     if running "$name"; then
       log "$name: already running (pid $(pid_of "$name"))"
+      # The pid file is written at start: a binary newer than it is not the one running.
+      if [ "$name" = gateway ] && build_gateway && [ "$GATEWAY_BIN" -nt "$RUN_DIR/gateway.pid" ]; then
+        log "gateway: $GATEWAY_BIN was rebuilt after this gateway started; restart it to run the new build: $0 down && $0 up"
+      fi
       continue
     fi
     rm -f "$RUN_DIR/$name.pid"

@@ -26,10 +26,10 @@ tier() { # name command...
   mkdir -p "$dir"
   log "tier $name: $*"
   TIER_REPORTS="$dir" "$@" 2>&1 | tee "$out"
-  local status=${PIPESTATUS[0]} p=0 f=0 s=0 reports
-  reports=$(find "$dir" -name '*.xml' | sort)
-  if [ -n "$reports" ]; then
-    read -r p f s < <(xargs python3 scripts/count-results.py <<<"$reports")
+  local status=${PIPESTATUS[0]} p=0 f=0 s=0 reports=()
+  mapfile -t reports < <(find "$dir" -name '*.xml' | sort)
+  if ((${#reports[@]})); then
+    read -r p f s < <(python3 scripts/count-results.py "${reports[@]}")
   fi
   if ((status != 0 && f == 0)); then f=1; fi
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))

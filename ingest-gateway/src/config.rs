@@ -14,8 +14,7 @@ use crate::auth::{parse_clients, Auth, Client, Secret};
 use crate::limits::{Limits, Rate, RateLimits};
 use crate::topics::TopicPolicy;
 
-/// The product's second topic, allowed by default: session recordings (its row type is registered in
-/// [`Config::topic_policy`] once it exists).
+/// The product's second topic's default name: session recordings (`SESSION_RECORDINGS_TOPIC`).
 pub const SESSION_RECORDINGS_TOPIC: &str = "session_recordings";
 
 #[derive(Debug, Clone, Args)]
@@ -33,8 +32,12 @@ pub struct Config {
     #[arg(long, env = "PAGE_VISITS_TOPIC", default_value = "page_visits", global = true)]
     pub page_visits_topic: String,
 
+    /// Topic the edge worker produces session-recording chunks to and ClickHouse consumes from.
+    #[arg(long, env = "SESSION_RECORDINGS_TOPIC", default_value = SESSION_RECORDINGS_TOPIC, global = true)]
+    pub session_recordings_topic: String,
+
     /// Topics `serve` accepts records for, comma separated; any other topic is refused with 403 (error code
-    /// 40301). Default: the product's topics, PAGE_VISITS_TOPIC and session_recordings.
+    /// 40301). Default: the product's topics, PAGE_VISITS_TOPIC and SESSION_RECORDINGS_TOPIC.
     #[arg(long, env = "ALLOWED_TOPICS", value_delimiter = ',', global = true)]
     pub allowed_topics: Vec<String>,
 
@@ -173,6 +176,9 @@ impl Config {
         if self.page_visits_topic.trim().is_empty() {
             return refuse("PAGE_VISITS_TOPIC (--page-visits-topic) is empty; set a topic name");
         }
+        if self.session_recordings_topic.trim().is_empty() {
+            return refuse("SESSION_RECORDINGS_TOPIC (--session-recordings-topic) is empty; set a topic name");
+        }
         if self.topic_partitions < 1 {
             return refuse("TOPIC_PARTITIONS (--partitions) must be at least 1");
         }
@@ -274,7 +280,7 @@ impl Config {
     /// The allowlist and the row type of each product topic that ClickHouse reads.
     pub fn topic_policy(&self) -> TopicPolicy {
         let allowed = if self.allowed_topics.is_empty() {
-            vec![self.page_visits_topic.clone(), SESSION_RECORDINGS_TOPIC.to_owned()]
+            vec![self.page_visits_topic.clone(), self.session_recordings_topic.clone()]
         } else {
             self.allowed_topics.iter().map(|topic| topic.trim().to_owned()).collect()
         };

@@ -148,12 +148,15 @@ async fn shutdown_signal() {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let topic = &config.page_visits_topic;
     let timeout = Duration::from_secs(30);
-    let created = create_topic(&config.kafka_brokers, topic, config.topic_partitions, timeout)
-        .await
-        .with_context(|| format!("cannot create topic {topic} on {}", config.kafka_brokers))?;
-    tracing::info!(%topic, partitions = config.topic_partitions, outcome = ?created, "topic ready");
+    // Recording chunks are at most 64 KiB, about 90 KB as a JSON record: within the broker's default
+    // 1 MiB `max.message.bytes`, so the recordings topic needs no topic config of its own.
+    for topic in [&config.page_visits_topic, &config.session_recordings_topic] {
+        let created = create_topic(&config.kafka_brokers, topic, config.topic_partitions, timeout)
+            .await
+            .with_context(|| format!("cannot create topic {topic} on {}", config.kafka_brokers))?;
+        tracing::info!(%topic, partitions = config.topic_partitions, outcome = ?created, "topic ready");
+    }
 
     let client = clickhouse_client(config);
     let applied = warehouse::migrate(&client, &config.sql_dir, &sql_vars(config))
@@ -176,6 +179,7 @@ fn sql_vars(config: &Config) -> warehouse::SqlVars {
     warehouse::SqlVars {
         kafka_brokers: config.kafka_brokers.clone(),
         page_visits_topic: config.page_visits_topic.clone(),
+        session_recordings_topic: config.session_recordings_topic.clone(),
         consumer_group: config.clickhouse_kafka_group.clone(),
     }
 }

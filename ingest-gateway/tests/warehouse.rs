@@ -83,6 +83,12 @@ async fn migrating_twice_applies_each_file_once_then_skips_it() {
             ["page_visits", "ReplacingMergeTree"],
             ["page_visits_mv", "MaterializedView"],
             ["page_visits_queue", "Kafka"],
+            ["recording_chunks", "ReplacingMergeTree"],
+            ["recording_chunks_mv", "MaterializedView"],
+            ["recording_chunks_queue", "Kafka"],
+            ["recording_sessions", "AggregatingMergeTree"],
+            ["recording_sessions_mv", "MaterializedView"],
+            ["recording_sessions_queue_mv", "MaterializedView"],
             ["schema_migrations", "MergeTree"],
         ]
     );

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = ROOT / "sql"
 GATEWAY = ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "ingest-gateway"
 COLUMNS = ROOT / "event-schema" / "contracts" / "page_visits.columns.json"
-VARS = {"KAFKA_BROKERS": "127.0.0.1:19092", "PAGE_VISITS_TOPIC": "page_visits", "CONSUMER_GROUP": "clickhouse-page-visits"}
+VARS = {"KAFKA_BROKERS": "127.0.0.1:19092", "PAGE_VISITS_TOPIC": "page_visits",
+        "SESSION_RECORDINGS_TOPIC": "session_recordings", "CONSUMER_GROUP": "clickhouse-page-visits"}
 DATABASE = "pathlight"
 
 
@@ -45,7 +46,8 @@ def migrations_as_the_gateway_sends_them():
     """
     subprocess.run(["cargo", "build", "--quiet", "-p", "ingest-gateway"], cwd=ROOT, check=True)
     flags = ["--sql-dir", str(SQL_DIR), "--kafka-brokers", VARS["KAFKA_BROKERS"],
-             "--page-visits-topic", VARS["PAGE_VISITS_TOPIC"], "--clickhouse-kafka-group", VARS["CONSUMER_GROUP"]]
+             "--page-visits-topic", VARS["PAGE_VISITS_TOPIC"], "--clickhouse-kafka-group", VARS["CONSUMER_GROUP"],
+             "--session-recordings-topic", VARS["SESSION_RECORDINGS_TOPIC"]]
     # A clean environment: the gateway's settings come from the flags, not from whatever stack is configured.
     done = subprocess.run([str(GATEWAY), "migrate", "--print", *flags], cwd=ROOT, capture_output=True, text=True,
                           env={"PATH": os.environ["PATH"]})
@@ -163,7 +165,10 @@ def test_migrations_are_numbered_in_order_with_their_placeholders_filled(migrati
 
 def test_every_migration_applies_and_applies_again(wh):
     tables = wh.query(f"SELECT name, engine FROM system.tables WHERE database = '{DATABASE}' ORDER BY name").splitlines()
-    assert tables == ["page_visits\tReplacingMergeTree", "page_visits_mv\tMaterializedView", "page_visits_queue\tKafka"], tables
+    assert tables == ["page_visits\tReplacingMergeTree", "page_visits_mv\tMaterializedView", "page_visits_queue\tKafka",
+                      "recording_chunks\tReplacingMergeTree", "recording_chunks_mv\tMaterializedView",
+                      "recording_chunks_queue\tKafka", "recording_sessions\tAggregatingMergeTree",
+                      "recording_sessions_mv\tMaterializedView", "recording_sessions_queue_mv\tMaterializedView"], tables
 
 
 def test_the_queue_table_carries_the_substituted_kafka_settings(wh):

@@ -180,6 +180,7 @@ mod tests {
         SqlVars {
             kafka_brokers: "127.0.0.1:19092".into(),
             page_visits_topic: "page_visits".into(),
+            session_recordings_topic: "session_recordings".into(),
             consumer_group: "clickhouse-page-visits".into(),
         }
     }

@@ -24,6 +24,8 @@ pub struct SqlVars {
     pub kafka_brokers: String,
     /// `${PAGE_VISITS_TOPIC}`: the topic of enriched events.
     pub page_visits_topic: String,
+    /// `${SESSION_RECORDINGS_TOPIC}`: the topic of session-recording chunks.
+    pub session_recordings_topic: String,
     /// `${CONSUMER_GROUP}`: ClickHouse's consumer group; one group per database, or they split the topic.
     pub consumer_group: String,
 }

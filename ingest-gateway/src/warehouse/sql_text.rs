@@ -11,7 +11,7 @@ use super::SqlVars;
 /// Why a placeholder could not be filled.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlaceholderError {
-    #[error("unknown placeholder ${{{0}}} (known: KAFKA_BROKERS, PAGE_VISITS_TOPIC, CONSUMER_GROUP)")]
+    #[error("unknown placeholder ${{{0}}} (known: KAFKA_BROKERS, PAGE_VISITS_TOPIC, SESSION_RECORDINGS_TOPIC, CONSUMER_GROUP)")]
     Unknown(String),
     #[error("the value of {name} ({value:?}) must be non-empty and contain only A-Z a-z 0-9 . _ : , -")]
     Unsafe { name: &'static str, value: String },
@@ -24,6 +24,7 @@ impl SqlVars {
         match name {
             "KAFKA_BROKERS" => Some(("KAFKA_BROKERS", &self.kafka_brokers)),
             "PAGE_VISITS_TOPIC" => Some(("PAGE_VISITS_TOPIC", &self.page_visits_topic)),
+            "SESSION_RECORDINGS_TOPIC" => Some(("SESSION_RECORDINGS_TOPIC", &self.session_recordings_topic)),
             "CONSUMER_GROUP" => Some(("CONSUMER_GROUP", &self.consumer_group)),
             _ => None,
         }
@@ -62,6 +63,7 @@ mod tests {
         SqlVars {
             kafka_brokers: "127.0.0.1:19092,broker-2.internal:9092".into(),
             page_visits_topic: "page_visits".into(),
+            session_recordings_topic: "session_recordings".into(),
             consumer_group: "clickhouse-page-visits".into(),
         }
     }
@@ -72,6 +74,11 @@ mod tests {
         assert_eq!(
             substitute(sql, &vars()).expect("substitutes"),
             "SETTINGS b = '127.0.0.1:19092,broker-2.internal:9092', t = 'page_visits', g = 'clickhouse-page-visits'"
+        );
+        let recordings = "t = '${SESSION_RECORDINGS_TOPIC}', g = '${CONSUMER_GROUP}_recordings'";
+        assert_eq!(
+            substitute(recordings, &vars()).expect("substitutes"),
+            "t = 'session_recordings', g = 'clickhouse-page-visits_recordings'"
         );
     }
 

@@ -39,6 +39,7 @@ impl TestDatabase {
         SqlVars {
             kafka_brokers: std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| DEFAULT_BROKERS.to_owned()),
             page_visits_topic: self.name.clone(),
+            session_recordings_topic: format!("{}_recordings", self.name),
             consumer_group: self.name.clone(),
         }
     }

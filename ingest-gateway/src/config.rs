@@ -12,6 +12,7 @@ use event_schema::StoredEvent;
 
 use crate::auth::{parse_clients, Auth, Client, Secret};
 use crate::limits::{Limits, Rate, RateLimits};
+use crate::replay::chunk_row::RecordingChunkRow;
 use crate::topics::TopicPolicy;
 
 /// The product's second topic's default name: session recordings (`SESSION_RECORDINGS_TOPIC`).
@@ -32,7 +33,9 @@ pub struct Config {
     #[arg(long, env = "PAGE_VISITS_TOPIC", default_value = "page_visits", global = true)]
     pub page_visits_topic: String,
 
-    /// Topic the edge worker produces session-recording chunks to and ClickHouse consumes from.
+    /// Topic the edge worker produces session-recording chunks to and ClickHouse consumes from. Its records
+    /// must be exact recording chunks whose payload is the base64 of `compressed_bytes` bytes (422 with
+    /// error code 42202 otherwise).
     #[arg(long, env = "SESSION_RECORDINGS_TOPIC", default_value = SESSION_RECORDINGS_TOPIC, global = true)]
     pub session_recordings_topic: String,
 
@@ -284,7 +287,9 @@ impl Config {
         } else {
             self.allowed_topics.iter().map(|topic| topic.trim().to_owned()).collect()
         };
-        TopicPolicy::allow_only(allowed).with_row_type::<StoredEvent>(&self.page_visits_topic)
+        TopicPolicy::allow_only(allowed)
+            .with_row_type::<StoredEvent>(&self.page_visits_topic)
+            .with_row_type::<RecordingChunkRow>(&self.session_recordings_topic)
     }
 
     pub fn limits(&self) -> Limits {
@@ -409,12 +414,12 @@ mod tests {
     }
 
     #[test]
-    fn by_default_the_product_topics_are_allowed_and_page_visits_must_carry_stored_events() {
+    fn by_default_the_product_topics_are_allowed_and_each_must_carry_its_rows() {
         let policy = parse(&["--page-visits-topic", "visits"]).topic_policy();
         assert_eq!(policy.allowed_topics(), Some(vec!["session_recordings", "visits"]));
         let not_an_event = crate::sink::SinkRecord { key: None, value: Some(b"{}".to_vec()), partition: None };
         assert!(policy.check_records("visits", std::slice::from_ref(&not_an_event)).is_err());
-        assert!(policy.check_records("session_recordings", &[not_an_event]).is_ok());
+        assert!(policy.check_records("session_recordings", &[not_an_event]).is_err(), "not a recording chunk");
         let listed = parse(&["--allowed-topics", "a, b"]).topic_policy();
         assert_eq!(listed.allowed_topics(), Some(vec!["a", "b"]));
     }

@@ -3,7 +3,8 @@
 //! `sql/` to ClickHouse and answers the reports.
 //!
 //! [`app`] is the whole HTTP surface (`POST /topics/{topic}`, `GET /healthz`, `GET /readyz`,
-//! `GET /metrics`); `main.rs` only reads the [`config::Config`], starts tracing and runs a subcommand.
+//! `GET /metrics`, and the session replay under `/replay`, see [`replay`]); `main.rs` only reads the
+//! [`config::Config`], starts tracing and runs a subcommand.
 
 pub mod auth;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod produce;
 pub mod readiness;
 pub mod refusal;
+pub mod replay;
 pub mod report;
 pub mod sink;
 pub mod topics;
@@ -57,6 +59,8 @@ pub struct AppState {
     pub readiness: Arc<[Arc<dyn ReadinessCheck>]>,
     /// How long `/readyz` waits for each check.
     pub ready_timeout: Duration,
+    /// Session replay (`/replay/...`); `None` when no replay credentials are configured.
+    pub replay: Option<Arc<replay::Replay>>,
 }
 
 impl AppState {
@@ -72,6 +76,7 @@ impl AppState {
             metrics: Arc::default(),
             readiness: Arc::new([]),
             ready_timeout: Duration::from_secs(2),
+            replay: None,
         }
     }
 
@@ -117,6 +122,11 @@ impl AppState {
         self.ready_timeout = timeout;
         self
     }
+
+    pub fn with_replay(mut self, replay: Option<replay::Replay>) -> Self {
+        self.replay = replay.map(Arc::new);
+        self
+    }
 }
 
 /// The whole HTTP surface. The produce route alone is bounded in time and concurrency, so that probes
@@ -136,6 +146,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readiness::readyz))
         .route("/metrics", get(metrics))
+        .merge(replay::router(state.replay.clone()))
         .fallback(|| async { Refusal::UnknownRoute })
         .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.limits.max_header_bytes, refuse_large_headers))

@@ -1,4 +1,4 @@
-//! `ingest-gateway serve | migrate | query ...`: reads the configuration once, starts tracing and runs
+//! `ingest-gateway serve | migrate | query ... | retention`: reads the configuration once, starts tracing and runs
 //! one subcommand; everything else lives in the library.
 
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use ingest_gateway::config::Config;
 use ingest_gateway::readiness::ClickHouseCheck;
+use ingest_gateway::replay::{self, Replay, ReplayConfig};
 use ingest_gateway::report::{parse_instant, render_visits_by_country};
 use ingest_gateway::sink::kafka::{create_topic, KafkaSink};
 use ingest_gateway::{serve, warehouse, AppState, ShutdownDeadlines};
@@ -22,6 +23,9 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(flatten)]
     config: Config,
+
+    #[command(flatten)]
+    replay: ReplayConfig,
 
     /// Log format (filter with RUST_LOG, default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -51,6 +55,8 @@ enum Command {
     /// Print a report.
     #[command(subcommand)]
     Query(Query),
+    /// Delete session recordings received more than RECORDING_RETENTION_DAYS days ago (run it daily).
+    Retention,
 }
 
 #[derive(Subcommand)]
@@ -81,13 +87,18 @@ async fn main() -> ExitCode {
         eprintln!("ingest-gateway: {error}");
         return ExitCode::from(2);
     }
+    if let Err(error) = cli.replay.validate() {
+        eprintln!("ingest-gateway: invalid configuration: {error}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
-        Command::Serve => run_server(&cli.config).await,
+        Command::Serve => run_server(&cli.config, &cli.replay).await,
         Command::Migrate { print: false } => migrate(&cli.config).await,
         Command::Migrate { print: true } => print_migrations(&cli.config),
         Command::Query(Query::VisitsByCountry { site, from, to }) => {
             visits_by_country(&cli.config, &site, from, to).await
         }
+        Command::Retention => retention(&cli.config, &cli.replay).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,10 +109,17 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_server(config: &Config) -> anyhow::Result<()> {
+async fn run_server(config: &Config, replay_config: &ReplayConfig) -> anyhow::Result<()> {
     let sink = KafkaSink::new(config).context("cannot configure the Kafka producer")?;
+    let replay = Replay::from_config(replay_config, clickhouse_client(config)).map_err(anyhow::Error::msg)?;
+    if replay.is_none() {
+        tracing::info!(
+            "session replay is off: set REPLAY_TOKEN, or REPLAY_USERNAME and REPLAY_PASSWORD, to serve /replay"
+        );
+    }
     let state = AppState::from_config(Arc::new(sink), config)?
-        .with_readiness_check(Arc::new(ClickHouseCheck::new(clickhouse_client(config))));
+        .with_readiness_check(Arc::new(ClickHouseCheck::new(clickhouse_client(config))))
+        .with_replay(replay);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -201,6 +219,22 @@ async fn visits_by_country(
     }
     let rows = warehouse::visits_by_country(&clickhouse_client(config), site, from_unix, to_unix).await?;
     print!("{}", render_visits_by_country(&rows));
+    Ok(())
+}
+
+async fn retention(config: &Config, replay_config: &ReplayConfig) -> anyhow::Result<()> {
+    let days = replay_config.recording_retention_days;
+    let client = clickhouse_client(config);
+    let report = replay::retention::apply(&client, days, chrono::DateTime::from(SystemTime::now()))
+        .await
+        .with_context(|| format!("cannot apply the recording retention on {}", config.clickhouse_url))?;
+    tracing::info!(
+        days,
+        cutoff = %report.cutoff,
+        dropped_partitions = ?report.dropped_partitions,
+        deleted_rows = ?report.deleted_rows,
+        "recordings received before the cutoff are deleted (row deletions finish in the background)"
+    );
     Ok(())
 }
 

@@ -22,7 +22,7 @@ done
 # Everything that ends up in the bundle: the crate, the shared schema, the embedded snippet, the lock file.
 inputs_hash() {
   (cd "$PATHLIGHT_ROOT" && find edge-worker/src edge-worker/Cargo.toml event-schema/src event-schema/Cargo.toml \
-      tracker-js/dist/pathlight.js Cargo.toml Cargo.lock -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
+      tracker-js/dist/pathlight.js tracker-js/dist/record.js Cargo.toml Cargo.lock -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
 }
 
 hash=$(inputs_hash)

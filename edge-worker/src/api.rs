@@ -6,14 +6,14 @@
 
 use std::future::Future;
 
-use event_schema::{parse_batch, ErrorBody, Limits, StoredEvent, TrackError};
+use event_schema::{parse_batch, parse_chunk, ErrorBody, Limits, RecordLimits, StoredEvent, TrackError};
 use serde_json::json;
 
 use crate::config::{Config, ConfigError};
-use crate::enrich::{classify_user_agent, enrich, Visitor};
+use crate::enrich::{classify_user_agent, enrich, enrich_chunk, Visitor};
 use crate::handoff::Handoff;
 use crate::metrics::{Counters, Tally};
-use crate::script;
+use crate::script::{self, Asset};
 use crate::sites::SiteDecision;
 
 /// An HTTP response in plain types.
@@ -52,8 +52,8 @@ impl Reply {
     strum(serialize_all = "snake_case")
 )]
 pub enum ApiError {
-    #[error("Content-Type {0:?} is not accepted; send text/plain or application/json")]
-    UnsupportedMediaType(String),
+    #[error("Content-Type {given:?} is not accepted here; send {accepted}")]
+    UnsupportedMediaType { given: String, accepted: &'static str },
     #[error("the body exceeds {max_body_bytes} bytes")]
     PayloadTooLarge { max_body_bytes: u64 },
     #[error("the body could not be read: {0}")]
@@ -85,7 +85,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnreadableBody(_) => 400,
             ApiError::Invalid(error) => error.status(),
@@ -150,6 +150,8 @@ pub struct TrackHead<'a> {
     pub user_agent: &'a str,
     /// `CF-Connecting-IP`, empty when absent.
     pub client_ip: &'a str,
+    /// The URL's query string without `?` (`/record` carries its chunk envelope there).
+    pub query: Option<&'a str>,
     /// The request's `request.cf` geography, in the stored fields (see [`Visitor::geo`]).
     pub geo: StoredEvent,
 }
@@ -162,22 +164,25 @@ pub struct Effects<'a> {
     pub counters: &'a Counters,
 }
 
-/// `GET /js`.
-pub fn script(if_none_match: Option<&str>) -> Reply {
+/// `GET /js` (the snippet) and `GET /record.js` (the recorder). `version` is the request's `?v=`: when it
+/// names the current content hash, the answer may be cached for a year.
+pub fn script(asset: &Asset, if_none_match: Option<&str>, version: Option<&str>) -> Reply {
+    let cache_control =
+        if version == Some(asset.version()) { script::CACHE_CONTROL_VERSIONED } else { script::CACHE_CONTROL };
     let headers = vec![
         ("content-type", script::CONTENT_TYPE.to_owned()),
-        ("cache-control", script::CACHE_CONTROL.to_owned()),
-        ("etag", script::etag().to_owned()),
-        // Any site may load the snippet; CORS matters only for tools that fetch it (SRI checks, bundlers).
+        ("cache-control", cache_control.to_owned()),
+        ("etag", asset.etag().to_owned()),
+        // Any site may load the scripts; CORS matters only for tools that fetch them (SRI checks, bundlers).
         ("access-control-allow-origin", "*".to_owned()),
     ];
     match if_none_match {
-        Some(tags) if script::is_fresh(tags) => Reply { status: 304, headers, body: Vec::new() },
-        _ => Reply { status: 200, headers, body: script::SCRIPT.as_bytes().to_vec() },
+        Some(tags) if asset.is_fresh(tags) => Reply { status: 304, headers, body: Vec::new() },
+        _ => Reply { status: 200, headers, body: asset.body.as_bytes().to_vec() },
     }
 }
 
-/// `OPTIONS /track`: a CORS preflight, granted only to origins of configured sites.
+/// `OPTIONS /track` and `OPTIONS /record`: a CORS preflight, granted only to origins of configured sites.
 pub fn preflight(config: Result<&Config, &ConfigError>, origin: Option<&str>, counters: &Counters) -> Outcome {
     let allowed = match (config, origin) {
         (Err(error), _) => return refuse(ApiError::Config(error.clone()), None, None, counters),
@@ -195,9 +200,36 @@ pub fn preflight(config: Result<&Config, &ConfigError>, origin: Option<&str>, co
     Outcome { reply, handoff: None, log: None, tally: None }
 }
 
-/// `POST /track`. `read_body(max_body_bytes)` is only called once the headers passed, and must itself stop
-/// at the limit: a missing or lying Content-Length must not let a large body through.
-pub async fn track<R, F>(
+/// The event endpoints. They share every check, the enrichment and the hand-off; they differ in the media
+/// types and body limit they accept and in how a body becomes stored rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /track`: a JSON batch of page views and events (`event_schema::track`).
+    Track,
+    /// `POST /record`: one session-recording chunk, envelope in the query string (`event_schema::record`).
+    Record,
+}
+
+impl Endpoint {
+    fn media_types(self) -> &'static [&'static str] {
+        match self {
+            Endpoint::Track => &["text/plain", "application/json"],
+            Endpoint::Record => &["text/plain", "application/octet-stream"],
+        }
+    }
+
+    fn max_body_bytes(self, config: &Config) -> u64 {
+        match self {
+            Endpoint::Track => config.max_body_bytes,
+            Endpoint::Record => RecordLimits::DEFAULT.max_chunk_bytes,
+        }
+    }
+}
+
+/// `POST /track` and `POST /record`. `read_body(max_body_bytes)` is only called once the headers passed,
+/// and must itself stop at the limit: a missing or lying Content-Length must not let a large body through.
+pub async fn ingest<R, F>(
+    endpoint: Endpoint,
     config: Result<&Config, &ConfigError>,
     head: &TrackHead<'_>,
     read_body: R,
@@ -212,9 +244,13 @@ where
         Err(error) => return refuse(ApiError::Config(error.clone()), None, head.origin, effects.counters),
     };
     let cors_origin = head.origin.filter(|o| config.sites.allows_origin(o));
-    let result = match check_head(config, head) {
-        Ok(()) => match read_body(config.max_body_bytes).await {
-            Ok(body) => accept(config, head, &body, effects.now_ms, effects.random),
+    let max_body_bytes = endpoint.max_body_bytes(config);
+    let result = match check_head(config, head, endpoint.media_types(), max_body_bytes) {
+        Ok(()) => match read_body(max_body_bytes).await {
+            Ok(body) => match endpoint {
+                Endpoint::Track => accept(config, head, &body, effects.now_ms, effects.random),
+                Endpoint::Record => accept_chunk(config, head, &body, effects.now_ms),
+            },
             Err(error) => Err(error),
         },
         Err(error) => Err(error),
@@ -290,7 +326,8 @@ pub fn health(config: Result<&Config, &ConfigError>, counters: &Counters) -> Rep
 pub fn allowed_methods(path: &str) -> Option<&'static str> {
     match path {
         "/js" | "/js/pathlight.js" | "/health" => Some("GET"),
-        "/track" => Some("POST, OPTIONS"),
+        "/track" | "/record" => Some("POST, OPTIONS"),
+        "/record.js" => Some("GET"),
         _ => None,
     }
 }
@@ -316,14 +353,24 @@ struct Accepted {
     bot: Option<(String, &'static str)>,
 }
 
-fn check_head(config: &Config, head: &TrackHead<'_>) -> Result<(), ApiError> {
+fn check_head(
+    config: &Config,
+    head: &TrackHead<'_>,
+    media_types: &'static [&'static str],
+    max_body_bytes: u64,
+) -> Result<(), ApiError> {
     let media_type = head.content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if media_type != "text/plain" && media_type != "application/json" {
-        return Err(ApiError::UnsupportedMediaType(head.content_type.unwrap_or("").to_owned()));
+    if !media_types.contains(&media_type.as_str()) {
+        let accepted = if media_types.contains(&"application/json") {
+            "text/plain or application/json"
+        } else {
+            "text/plain or application/octet-stream"
+        };
+        return Err(ApiError::UnsupportedMediaType { given: head.content_type.unwrap_or("").to_owned(), accepted });
     }
     if let Some(declared) = head.content_length.and_then(|l| l.trim().parse::<u64>().ok()) {
-        if declared > config.max_body_bytes {
-            return Err(ApiError::PayloadTooLarge { max_body_bytes: config.max_body_bytes });
+        if declared > max_body_bytes {
+            return Err(ApiError::PayloadTooLarge { max_body_bytes });
         }
     }
     // Requests without an Origin (server-side senders) are judged by their page hostnames alone.
@@ -342,16 +389,7 @@ fn accept(
 ) -> Result<Accepted, ApiError> {
     let batch = parse_batch(body, &Limits::default())?;
     for event in &batch.events {
-        match config.sites.check(&batch.site, &event.page.hostname) {
-            SiteDecision::Allowed => {}
-            SiteDecision::UnknownSite => return Err(ApiError::UnknownSite(batch.site.clone())),
-            SiteDecision::HostNotAllowed => {
-                return Err(ApiError::SiteNotAllowed {
-                    site: batch.site.clone(),
-                    hostname: event.page.hostname.clone(),
-                })
-            }
-        }
+        check_site(config, &batch.site, &event.page.hostname)?;
     }
 
     let client = classify_user_agent(head.user_agent);
@@ -376,6 +414,38 @@ fn accept(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::Internal(format!("could not encode the events: {e}")))?;
     let handoff = Handoff { topic: config.topic.clone(), key: batch.session_id, site: batch.site, values };
+    Ok(Accepted { handoff: Some(handoff), dropped: 0, bot: None })
+}
+
+fn check_site(config: &Config, site: &str, hostname: &str) -> Result<(), ApiError> {
+    match config.sites.check(site, hostname) {
+        SiteDecision::Allowed => Ok(()),
+        SiteDecision::UnknownSite => Err(ApiError::UnknownSite(site.to_owned())),
+        SiteDecision::HostNotAllowed => {
+            Err(ApiError::SiteNotAllowed { site: site.to_owned(), hostname: hostname.to_owned() })
+        }
+    }
+}
+
+/// One recording chunk: validated against its envelope, enriched like page views, its bytes carried as
+/// they came (never inflated here).
+fn accept_chunk(config: &Config, head: &TrackHead<'_>, body: &[u8], now_ms: u64) -> Result<Accepted, ApiError> {
+    let chunk = parse_chunk(head.query.unwrap_or(""), body.len(), now_ms, &RecordLimits::DEFAULT)?;
+    check_site(config, &chunk.site, &chunk.hostname)?;
+    let client = classify_user_agent(head.user_agent);
+    if let (true, Some(reason)) = (config.drop_bots, client.bot) {
+        return Ok(Accepted { handoff: None, dropped: 1, bot: Some((chunk.site, reason.as_str())) });
+    }
+    let visitor = Visitor { user_agent: head.user_agent, client_ip: head.client_ip, geo: &head.geo };
+    let row = enrich_chunk(&chunk, body, &visitor, &client, config.visitor_salt_secret.expose(), now_ms);
+    let value =
+        serde_json::to_value(&row).map_err(|e| ApiError::Internal(format!("could not encode the chunk: {e}")))?;
+    let handoff = Handoff {
+        topic: config.recordings_topic.clone(),
+        key: chunk.session_id,
+        site: chunk.site,
+        values: vec![value],
+    };
     Ok(Accepted { handoff: Some(handoff), dropped: 0, bot: None })
 }
 
@@ -405,6 +475,7 @@ mod tests {
     use crate::config::tests::{parse, vars};
     use crate::enrich::tests::{CHROME_DESKTOP, GOOGLEBOT, HEADLESS_CHROMIUM};
     use crate::metrics::reject_reasons;
+    use crate::script::{RECORDER, SNIPPET};
 
     const BODY: &str = r#"{"site":"demo","sid":"Ab3dEf6hIj9kLm2n","events":[{"kind":"pageview","url":"http://localhost:18080/"},{"kind":"pageview","url":"http://127.0.0.1/b"}]}"#;
 
@@ -415,11 +486,22 @@ mod tests {
             content_length: None,
             user_agent: CHROME_DESKTOP,
             client_ip: "203.0.113.9",
+            query: None,
             geo: StoredEvent { country: "DE".to_owned(), ..StoredEvent::default() },
         }
     }
 
     fn run_with(
+        vars: &HashMap<&'static str, String>,
+        head: &TrackHead<'_>,
+        body: &[u8],
+        counters: &Counters,
+    ) -> Outcome {
+        run_endpoint(Endpoint::Track, vars, head, body, counters)
+    }
+
+    fn run_endpoint(
+        endpoint: Endpoint,
         vars: &HashMap<&'static str, String>,
         head: &TrackHead<'_>,
         body: &[u8],
@@ -441,7 +523,56 @@ mod tests {
             Ok(read)
         };
         let effects = Effects { now_ms: 1_732_300_000_000, random: &mut random, counters };
-        block_on(track(config.as_ref(), head, read_body, effects))
+        block_on(ingest(endpoint, config.as_ref(), head, read_body, effects))
+    }
+
+    /// A chunk envelope for `body_len` bytes of page `http://localhost:18080/app`, recorded just before "now".
+    fn chunk_query(body_len: usize) -> String {
+        format!(
+            "site=demo&sid=Ab3dEf6hIj9kLm2n&tab=Qw3rTy6uIo9pAs2d&seq=0&part=0&parts=1&first=1732299990000\
+             &last=1732299995000&n=12&raw=4000&size={body_len}&enc=gzip&full=1&fin=0&url=http%3A%2F%2Flocalhost%3A18080%2Fapp"
+        )
+    }
+
+    fn record(query: &str, body: &[u8]) -> Outcome {
+        let head = TrackHead { query: Some(query), ..head() };
+        run_endpoint(Endpoint::Record, &vars(), &head, body, &Counters::new())
+    }
+
+    #[test]
+    fn a_recording_chunk_is_enriched_and_handed_off_with_its_bytes_untouched() {
+        let body = [0x1f, 0x8b, 0x08, 0x00, 0xff, 0x00, 0x42];
+        let outcome = record(&chunk_query(body.len()), &body);
+        assert_eq!(outcome.reply.status, 202, "{:?}", String::from_utf8_lossy(&outcome.reply.body));
+        let handoff = outcome.handoff.expect("handed off");
+        assert_eq!((handoff.topic.as_str(), handoff.key.as_str()), ("session_recordings", "Ab3dEf6hIj9kLm2n"));
+        let row: event_schema::RecordingChunk = serde_json::from_value(handoff.values[0].clone()).expect("a chunk row");
+        assert_eq!(row.payload, "H4sIAP8AQg==", "base64 of the body, never inflated");
+        assert_eq!((row.seq, row.full_snapshot, row.is_final, row.compressed_bytes), (0, 1, 0, 7));
+        assert_eq!((row.country.as_str(), row.browser.as_str(), row.pathname.as_str()), ("DE", "Chrome", "/app"));
+        assert_eq!(row.visitor_id.len(), 32);
+    }
+
+    #[test]
+    fn bad_recording_chunks_are_refused_with_the_reason() {
+        let body = vec![7u8; 100];
+        let cases: Vec<(Outcome, u16, &str)> = vec![
+            (record(&chunk_query(99), &body), 422, "invalid_field"),
+            (record(&chunk_query(100).replace("site=demo", "site=example.com"), &body), 403, "site_not_allowed"),
+            (record(&chunk_query(100).replace("site=demo", "site=nobody"), &body), 403, "unknown_site"),
+            (record(&chunk_query(100).replace("seq=0", "seq=-3"), &body), 422, "invalid_field"),
+            (record("garbage", &body), 422, "invalid_field"),
+            (record(&chunk_query(70_000), &vec![0u8; 70_000]), 413, "payload_too_large"),
+        ];
+        for (outcome, status, code) in cases {
+            assert_eq!(refused(&outcome), (status, code.to_owned()));
+        }
+        let json = TrackHead { query: Some("x"), content_type: Some("application/json"), ..head() };
+        let outcome = run_endpoint(Endpoint::Record, &vars(), &json, &body, &Counters::new());
+        assert_eq!(refused(&outcome), (415, "unsupported_media_type".to_owned()));
+        assert_eq!(json_body(&outcome.reply)["field"], serde_json::Value::Null);
+        let named = record(&chunk_query(99), &body);
+        assert_eq!(json_body(&named.reply)["field"], "size");
     }
 
     fn run(head: &TrackHead<'_>, body: &[u8]) -> Outcome {
@@ -637,7 +768,7 @@ mod tests {
         let counters = Counters::new();
         let read_body = |_| async { Ok(BODY.as_bytes().to_vec()) };
         let effects = Effects { now_ms: 0, random: &mut || None, counters: &counters };
-        let outcome = block_on(track(config.as_ref(), &head(), read_body, effects));
+        let outcome = block_on(ingest(Endpoint::Track, config.as_ref(), &head(), read_body, effects));
         assert_eq!(refused(&outcome), (503, "no_entropy".to_owned()));
         assert_eq!(outcome.reply.header("retry-after"), Some("1"));
     }
@@ -645,7 +776,7 @@ mod tests {
     #[test]
     fn every_refusal_is_counted_under_its_own_error_code() {
         let errors = [
-            ApiError::UnsupportedMediaType(String::new()),
+            ApiError::UnsupportedMediaType { given: String::new(), accepted: "" },
             ApiError::PayloadTooLarge { max_body_bytes: 1 },
             ApiError::UnreadableBody(String::new()),
             ApiError::OriginNotAllowed(String::new()),
@@ -696,17 +827,27 @@ mod tests {
 
     #[test]
     fn the_script_is_served_cacheable_and_revalidates_to_a_304() {
-        let fresh = script(None);
+        let fresh = script(&SNIPPET, None, None);
         assert_eq!(fresh.status, 200);
-        assert_eq!(fresh.body, script::SCRIPT.as_bytes());
+        assert_eq!(fresh.body, SNIPPET.body.as_bytes());
         assert_eq!(fresh.header("content-type"), Some("application/javascript; charset=utf-8"));
         assert_eq!(fresh.header("cache-control"), Some("public, max-age=3600, stale-while-revalidate=86400"));
         assert_eq!(fresh.header("access-control-allow-origin"), Some("*"));
         let etag = fresh.header("etag").expect("etag");
-        let revalidated = script(Some(etag));
+        let revalidated = script(&SNIPPET, Some(etag), None);
         assert_eq!((revalidated.status, revalidated.body.len()), (304, 0));
         assert_eq!(revalidated.header("etag"), Some(etag));
-        assert_eq!(script(Some("\"stale\"")).status, 200);
+        assert_eq!(script(&SNIPPET, Some("\"stale\""), None).status, 200);
+    }
+
+    #[test]
+    fn the_recorder_is_served_and_cached_for_a_year_only_under_its_own_hash() {
+        let current = script(&RECORDER, None, Some(RECORDER.version()));
+        assert_eq!(current.status, 200);
+        assert_eq!(current.body, RECORDER.body.as_bytes());
+        assert_eq!(current.header("cache-control"), Some("public, max-age=31536000, immutable"));
+        let other = script(&RECORDER, None, Some(SNIPPET.version()));
+        assert_eq!(other.header("cache-control"), Some("public, max-age=3600, stale-while-revalidate=86400"));
     }
 
     #[test]

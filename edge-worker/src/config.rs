@@ -28,6 +28,8 @@ pub struct Config {
     pub proxy_url: Url,
     /// `TOPIC` (default `page_visits`): topic produced to, i.e. `POST {PROXY_URL}/topics/{TOPIC}`.
     pub topic: String,
+    /// `RECORDINGS_TOPIC` (default `session_recordings`): topic of session-recording chunks.
+    pub recordings_topic: String,
     /// `SITES` (required): JSON object of site id to allowed page hostnames.
     pub sites: SiteAllowlist,
     /// `IP_MODE` (default `truncate`): what is stored of the client IP.
@@ -135,10 +137,15 @@ impl Config {
             return Err(invalid("PROXY_URL", "must not carry a query or fragment".to_owned()));
         }
 
-        let topic = get("TOPIC").unwrap_or_else(|| "page_visits".to_owned());
-        if topic.len() > 249 || !topic.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
-            return Err(invalid("TOPIC", "must be 1 to 249 characters from [A-Za-z0-9._-]".to_owned()));
-        }
+        let topic_named = |var: &'static str, default: &str| {
+            let topic = get(var).unwrap_or_else(|| default.to_owned());
+            if topic.len() > 249 || !topic.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+                return Err(invalid(var, "must be 1 to 249 characters from [A-Za-z0-9._-]".to_owned()));
+            }
+            Ok(topic)
+        };
+        let topic = topic_named("TOPIC", "page_visits")?;
+        let recordings_topic = topic_named("RECORDINGS_TOPIC", "session_recordings")?;
 
         let sites = get("SITES").ok_or(ConfigError::Missing {
             var: "SITES",
@@ -218,6 +225,7 @@ impl Config {
         Ok(Config {
             proxy_url,
             topic,
+            recordings_topic,
             sites,
             ip_mode,
             visitor_salt_secret: Secret(visitor_salt_secret),
@@ -322,6 +330,7 @@ pub(crate) mod tests {
             ("PROXY_URL", "ftp://proxy"),
             ("PROXY_URL", "https://proxy/?x=1"),
             ("TOPIC", "page visits"),
+            ("RECORDINGS_TOPIC", "rec/ordings"),
             ("SITES", "{}"),
             ("IP_MODE", "hash"),
             ("VISITOR_SALT_SECRET", "short"),

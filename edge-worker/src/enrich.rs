@@ -6,8 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use base64::Engine;
 use event_schema::stored::UNKNOWN_COUNTRY;
-use event_schema::{StoredEvent, ValidBatch, SCHEMA_VERSION};
+use event_schema::{RecordingChunk, StoredEvent, ValidBatch, ValidChunk, SCHEMA_VERSION};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -190,7 +191,7 @@ pub fn enrich(
         device: client.device.clone(),
         vendor: client.vendor.clone(),
         ip: stored_ip(visitor.client_ip, ip_mode),
-        country: if geo.country.is_empty() { UNKNOWN_COUNTRY.to_owned() } else { geo.country.to_ascii_uppercase() },
+        country: stored_country(&geo.country),
         region: geo.region.clone(),
         region_code: geo.region_code.clone(),
         city: geo.city.clone(),
@@ -228,6 +229,63 @@ pub fn enrich(
             ..shared.clone()
         })
         .collect()
+}
+
+/// The stored row of one recording chunk: the envelope, the same visitor, device and geography enrichment as
+/// page views (a smaller set: replay lists filter by them), and the chunk's bytes in base64 for the topic.
+pub fn enrich_chunk(
+    chunk: &ValidChunk,
+    body: &[u8],
+    visitor: &Visitor<'_>,
+    client: &ClientInfo,
+    salt_secret: &str,
+    received_ms: u64,
+) -> RecordingChunk {
+    let geo = visitor.geo;
+    RecordingChunk {
+        schema_version: SCHEMA_VERSION,
+        site: chunk.site.clone(),
+        session_id: chunk.session_id.clone(),
+        tab_id: chunk.tab_id.clone(),
+        seq: chunk.seq,
+        part: chunk.part,
+        parts: chunk.parts,
+        first_ts_ms: chunk.first_ts_ms,
+        last_ts_ms: chunk.last_ts_ms,
+        event_count: chunk.event_count,
+        raw_bytes: chunk.raw_bytes,
+        compressed_bytes: chunk.compressed_bytes,
+        encoding: <&str>::from(chunk.encoding).to_owned(),
+        full_snapshot: u8::from(chunk.full_snapshot),
+        is_final: u8::from(chunk.is_final),
+        dropped: chunk.dropped.clone(),
+        url: chunk.url.clone(),
+        pathname: chunk.pathname.clone(),
+        visitor_id: visitor_id(
+            &daily_salt(salt_secret, received_ms),
+            &chunk.site,
+            visitor.client_ip.trim(),
+            visitor.user_agent,
+        ),
+        timestamp: u32::try_from(received_ms / 1000).unwrap_or(u32::MAX),
+        timestamp_ms: received_ms,
+        browser: client.browser.clone(),
+        os: client.os.clone(),
+        device: client.device.clone(),
+        country: stored_country(&geo.country),
+        region: geo.region.clone(),
+        city: geo.city.clone(),
+        payload: base64::engine::general_purpose::STANDARD.encode(body),
+    }
+}
+
+/// ISO 3166-1 alpha-2 in upper case, or [`UNKNOWN_COUNTRY`].
+fn stored_country(country: &str) -> String {
+    if country.is_empty() {
+        UNKNOWN_COUNTRY.to_owned()
+    } else {
+        country.to_ascii_uppercase()
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! `request.cf` is read field by field through `Reflect`, because workers-rs 0.8.7's `Cf` accessors panic
 //! when a field is missing (`colo`, `asn`), and a panic poisons the isolate.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -18,11 +19,12 @@ use worker::{
 use event_schema::{ProduceResponse, StoredEvent};
 use worker::{MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
-use crate::api::{self, ApiError, Effects, Outcome, Reply, TrackHead};
+use crate::api::{self, ApiError, Effects, Endpoint, Outcome, Reply, TrackHead};
 use crate::config::{Config, ConfigError, ForwardMode};
 use crate::forward::{forward, produce_once, FailureReason, ForwardTarget};
 use crate::handoff::{self, Handoff, Settle, MAX_MESSAGE_BYTES};
 use crate::metrics::{forward_log_lines, Counters, Tally};
+use crate::script;
 
 /// Queue producer binding of the durable hand-off (queue mode).
 const EVENTS_QUEUE: &str = "EVENTS_QUEUE";
@@ -38,10 +40,13 @@ static COUNTERS: Counters = Counters::new();
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     let routed = Router::with_data(ctx)
-        .get_async("/js", script)
-        .get_async("/js/pathlight.js", script)
+        .get_async("/js", snippet)
+        .get_async("/js/pathlight.js", snippet)
+        .get_async("/record.js", recorder)
         .options_async("/track", preflight)
         .post_async("/track", track)
+        .options_async("/record", preflight)
+        .post_async("/record", record)
         .get_async("/health", health)
         .or_else_any_method_async("/", no_route)
         .or_else_any_method_async("/*path", no_route)
@@ -61,18 +66,32 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
 }
 
-async fn script(req: Request, _: RouteContext<Context>) -> Result<Response> {
-    respond(api::script(header(&req, "if-none-match").as_deref()))
+async fn snippet(req: Request, _: RouteContext<Context>) -> Result<Response> {
+    respond(api::script(&script::SNIPPET, header(&req, "if-none-match").as_deref(), None))
+}
+
+async fn recorder(req: Request, _: RouteContext<Context>) -> Result<Response> {
+    let version = req.url().ok().and_then(|url| url.query_pairs().find(|(k, _)| k == "v").map(|(_, v)| v.into_owned()));
+    respond(api::script(&script::RECORDER, header(&req, "if-none-match").as_deref(), version.as_deref()))
 }
 
 async fn preflight(req: Request, rc: RouteContext<Context>) -> Result<Response> {
     let config = config(&rc.env);
-    let outcome = api::preflight(config.as_ref(), header(&req, "origin").as_deref(), &COUNTERS);
+    let outcome = api::preflight(config, header(&req, "origin").as_deref(), &COUNTERS);
     finish(outcome, &rc.data, &rc.env, config.ok())
 }
 
-async fn track(mut req: Request, rc: RouteContext<Context>) -> Result<Response> {
+async fn track(req: Request, rc: RouteContext<Context>) -> Result<Response> {
+    ingest(Endpoint::Track, req, rc).await
+}
+
+async fn record(req: Request, rc: RouteContext<Context>) -> Result<Response> {
+    ingest(Endpoint::Record, req, rc).await
+}
+
+async fn ingest(endpoint: Endpoint, mut req: Request, rc: RouteContext<Context>) -> Result<Response> {
     let config = config(&rc.env);
+    let query = req.url().ok().and_then(|url| url.query().map(str::to_owned));
     let (origin, content_type, content_length) =
         (header(&req, "origin"), header(&req, "content-type"), header(&req, "content-length"));
     let (user_agent, client_ip) =
@@ -83,6 +102,7 @@ async fn track(mut req: Request, rc: RouteContext<Context>) -> Result<Response> 
         content_length: content_length.as_deref(),
         user_agent: &user_agent,
         client_ip: &client_ip,
+        query: query.as_deref(),
         geo: geo(&req),
     };
     let mut random = || {
@@ -90,8 +110,8 @@ async fn track(mut req: Request, rc: RouteContext<Context>) -> Result<Response> 
         getrandom::getrandom(&mut bytes).ok().map(|()| bytes)
     };
     let effects = Effects { now_ms: Date::now().as_millis(), random: &mut random, counters: &COUNTERS };
-    let outcome = api::track(config.as_ref(), &head, |max| read_body(&mut req, max), effects).await;
-    let outcome = match (&outcome.handoff, config.as_ref()) {
+    let outcome = api::ingest(endpoint, config, &head, |max| read_body(&mut req, max), effects).await;
+    let outcome = match (&outcome.handoff, config) {
         (Some(handoff), Ok(config)) if config.forward_mode == ForwardMode::Queue => {
             let queued = enqueue(&rc.env, handoff.clone()).await;
             api::handed_off(outcome, queued, &COUNTERS)
@@ -120,15 +140,18 @@ async fn enqueue(env: &Env, handoff: Handoff) -> std::result::Result<(), String>
 }
 
 async fn health(_: Request, rc: RouteContext<Context>) -> Result<Response> {
-    respond(api::health(config(&rc.env).as_ref(), &COUNTERS))
+    respond(api::health(config(&rc.env), &COUNTERS))
 }
 
 async fn no_route(req: Request, _: RouteContext<Context>) -> Result<Response> {
     respond(api::no_route(&req.path()))
 }
 
-fn config(env: &Env) -> std::result::Result<Config, ConfigError> {
-    Config::from_lookup(|name| env.var(name).ok().map(|value| value.to_string()))
+/// The configuration, parsed once per isolate: a Worker's vars and secrets cannot change under a running
+/// isolate (a deploy or `wrangler secret put` starts new ones), and parsing builds the site allowlist.
+fn config(env: &Env) -> std::result::Result<&'static Config, &'static ConfigError> {
+    static CONFIG: OnceLock<std::result::Result<Config, ConfigError>> = OnceLock::new();
+    CONFIG.get_or_init(|| Config::from_lookup(|name| env.var(name).ok().map(|value| value.to_string()))).as_ref()
 }
 
 fn header(req: &Request, name: &str) -> Option<String> {
@@ -169,18 +192,18 @@ fn geo(req: &Request) -> StoredEvent {
 
 /// Logs the outcome, counts it across isolates, schedules a direct-mode forward after the response, and
 /// sends the reply.
-fn finish(outcome: Outcome, ctx: &Context, env: &Env, config: Option<Config>) -> Result<Response> {
+fn finish(outcome: Outcome, ctx: &Context, env: &Env, config: Option<&'static Config>) -> Result<Response> {
     if let Some(line) = &outcome.log {
         console_error!("{line}");
     }
     if let Some(tally) = &outcome.tally {
-        record(env, tally);
+        count(env, tally);
     }
     let direct = config.filter(|c| c.forward_mode == ForwardMode::Direct);
     if let (Some(handoff), Some(config)) = (outcome.handoff, direct) {
         let env = env.clone();
         ctx.wait_until(async move {
-            let target = ForwardTarget::from_config(&config);
+            let target = ForwardTarget::from_config(config);
             let body = serde_json::to_vec(&handoff.produce_request()).unwrap_or_default();
             let sleep = |ms| Delay::from(Duration::from_millis(ms));
             let report = forward(&reqwest::Client::new(), &target, &handoff.topic, &body, sleep).await;
@@ -190,7 +213,7 @@ fn finish(outcome: Outcome, ctx: &Context, env: &Env, config: Option<Config>) ->
                 console_error!("{line}");
             }
             let tally = if report.delivered { "events_forwarded" } else { "events_lost" };
-            record(&env, &Tally::new(tally, "", &handoff.site, events));
+            count(&env, &Tally::new(tally, "", &handoff.site, events));
         });
     }
     respond(outcome.reply)
@@ -198,7 +221,7 @@ fn finish(outcome: Outcome, ctx: &Context, env: &Env, config: Option<Config>) ->
 
 /// Writes a tally where every isolate's counts add up: always a log line, and a data point in Workers
 /// Analytics Engine when its dataset is bound (blob1 = tally, blob2 = label, index1 = site, double1 = count).
-fn record(env: &Env, tally: &Tally) {
+fn count(env: &Env, tally: &Tally) {
     console_log!("{}", tally.line());
     if let Ok(dataset) = env.analytics_engine(METRICS_DATASET) {
         let point = worker::AnalyticsEngineDataPointBuilder::new()
@@ -256,14 +279,14 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
         }
     }
     let handoffs: Vec<Handoff> = messages.iter().map(|(_, h)| h.clone()).collect();
-    let target = ForwardTarget::from_config(&config);
+    let target = ForwardTarget::from_config(config);
     let client = reqwest::Client::new();
     for topic_batch in handoff::plan(&handoffs, config.topic_partitions) {
         let body = serde_json::to_vec(&topic_batch.request).unwrap_or_default();
         let result = produce_once(&client, &target, &topic_batch.topic, &body).await;
-        let (response, failure): (Option<ProduceResponse>, Option<String>) = match result {
+        let (response, failure): (Option<ProduceResponse>, Option<serde_json::Value>) = match result {
             Ok(response) => (Some(response), None),
-            Err(failure) => (None, Some(serde_json::to_string(&failure).unwrap_or_default())),
+            Err(failure) => (None, serde_json::to_value(&failure).ok()),
         };
         for (index, partition) in topic_batch.members {
             let (raw, handoff) = &messages[index];
@@ -280,7 +303,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
             match settle {
                 Settle::Ack => {
                     raw.ack();
-                    record(&env, &Tally::new("events_forwarded", "", &handoff.site, events));
+                    count(&env, &Tally::new("events_forwarded", "", &handoff.site, events));
                 }
                 Settle::Retry { delay_s } => {
                     raw.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay_s).build());
@@ -290,7 +313,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
                         "session_id": handoff.key, "events": events, "partition": partition, "age_ms": age_ms,
                         "delay_s": delay_s, "failure": failure, "offsets": response})
                     );
-                    record(
+                    count(
                         &env,
                         &Tally::new(
                             "queue_messages_retried",
@@ -308,7 +331,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
                         "failure": failure, "offsets": response})
                     );
                     dead_letter(&env, raw, raw.body()).await;
-                    record(&env, &Tally::new("events_dead_lettered", "", &handoff.site, events));
+                    count(&env, &Tally::new("events_dead_lettered", "", &handoff.site, events));
                 }
             }
         }
@@ -336,7 +359,7 @@ async fn replay(batch: &MessageBatch<String>, env: &Env) {
         match queue.send_raw(message).await {
             Ok(()) => {
                 raw.ack();
-                record(env, &Tally::new("queue_messages_replayed", "", "", 1));
+                count(env, &Tally::new("queue_messages_replayed", "", "", 1));
             }
             Err(error) => {
                 console_error!(

@@ -1,10 +1,12 @@
 // A stand-in for the Redpanda HTTP Proxy that records every produce request and answers as Redpanda does:
-// HTTP 200 with offsets, or, for records keyed "fail...", a 200 carrying a partition error_code.
+// HTTP 200 with one offsets entry per partition the records went to (their explicit partition, else 0),
+// and, for a partition holding a record keyed "fail..." or a key in `failing`, that entry's error_code.
 import { once } from "node:events";
 import { createServer } from "node:http";
 
 export async function startCapture() {
   const requests = [];
+  const failing = new Set();
   let offset = 0;
   const server = createServer(async (req, res) => {
     const chunks = [];
@@ -17,8 +19,16 @@ export async function startCapture() {
       return;
     }
     requests.push({ path: req.url, headers: req.headers, body });
-    const fail = body.records?.some((r) => String(r.key).startsWith("fail"));
-    const offsets = fail ? [{ partition: 0, error_code: 3, offset: -1 }] : [{ partition: 0, offset: (offset += body.records.length) }];
+    const records = body.records ?? [];
+    const partitions = [...new Set(records.map((r) => r.partition ?? 0))].sort((a, b) => a - b);
+    const fails = (r) => String(r.key).startsWith("fail") || failing.has(r.key);
+    const offsets = partitions.map((partition) => {
+      const here = records.filter((r) => (r.partition ?? 0) === partition);
+      if (here.some(fails)) return { partition, error_code: 3, offset: -1 };
+      const base = offset;
+      offset += here.length;
+      return { partition, offset: base };
+    });
     res.writeHead(200, { "content-type": "application/vnd.kafka.v2+json" }).end(JSON.stringify({ offsets }));
   });
   server.listen(0, "127.0.0.1");
@@ -26,6 +36,8 @@ export async function startCapture() {
   return {
     server,
     url: `http://127.0.0.1:${server.address().port}`,
+    /** Keys whose partition answers with an error until removed. */
+    failing,
     requestsFor: (sid) => requests.filter((r) => r.body.records?.some((record) => record.key === sid)),
   };
 }

@@ -214,10 +214,12 @@ test("garbage, oversized and mistyped bodies get a 4xx JSON error, are counted b
     { name: "wrong JSON shape", body: "[1,2,3]", status: 422, error: "invalid_shape" },
     { name: "invalid field", body: JSON.stringify({ site: "demo", sid: "x", events: [] }), status: 422, error: "invalid_field" },
     { name: "10 MB with Content-Length", body: tenMegabytes, status: 413, error: "payload_too_large" },
-    { name: "chunked, no Content-Length, past the limit", body: heldBackPastTheLimit, status: 413, error: "payload_too_large" },
     { name: "form content type", body: batch(formSid), contentType: "application/x-www-form-urlencoded", status: 415, error: "unsupported_media_type" },
     { name: "unknown site", body: JSON.stringify({ site: "nope.com", sid: unknownSiteSid, events: [{ kind: "pageview", url: "http://localhost/" }] }), status: 403, error: "unknown_site" },
     { name: "foreign page hostname", body: JSON.stringify({ site: "demo", sid: foreignSid, events: [{ kind: "pageview", url: "https://evil.example.net/" }] }), status: 403, error: "site_not_allowed" },
+    // Last: once wrangler dev's proxy has answered a body it did not finish reading, the next request on
+    // the loaded machine was once seen to get the proxy's own 503.
+    { name: "chunked, no Content-Length, past the limit", body: heldBackPastTheLimit, status: 413, error: "payload_too_large" },
   ];
   for (const c of cases) {
     const response = await track(typeof c.body === "function" ? c.body() : c.body, { contentType: c.contentType });
@@ -227,6 +229,8 @@ test("garbage, oversized and mistyped bodies get a 4xx JSON error, are counted b
     assert.equal(body.error, c.error, c.name);
     assert.equal(typeof body.message, "string", c.name);
   }
+  // The proxy in front of the worker may need a moment after the half-read body of the last case.
+  await waitFor(() => fetch(`${worker.url}/health`).then((r) => r.status, () => 0), (s) => s === 200, "the worker answering again");
   const after = await counters();
   for (const error of new Set(cases.map((c) => c.error))) {
     const expected = cases.filter((c) => c.error === error).length;

@@ -322,7 +322,7 @@ pub async fn session_events(
     let gzip = accepts_gzip(&headers);
     // Inflating and parsing a whole session is CPU work; keep it off the async workers.
     let prepared = tokio::task::spawn_blocking(move || -> Result<_, ReplayError> {
-        let merged = events::merge(chunks, MAX_EVENTS_BYTES).map_err(ReplayError::TooLarge)?;
+        let mut merged = events::merge(chunks, MAX_EVENTS_BYTES).map_err(ReplayError::TooLarge)?;
         let body = if gzip {
             let mut encoder = GzEncoder::new(Vec::with_capacity(merged.json.len() / 8), Compression::fast());
             encoder
@@ -330,7 +330,7 @@ pub async fn session_events(
                 .and_then(|()| encoder.finish())
                 .map_err(|e| ReplayError::Internal(e.to_string()))?
         } else {
-            merged.json.clone()
+            std::mem::take(&mut merged.json)
         };
         Ok((merged, body))
     })

@@ -58,12 +58,19 @@ pub fn merge(mut chunks: Vec<StoredChunk>, max_bytes: usize) -> Result<MergedEve
             incomplete_seqs += 1;
             continue;
         }
-        match read_chunk(group, per_chunk_limit.min(max_bytes - total)) {
+        let remaining = max_bytes - total;
+        match read_chunk(group, per_chunk_limit.min(remaining)) {
             Ok(Some(bytes)) => {
                 total += bytes.len();
                 inflated.push(bytes);
             }
-            Ok(None) => return Err(MergeError::TooLarge { limit_bytes: max_bytes }),
+            Ok(None) if remaining <= per_chunk_limit => return Err(MergeError::TooLarge { limit_bytes: max_bytes }),
+            // Larger than any chunk the recorder sends (a declared raw size over the limit is refused at
+            // the edge): not an rrweb chunk, whatever it is.
+            Ok(None) => {
+                tracing::warn!(tab = %group[0].tab_id, seq = group[0].seq, "skipped a chunk that inflates beyond the chunk limit");
+                unreadable_chunks += 1;
+            }
             Err(reason) => {
                 tracing::warn!(tab = %group[0].tab_id, seq = group[0].seq, %reason, "skipped an unreadable chunk");
                 unreadable_chunks += 1;
@@ -197,6 +204,15 @@ mod tests {
         let bomb = gzip(&[b' '; 100_000]);
         let refused = merge(vec![chunk("t", 0, 0, 1, &bomb)], 50_000);
         assert_eq!(refused, Err(MergeError::TooLarge { limit_bytes: 50_000 }));
+    }
+
+    #[test]
+    fn a_chunk_inflating_past_the_chunk_limit_is_skipped_not_fatal() {
+        let limit = usize::try_from(RecordLimits::DEFAULT.max_raw_bytes).expect("fits");
+        let bomb = gzip(&vec![b' '; limit + 1]);
+        let chunks = vec![chunk("t", 0, 0, 1, &gzip(br#"[{"type":4,"timestamp":1}]"#)), chunk("t", 1, 0, 1, &bomb)];
+        let merged = merge(chunks, 4 * limit).expect("merges the rest");
+        assert_eq!((timestamps(&merged), merged.unreadable_chunks), (vec![1], 1));
     }
 
     #[test]

@@ -114,3 +114,50 @@ export async function pollRows(clickhouseUrl, sql, check, { deadlineMs = 60_000,
 }
 
 export const sqlString = (s) => `'${String(s).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** The secrets a recorded visit types and reads; none of them may ever reach storage. */
+export const RECORDED_SECRETS = { typed: 'secret.person@example.com', shown: 'MEMBERCODE-7731' };
+
+/**
+ * A visitor on the recorded demo page (signup.html, `data-record`): types a secret e-mail address into the
+ * form, submits it, follows a link to another page view of the same recorded page, types it again, then
+ * leaves, which sends the recorder's final chunk with a keepalive request the browser finishes on its own.
+ * Resolves with the session id and `close()`, which the caller calls once it has seen what it needs in
+ * storage (closing earlier would take down this visitor's edge under the final chunk). Every chunk the
+ * browser saw answered was accepted (202), or this throws.
+ */
+export async function recordedVisit(browser, { workerOrigin, country }) {
+  const visitor = await startVisitor(browser, { workerOrigin, country });
+  const recordUrl = `${new URL(visitor.trackUrl).origin}/record`;
+  const answers = [];
+  visitor.context.on('response', (response) => {
+    if (response.url().startsWith(`${recordUrl}?`)) answers.push(response.status());
+  });
+  try {
+    const page = await visitor.context.newPage();
+    await page.goto(`${visitor.siteOrigin}/signup.html`);
+    await page.waitForFunction(() => sessionStorage.getItem('pathlight_sid'), null, { timeout: 15_000 });
+    // The first chunk (with the full snapshot) goes out within the recorder's batch time.
+    await waitUntil(() => answers.length >= 1, 'the first recording chunk', 30_000);
+    await page.fill('#email', RECORDED_SECRETS.typed);
+    await page.click('#join');
+    await page.click('#signup-link');
+    await page.waitForLoadState('load');
+    await page.fill('#email', RECORDED_SECRETS.typed);
+    const sid = await page.evaluate(() => sessionStorage.getItem('pathlight_sid'));
+    await page.close({ runBeforeUnload: true });
+    if (answers.some((status) => status !== 202)) throw new Error(`the worker refused a chunk: ${answers}`);
+    return { sid, siteOrigin: visitor.siteOrigin, close: () => visitor.close() };
+  } catch (error) {
+    await visitor.close();
+    throw error;
+  }
+}
+
+async function waitUntil(check, what, deadlineMs) {
+  const until = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,7 +1,7 @@
 // The demo's visitors: walks headless Chromium through the demo site (its pages carry the script tag) as
 // visitors from several countries, and waits until ClickHouse holds every accepted page view.
 // scripts/demo.sh then prints the visits-by-country table.
-import { launchBrowser, visit, pollRows, sqlString, stack } from './browser.mjs';
+import { launchBrowser, visit, recordedVisit, pollRows, sqlString, stack } from './browser.mjs';
 
 const { workerOrigin, clickhouseUrl, database } = stack;
 
@@ -38,6 +38,19 @@ try {
   const stored = Number(rows[0]?.n ?? 0);
   console.log(`${accepted} page views accepted by the worker, ${stored} stored in ClickHouse`);
   if (stored !== accepted) process.exitCode = 1;
+
+  // One more visitor, on the recorded page (signup.html carries data-record): a masked session recording.
+  const recorded = await recordedVisit(browser, { workerOrigin, country: 'FR' });
+  try {
+    const chunks = await pollRows(clickhouseUrl, `SELECT seq, is_final FROM ${database}.recording_chunks FINAL
+      WHERE site = 'demo' AND session_id = ${sqlString(recorded.sid)}`, (r) => r.some((c) => Number(c.is_final) === 1));
+    const complete = chunks.some((c) => Number(c.is_final) === 1);
+    console.log(`recorded visitor from FR (session ${recorded.sid}): ${chunks.length} chunks stored${complete ? ', final chunk included' : ', final chunk NOT arrived'}`);
+    if (!complete) process.exitCode = 1;
+    console.log(`REPLAY_SESSION=${recorded.sid}`);
+  } finally {
+    await recorded.close();
+  }
 } finally {
   await browser.close();
 }

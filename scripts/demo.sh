@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The product end to end on this machine: installs what is missing, starts the local stack (broker,
 # ClickHouse, gateway, worker), serves a demo site whose pages carry the script tag, walks headless Chromium
-# through it as visitors from several countries, and prints visits by country from ClickHouse.
+# through it as visitors from several countries (one of them on a recorded page), and prints visits by country
+# from ClickHouse and where to watch the recorded session.
 # The stack keeps running afterwards; stop it with `scripts/stack.sh down`.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -12,10 +13,17 @@ cargo build --locked -p ingest-gateway
 bash scripts/build-worker.sh
 bash scripts/stack.sh up
 
-node demo/run.mjs
+node demo/run.mjs | tee "$PATHLIGHT_LOGS/demo-run.log"
+replay_session=$(sed -n 's/^REPLAY_SESSION=//p' "$PATHLIGHT_LOGS/demo-run.log" | tail -n 1)
 
 echo
 echo "Visits by country (site \"demo\", every demo run so far, from ClickHouse):"
 CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$PATHLIGHT_ROOT/target/debug/ingest-gateway" query visits-by-country --site demo
+gateway="http://127.0.0.1:$GATEWAY_PORT"
+echo
+echo "Where to look (user \"demo\", password: $(cat "$PATHLIGHT_STATE/gateway/replay-password")):"
+echo "  recorded sessions:  $gateway/replay"
+[ -z "$replay_session" ] || echo "  the demo's replay:  $gateway/replay/sessions/demo/$replay_session"
+echo "  ClickHouse:         clickhouse-client --port $CLICKHOUSE_TCP_PORT --database pathlight   (or HTTP on :$CLICKHOUSE_HTTP_PORT)"
 echo
 echo "The stack is still running (scripts/stack.sh status); stop it with: scripts/stack.sh down"

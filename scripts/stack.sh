@@ -12,6 +12,8 @@
 #            --purge also deletes the state directory ($PATHLIGHT_STATE).
 #   status   one line per component.
 #   logs     the last lines of each log (or of one component's).
+#   stop NAME / start NAME   one component (broker, clickhouse, gateway or worker), as `down` and `up` do;
+#            the outage tests (tests/faults/) take one down while events flow.
 # Data, pid files and rendered configs live in $PATHLIGHT_STATE, logs in $PATHLIGHT_LOGS.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -167,7 +169,16 @@ build_gateway() {
   [ -x "$GATEWAY_BIN" ] || die "GATEWAY_BIN=$GATEWAY_BIN does not exist"
 }
 
+# Replay (recordings) needs credentials of its own. Locally the user is "demo" and the password is made once
+# per state directory and kept there, so scripts/demo.sh can print it and the tests can read it.
+replay_password_file() { echo "$PATHLIGHT_STATE/gateway/replay-password"; }
+
 start_gateway() {
+  mkdir -p "$PATHLIGHT_STATE/gateway"
+  local secret
+  secret=$(replay_password_file)
+  [ -s "$secret" ] || od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$secret"
+  GATEWAY_ENV+=(REPLAY_USERNAME=demo REPLAY_PASSWORD="$(cat "$secret")")
   build_gateway
   log "gateway: creating the topic and applying sql/"
   (cd "$PATHLIGHT_ROOT" && "${GATEWAY_ENV[@]}" "$GATEWAY_BIN" migrate) >>"$PATHLIGHT_LOGS/gateway.log" 2>&1 \
@@ -256,10 +267,28 @@ logs() {
   return 0
 }
 
+# One component at a time (tests/faults/ takes one down while events flow); `up` and `down` do the same for all.
+component() { # name: dies unless it is one of COMPONENTS
+  [[ " ${COMPONENTS[*]} " == *" ${1:-} "* ]] || die "unknown component '${1:-}': one of ${COMPONENTS[*]}"
+}
+start_one() { # name
+  component "$1"
+  mkdir -p "$PATHLIGHT_STATE" "$PATHLIGHT_LOGS" "$RUN_DIR"
+  touch "$STATE_MARKER"
+  if running "$1"; then log "$1: already running (pid $(pid_of "$1"))"; return 0; fi
+  rm -f "$RUN_DIR/$1.pid"
+  claim_port "$1" "$(port_of "$1")"
+  log "$1: starting"
+  "start_$1"
+  log "$1: ready on 127.0.0.1:$(port_of "$1")"
+}
+
 case "${1:-}" in
   up) up ;;
+  start) start_one "${2:-}" ;;
+  stop) component "${2:-}"; stop "$2" ;;
   down) down "${2:-}" ;;
   status) status ;;
   logs) shift; logs "$@" ;;
-  *) echo "usage: $0 up | down [--purge] | status | logs [component]" >&2; exit 2 ;;
+  *) echo "usage: $0 up | down [--purge] | status | logs [component] | start NAME | stop NAME" >&2; exit 2 ;;
 esac

@@ -109,6 +109,8 @@ tier tracker tracker_tests
 tier chdb sql_tests
 tier worker node_tests worker tests/worker/
 tier browser-tracker node_tests browser-tracker tests/browser-tracker/
+tier browser-recorder node_tests browser-recorder tests/browser-recorder/
+tier browser-replay node_tests browser-replay tests/browser-replay/
 tier e2e node_tests e2e tests/e2e/
 tier bundle check bundle bash scripts/check-bundle.sh
 

@@ -57,6 +57,14 @@ enum Command {
     Query(Query),
     /// Delete session recordings received more than RECORDING_RETENTION_DAYS days ago (run it daily).
     Retention,
+    /// Print a query file with its `?` placeholders bound as the gateway binds them, connecting nowhere: how
+    /// tests run the gateway's query files on other ClickHouse engines without a binder of their own.
+    BindSql {
+        /// The query file, e.g. sql/queries/visits_by_country.sql.
+        file: std::path::PathBuf,
+        /// One JSON value per `?`, in order: a string ("a.example") or a whole number (1767225600).
+        values: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +107,7 @@ async fn main() -> ExitCode {
             visits_by_country(&cli.config, &site, from, to).await
         }
         Command::Retention => retention(&cli.config, &cli.replay).await,
+        Command::BindSql { file, values } => bind_sql(&file, &values),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -219,6 +228,23 @@ async fn visits_by_country(
     }
     let rows = warehouse::visits_by_country(&clickhouse_client(config), site, from_unix, to_unix).await?;
     print!("{}", render_visits_by_country(&rows));
+    Ok(())
+}
+
+fn bind_sql(file: &std::path::Path, values: &[String]) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut query = clickhouse::Client::default().query(&text);
+    for (index, value) in values.iter().enumerate() {
+        let value: serde_json::Value =
+            serde_json::from_str(value).with_context(|| format!("value {} is not JSON: {value}", index + 1))?;
+        query = match value {
+            serde_json::Value::String(text) => query.bind(text),
+            serde_json::Value::Number(number) if number.is_u64() => query.bind(number.as_u64()),
+            serde_json::Value::Number(number) if number.is_i64() => query.bind(number.as_i64()),
+            other => bail!("value {} must be a string or a whole number, not {other}", index + 1),
+        };
+    }
+    println!("{}", query.sql_display());
     Ok(())
 }
 

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import chdb.session
@@ -55,14 +56,6 @@ def migrations_as_the_gateway_sends_them():
     migrations = json.loads(done.stdout)
     assert migrations, f"no migrations in {SQL_DIR}"
     return migrations
-
-
-def bind(query, *values):
-    """Client-side `?` binding, as the clickhouse crate does it."""
-    parts = query.split("?")
-    assert len(parts) == len(values) + 1, "placeholder count"
-    literal = lambda v: str(v) if isinstance(v, int) else "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return parts[0] + "".join(literal(v) + p for v, p in zip(values, parts[1:]))
 
 
 FROM, TO = 1_767_225_600, 1_767_312_000  # 2026-01-01T00:00:00Z .. 2026-01-02T00:00:00Z
@@ -141,6 +134,18 @@ def wh(migrations, tmp_path_factory):
     return wh
 
 
+def bind(query, *values):
+    """`query` (a query file's text) with its `?` bound by the gateway's own binder (`ingest-gateway bind-sql`),
+    so these tests carry no SQL binder of their own."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as file:
+        file.write(query)
+        file.flush()
+        done = subprocess.run([str(GATEWAY), "bind-sql", file.name, *(json.dumps(v) for v in values)], cwd=ROOT,
+                              capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert done.returncode == 0, f"bind-sql failed:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
 def visits_by_country(wh, site):
     query = (SQL_DIR / "queries" / "visits_by_country.sql").read_text()
     return wh.query(bind(query, site, FROM, TO))
@@ -168,7 +173,10 @@ def test_every_migration_applies_and_applies_again(wh):
     assert tables == ["page_visits\tReplacingMergeTree", "page_visits_mv\tMaterializedView", "page_visits_queue\tKafka",
                       "recording_chunks\tReplacingMergeTree", "recording_chunks_mv\tMaterializedView",
                       "recording_chunks_queue\tKafka", "recording_sessions\tAggregatingMergeTree",
-                      "recording_sessions_mv\tMaterializedView", "recording_sessions_queue_mv\tMaterializedView"], tables
+                      "recording_sessions_mv\tMaterializedView", "recording_sessions_queue_mv\tMaterializedView",
+                      "stats_hourly\tAggregatingMergeTree", "stats_hourly_mv\tMaterializedView",
+                      "stats_hourly_queue_mv\tMaterializedView", "stats_sessions\tAggregatingMergeTree",
+                      "stats_sessions_mv\tMaterializedView", "stats_sessions_queue_mv\tMaterializedView"], tables
 
 
 def test_the_queue_table_carries_the_substituted_kafka_settings(wh):

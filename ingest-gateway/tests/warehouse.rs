@@ -90,6 +90,12 @@ async fn migrating_twice_applies_each_file_once_then_skips_it() {
             ["recording_sessions_mv", "MaterializedView"],
             ["recording_sessions_queue_mv", "MaterializedView"],
             ["schema_migrations", "MergeTree"],
+            ["stats_hourly", "AggregatingMergeTree"],
+            ["stats_hourly_mv", "MaterializedView"],
+            ["stats_hourly_queue_mv", "MaterializedView"],
+            ["stats_sessions", "AggregatingMergeTree"],
+            ["stats_sessions_mv", "MaterializedView"],
+            ["stats_sessions_queue_mv", "MaterializedView"],
         ]
     );
     let recorded =

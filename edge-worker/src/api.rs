@@ -526,6 +526,31 @@ mod tests {
         block_on(ingest(endpoint, config.as_ref(), head, read_body, effects))
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Whatever arrives at `/track` or `/record`, the answer is a 202 or a client error, never a panic or a 5xx.
+        #[test]
+        fn any_request_to_an_event_endpoint_gets_a_202_or_a_4xx(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            content_type in "text/plain|application/json|application/octet-stream|.{0,12}",
+            content_length in proptest::option::of("[0-9]{1,9}|.{0,4}"),
+            query in proptest::option::of(".{0,120}"),
+            record in proptest::prelude::any::<bool>(),
+        ) {
+            let head = TrackHead {
+                content_type: Some(&content_type),
+                content_length: content_length.as_deref(),
+                query: query.as_deref(),
+                ..head()
+            };
+            let endpoint = if record { Endpoint::Record } else { Endpoint::Track };
+            let outcome = run_endpoint(endpoint, &vars(), &head, &body, &Counters::new());
+            proptest::prop_assert!(outcome.reply.status == 202 || (400..500).contains(&outcome.reply.status),
+                "{} for {:?}", outcome.reply.status, String::from_utf8_lossy(&outcome.reply.body));
+        }
+    }
+
     /// A chunk envelope for `body_len` bytes of page `http://localhost:18080/app`, recorded just before "now".
     fn chunk_query(body_len: usize) -> String {
         format!(

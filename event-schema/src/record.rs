@@ -300,3 +300,46 @@ mod tests {
         assert_eq!((chunk.part, chunk.parts), (2, 3));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Bounded property tests of the request parsing at the edge: whatever a client sends, parsing ends in a
+    //! value or a client error (4xx), never a panic.
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::track::parse_batch;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_track_body_is_parsed_or_refused_with_a_4xx(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Err(error) = parse_batch(&body, &Limits::DEFAULT) {
+                prop_assert!(matches!(error.status(), 400 | 422), "{error:?}");
+            }
+        }
+
+        #[test]
+        fn json_shaped_track_bodies_are_parsed_or_refused_with_a_4xx(
+            site in "[a-z.]{0,12}|.{0,8}", sid in "[A-Za-z0-9_-]{0,70}", kind in "pageview|event|engagement|.{0,6}",
+            url in "https?://[a-z]{1,8}/[a-z?=&%]{0,20}|.{0,20}", extra in ".{0,40}", width in any::<i64>(),
+        ) {
+            let body = serde_json::json!({"site": site, "sid": sid, "events": [
+                {"kind": kind, "url": url, "screen_width": width, "name": extra, "props": {"k": extra}, "id": extra}
+            ]});
+            if let Err(error) = parse_batch(body.to_string().as_bytes(), &Limits::DEFAULT) {
+                prop_assert!(matches!(error.status(), 400 | 422), "{error:?}");
+            }
+        }
+
+        #[test]
+        fn any_chunk_envelope_is_parsed_or_refused_with_a_4xx(
+            query in "([a-z]{1,6}=[A-Za-z0-9%:,._-]{0,24}&?){0,18}|.{0,200}", body_len in 0usize..100_000,
+        ) {
+            if let Err(error) = parse_chunk(&query, body_len, 1_732_300_000_000, &RecordLimits::DEFAULT) {
+                prop_assert!(matches!(error.status(), 400 | 422), "{error:?}");
+            }
+        }
+    }
+}

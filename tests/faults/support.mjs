@@ -7,7 +7,7 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -107,11 +107,21 @@ export function outageClock(afterMs) {
   return clock;
 }
 
-/** The last lines of a stack component's log that mention `pattern` (for failure messages). */
-export function logLines(component, pattern, max = 5) {
+/** Where a stack component's log ends now, so that `panicsSince` reads only what came after. */
+export function logEnd(component) {
   try {
-    const text = readFileSync(join(stack.logs, `${component}.log`), "utf8").replace(ANSI, "");
-    return text.split("\n").filter((l) => l.includes(pattern)).slice(-max);
+    return statSync(join(stack.logs, `${component}.log`)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Each panic a (Rust) component logged after `offset`: the "panicked at" line and its message. */
+export function panicsSince(component, offset) {
+  try {
+    const lines = readFileSync(join(stack.logs, `${component}.log`)).subarray(offset).toString("utf8")
+      .replace(ANSI, "").split("\n");
+    return lines.flatMap((line, i) => (line.includes("panicked at") ? [`${line.trim()} ${lines[i + 1] ?? ""}`] : []));
   } catch {
     return [];
   }

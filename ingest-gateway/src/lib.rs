@@ -3,7 +3,8 @@
 //! `sql/` to ClickHouse and answers the reports.
 //!
 //! [`app`] is the whole HTTP surface (`POST /topics/{topic}`, `GET /healthz`, `GET /readyz`,
-//! `GET /metrics`, and the session replay under `/replay`, see [`replay`]); `main.rs` only reads the
+//! `GET /metrics`, the session replay under `/replay`, see [`replay`], and the stats API under
+//! `/api/v1/stats`, see [`stats`]); `main.rs` only reads the
 //! [`config::Config`], starts tracing and runs a subcommand.
 
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod refusal;
 pub mod replay;
 pub mod report;
 pub mod sink;
+pub mod stats;
 pub mod topics;
 pub mod warehouse;
 
@@ -61,6 +63,8 @@ pub struct AppState {
     pub ready_timeout: Duration,
     /// Session replay (`/replay/...`); `None` when no replay credentials are configured.
     pub replay: Option<Arc<replay::Replay>>,
+    /// The stats API (`/api/v1/stats/...`); `None` when no stats credentials are configured.
+    pub stats: Option<Arc<stats::Stats>>,
 }
 
 impl AppState {
@@ -77,6 +81,7 @@ impl AppState {
             readiness: Arc::new([]),
             ready_timeout: Duration::from_secs(2),
             replay: None,
+            stats: None,
         }
     }
 
@@ -127,6 +132,11 @@ impl AppState {
         self.replay = replay.map(Arc::new);
         self
     }
+
+    pub fn with_stats(mut self, stats: Option<stats::Stats>) -> Self {
+        self.stats = stats.map(Arc::new);
+        self
+    }
 }
 
 /// The whole HTTP surface. The produce route alone is bounded in time and concurrency, so that probes
@@ -147,6 +157,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readiness::readyz))
         .route("/metrics", get(metrics))
         .merge(replay::router(state.replay.clone()))
+        .merge(stats::router(state.stats.clone()))
         .fallback(|| async { Refusal::UnknownRoute })
         .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.limits.max_header_bytes, refuse_large_headers))

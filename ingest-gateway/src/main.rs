@@ -1,5 +1,5 @@
-//! `ingest-gateway serve | migrate | query ... | retention`: reads the configuration once, starts tracing and runs
-//! one subcommand; everything else lives in the library.
+//! `ingest-gateway serve | migrate | query ... | stats ... | retention`: reads the configuration once, starts
+//! tracing and runs one subcommand; everything else lives in the library.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use ingest_gateway::readiness::ClickHouseCheck;
 use ingest_gateway::replay::{self, Replay, ReplayConfig};
 use ingest_gateway::report::{parse_instant, render_visits_by_country};
 use ingest_gateway::sink::kafka::{create_topic, KafkaSink};
+use ingest_gateway::stats::cli::StatsCommand;
+use ingest_gateway::stats::{Stats, StatsConfig};
 use ingest_gateway::{serve, warehouse, AppState, ShutdownDeadlines};
 use tracing_subscriber::EnvFilter;
 
@@ -26,6 +28,9 @@ struct Cli {
 
     #[command(flatten)]
     replay: ReplayConfig,
+
+    #[command(flatten)]
+    stats: StatsConfig,
 
     /// Log format (filter with RUST_LOG, default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -55,6 +60,9 @@ enum Command {
     /// Print a report.
     #[command(subcommand)]
     Query(Query),
+    /// Print web analytics as a table: the same numbers as GET /api/v1/stats/....
+    #[command(subcommand)]
+    Stats(StatsCommand),
     /// Delete session recordings received more than RECORDING_RETENTION_DAYS days ago (run it daily).
     Retention,
     /// Print a query file with its `?` placeholders bound as the gateway binds them, connecting nowhere: how
@@ -99,13 +107,18 @@ async fn main() -> ExitCode {
         eprintln!("ingest-gateway: invalid configuration: {error}");
         return ExitCode::from(2);
     }
+    if let Err(error) = cli.stats.auth() {
+        eprintln!("ingest-gateway: invalid configuration: {error}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
-        Command::Serve => run_server(&cli.config, &cli.replay).await,
+        Command::Serve => run_server(&cli.config, &cli.replay, &cli.stats).await,
         Command::Migrate { print: false } => migrate(&cli.config).await,
         Command::Migrate { print: true } => print_migrations(&cli.config),
         Command::Query(Query::VisitsByCountry { site, from, to }) => {
             visits_by_country(&cli.config, &site, from, to).await
         }
+        Command::Stats(command) => stats(&cli.config, &command).await,
         Command::Retention => retention(&cli.config, &cli.replay).await,
         Command::BindSql { file, values } => bind_sql(&file, &values),
     };
@@ -118,7 +131,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_server(config: &Config, replay_config: &ReplayConfig) -> anyhow::Result<()> {
+async fn run_server(config: &Config, replay_config: &ReplayConfig, stats_config: &StatsConfig) -> anyhow::Result<()> {
     let sink = KafkaSink::new(config).context("cannot configure the Kafka producer")?;
     let replay = Replay::from_config(replay_config, clickhouse_client(config)).map_err(anyhow::Error::msg)?;
     if replay.is_none() {
@@ -126,9 +139,16 @@ async fn run_server(config: &Config, replay_config: &ReplayConfig) -> anyhow::Re
             "session replay is off: set REPLAY_TOKEN, or REPLAY_USERNAME and REPLAY_PASSWORD, to serve /replay"
         );
     }
+    let stats = Stats::from_config(stats_config, clickhouse_client(config)).map_err(anyhow::Error::msg)?;
+    if stats.is_none() {
+        tracing::info!(
+            "the stats API is off: set STATS_TOKEN, or STATS_USERNAME and STATS_PASSWORD, to serve /api/v1/stats"
+        );
+    }
     let state = AppState::from_config(Arc::new(sink), config)?
         .with_readiness_check(Arc::new(ClickHouseCheck::new(clickhouse_client(config))))
-        .with_replay(replay);
+        .with_replay(replay)
+        .with_stats(stats);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -245,6 +265,12 @@ fn bind_sql(file: &std::path::Path, values: &[String]) -> anyhow::Result<()> {
         };
     }
     println!("{}", query.sql_display());
+    Ok(())
+}
+
+async fn stats(config: &Config, command: &StatsCommand) -> anyhow::Result<()> {
+    let table = ingest_gateway::stats::cli::run(&clickhouse_client(config), command, now_unix()?).await?;
+    print!("{table}");
     Ok(())
 }
 

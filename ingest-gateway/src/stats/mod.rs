@@ -1,0 +1,157 @@
+//! Web analytics: the stats API (`/api/v1/stats/...`) and `ingest-gateway stats`, read from the rollups
+//! that `sql/010`-`015` keep from the ingested events (see sql/README.md, "Analytics").
+//!
+//! - [`query`]: which table answers a question (rollup or raw events) and the bound queries.
+//! - [`api`]: the routes, their parameters and answers, behind their own read-only credentials.
+//! - [`cli`]: `ingest-gateway stats ...`, the same answers as tables.
+//!
+//! Routes, all authenticated (`STATS_TOKEN`, or `STATS_USERNAME` and `STATS_PASSWORD`):
+//!
+//! ```text
+//! GET /api/v1/stats/aggregate   site, from, to, filters                      the headline numbers
+//! GET /api/v1/stats/timeseries  site, from, to, interval (hour|day), filters  the same per bucket
+//! GET /api/v1/stats/breakdown   site, from, to, property, filters, limit      top values of a property
+//! GET /api/v1/stats/realtime    site                                          visitors of the last 5 minutes
+//! ```
+
+pub mod api;
+pub mod cli;
+pub mod query;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use clap::Args;
+
+use crate::auth::{Auth, AuthError, Client, Secret};
+pub use api::StatsError;
+
+/// The stats settings, read with the gateway's own (`ingest-gateway --help`).
+#[derive(Debug, Clone, Args)]
+pub struct StatsConfig {
+    /// Bearer token for the stats API (`Authorization: Bearer <token>`), read-only. Without it and without
+    /// STATS_USERNAME, the stats API is off and its routes answer 404.
+    #[arg(long, env = "STATS_TOKEN", hide_env_values = true, global = true)]
+    pub stats_token: Option<Secret>,
+
+    /// With STATS_PASSWORD: HTTP Basic credentials for the stats API.
+    #[arg(long, env = "STATS_USERNAME", global = true)]
+    pub stats_username: Option<String>,
+
+    /// Password for STATS_USERNAME.
+    #[arg(long, env = "STATS_PASSWORD", hide_env_values = true, global = true)]
+    pub stats_password: Option<Secret>,
+}
+
+impl StatsConfig {
+    /// The stats credentials; `None` when none are configured (the API is off). Refuses incomplete ones,
+    /// naming the variable. They are separate from the produce clients' and replay's: reading reports is
+    /// neither writing events nor watching recordings.
+    pub fn auth(&self) -> Result<Option<Auth>, String> {
+        if self.stats_token.as_ref().is_some_and(|token| token.expose().is_empty()) {
+            return Err("STATS_TOKEN is set but empty; unset it or give it a token".to_owned());
+        }
+        let basic = match (&self.stats_username, &self.stats_password) {
+            (None, None) => None,
+            (Some(user), Some(password)) => {
+                if user.is_empty() || user.contains(':') || password.expose().is_empty() {
+                    return Err("STATS_USERNAME must be non-empty without ':', and STATS_PASSWORD non-empty".into());
+                }
+                Some(Client::with_basic("stats-basic", user, password.expose()))
+            }
+            _ => return Err("set both STATS_USERNAME and STATS_PASSWORD, or neither".to_owned()),
+        };
+        let bearer = self.stats_token.as_ref().map(|token| Client::with_token("stats-token", token.expose()));
+        let clients: Vec<Client> = bearer.into_iter().chain(basic).collect();
+        if clients.is_empty() {
+            return Ok(None);
+        }
+        Auth::open().with_clients(clients).map(Some).map_err(|error| format!("stats credentials: {error}"))
+    }
+}
+
+/// What the stats routes share. The clock is injected so that tests of "the last 5 minutes" are exact.
+pub struct Stats {
+    pub auth: Auth,
+    pub client: clickhouse::Client,
+    pub now: Arc<dyn Fn() -> u32 + Send + Sync>,
+}
+
+impl Stats {
+    pub fn new(auth: Auth, client: clickhouse::Client) -> Self {
+        Self { auth, client, now: Arc::new(now_unix) }
+    }
+
+    pub fn with_clock(mut self, now: impl Fn() -> u32 + Send + Sync + 'static) -> Self {
+        self.now = Arc::new(now);
+        self
+    }
+
+    /// The API on ClickHouse, or `None` (off) when no credentials are configured.
+    pub fn from_config(config: &StatsConfig, client: clickhouse::Client) -> Result<Option<Self>, String> {
+        Ok(config.auth()?.map(|auth| Self::new(auth, client)))
+    }
+
+    fn check(&self, headers: &axum::http::HeaderMap) -> Result<(), StatsError> {
+        self.auth.check(headers).map(drop).map_err(|error| match error {
+            AuthError::Missing => StatsError::MissingCredentials,
+            AuthError::Wrong => StatsError::WrongCredentials,
+            AuthError::Malformed | AuthError::UnsupportedMethod => StatsError::MalformedCredentials,
+        })
+    }
+}
+
+fn now_unix() -> u32 {
+    let seconds =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+    u32::try_from(seconds).unwrap_or(u32::MAX)
+}
+
+/// The `/api/v1/stats` routes for any outer state: with stats off, each answers 404 saying how to turn it on.
+pub fn router<S: Clone + Send + Sync + 'static>(stats: Option<Arc<Stats>>) -> Router<S> {
+    let Some(stats) = stats else {
+        return Router::new().route("/api/v1/stats/{*rest}", axum::routing::any(api::not_enabled));
+    };
+    Router::new()
+        .route("/api/v1/stats/aggregate", get(api::aggregate))
+        .route("/api/v1/stats/timeseries", get(api::timeseries))
+        .route("/api/v1/stats/breakdown", get(api::breakdown))
+        .route("/api/v1/stats/realtime", get(api::realtime))
+        .route("/api/v1/stats/{*rest}", axum::routing::any(api::unknown_route))
+        .layer(axum::middleware::from_fn_with_state(stats.clone(), require_credentials))
+        .with_state(stats)
+}
+
+async fn require_credentials(
+    axum::extract::State(stats): axum::extract::State<Arc<Stats>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match stats.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(token: Option<&str>, user: Option<&str>, password: Option<&str>) -> StatsConfig {
+        StatsConfig {
+            stats_token: token.map(Secret::new),
+            stats_username: user.map(str::to_owned),
+            stats_password: password.map(Secret::new),
+        }
+    }
+
+    #[test]
+    fn no_setting_means_stats_are_off_and_half_a_setting_is_refused_by_name() {
+        assert!(config(None, None, None).auth().expect("valid").is_none());
+        assert!(config(Some("t"), None, None).auth().expect("valid").is_some());
+        assert!(config(None, Some("a"), None).auth().expect_err("refused").contains("STATS_PASSWORD"));
+        assert!(config(Some(""), None, None).auth().expect_err("refused").contains("STATS_TOKEN"));
+    }
+}

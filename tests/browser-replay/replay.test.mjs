@@ -210,7 +210,10 @@ before(async () => {
 after(async () => {
   await browser?.close();
   gateway?.kill("SIGTERM");
-  await clickhouse(`DROP DATABASE IF EXISTS ${DATABASE}`).catch(() => {});
+  // The database stays until the stack is purged (every suite run starts with a purged stack): dropping it
+  // stops its Kafka tables' consumers, which have joined their groups here, and ClickHouse 18.16 on
+  // librdkafka 2.12.1 then aborts in rd_kafka_cgrp_destroy_final (`!rkcg->rkcg_subscription`), seen in 3
+  // of 4 runs, taking the stack's server down under the next tiers.
 });
 
 const authorization = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString("base64")}`;
@@ -291,6 +294,8 @@ test("without credentials the pages and the API answer 401 and ask the browser f
       const page = await context.newPage();
       const outcome = await page.goto(`${gatewayOrigin}/replay`).then((r) => r.status(), (e) => e.message);
       assert.ok(outcome === 401 || /ERR_INVALID_AUTH_CREDENTIALS/.test(outcome), String(outcome));
+      // A cancelled prompt navigates to Chromium's error page; read what is shown once that has settled.
+      await page.waitForLoadState("load");
       assert.doesNotMatch(await page.content(), /WholeRecording01/);
     } finally {
       await context.close();

@@ -332,7 +332,9 @@ async fn events_produced_to_the_topic_reach_the_rollups_through_the_kafka_engine
         json!({"visitors": 2, "visits": 3, "pageviews": 4, "views_per_visit": 1.33, "bounce_rate": 66.7,
                "visit_duration": 43, "custom_events": 1})
     );
-    db.drop().await;
+    // The database stays until the stack is purged: dropping it stops consumers that joined their groups,
+    // and ClickHouse 18.16 on librdkafka 2.12.1 then may abort in rd_kafka_cgrp_destroy_final (seen here).
+    drop(db);
 }
 
 #[tokio::test]

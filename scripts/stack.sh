@@ -155,7 +155,9 @@ start_clickhouse() {
 }
 
 # The gateway's configuration comes from the environment (see ingest-gateway/src/config.rs).
-GATEWAY_ENV=(env GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" KAFKA_BROKERS="127.0.0.1:$BROKER_PORT"
+# KAFKA_ENABLE_IDEMPOTENCE=false: tansu 0.6.0 panics on the producer epoch bump librdkafka makes after a broker
+# restart under load, then refuses every produce (ingest-gateway README); Redpanda does not need this.
+GATEWAY_ENV=(env KAFKA_ENABLE_IDEMPOTENCE=false GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" KAFKA_BROKERS="127.0.0.1:$BROKER_PORT"
   CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" SQL_DIR="$PATHLIGHT_ROOT/sql")
 
 gateway_healthy() { curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/healthz" 2>/dev/null; }

@@ -114,6 +114,8 @@ tier browser-replay node_tests browser-replay tests/browser-replay/
 tier replay-bundle node_tests replay-bundle ingest-gateway/assets/test/
 tier e2e node_tests e2e tests/e2e/
 tier bundle check bundle bash scripts/check-bundle.sh
+# Last: the outage tests stop and restart the stack's components while load flows.
+tier faults node_tests faults tests/faults/
 
 echo
 ((${#broken[@]})) && log "failed tiers: ${broken[*]} (logs and JUnit reports in $PATHLIGHT_LOGS)"

@@ -112,6 +112,13 @@ pub struct Config {
     #[arg(long, env = "LINGER_MS", default_value_t = 5, global = true)]
     pub linger_ms: u64,
 
+    /// The idempotent producer (librdkafka `enable.idempotence`): no duplicate from the producer's own retries.
+    /// Keep it on with Redpanda or Kafka. The local stack turns it off because its stand-in broker, tansu
+    /// 0.6.0, panics when librdkafka bumps the producer epoch after a broker restart, and then refuses every
+    /// produce; without it a retry may write a record twice, which the warehouse deduplicates on its id.
+    #[arg(long, env = "KAFKA_ENABLE_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub kafka_enable_idempotence: bool,
+
     /// Clients allowed to produce, as a JSON array: `[{"name": "edge", "token": "..."},
     /// {"name": "importer", "username": "...", "password": "...", "rate_limit_per_second": 50}]`. Each name
     /// labels the client's metrics and rate limit.

@@ -57,7 +57,7 @@ impl KafkaSink {
             .set("bootstrap.servers", &config.kafka_brokers)
             .set("client.id", "ingest-gateway")
             .set("acks", "all")
-            .set("enable.idempotence", "true")
+            .set("enable.idempotence", config.kafka_enable_idempotence.to_string())
             // Java's and Redpanda's key hash, so a key lands on the same partition whoever produces it.
             .set("partitioner", "murmur2_random")
             .set("message.timeout.ms", config.produce_timeout_ms.to_string())

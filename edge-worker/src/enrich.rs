@@ -170,37 +170,8 @@ pub fn enrich(
     received_ms: u64,
     random: &mut dyn FnMut() -> [u8; 10],
 ) -> Vec<StoredEvent> {
-    let geo = visitor.geo;
     // The fields every event of the request shares; each event then adds its own.
-    let shared = StoredEvent {
-        schema_version: SCHEMA_VERSION,
-        site: batch.site.clone(),
-        session_id: batch.session_id.clone(),
-        visitor_id: visitor_id(
-            &daily_salt(salt_secret, received_ms),
-            &batch.site,
-            visitor.client_ip.trim(),
-            visitor.user_agent,
-        ),
-        timestamp: u32::try_from(received_ms / 1000).unwrap_or(u32::MAX),
-        timestamp_ms: received_ms,
-        browser: client.browser.clone(),
-        browser_version: client.browser_version.clone(),
-        os: client.os.clone(),
-        os_version: client.os_version.clone(),
-        device: client.device.clone(),
-        vendor: client.vendor.clone(),
-        ip: stored_ip(visitor.client_ip, ip_mode),
-        country: stored_country(&geo.country),
-        region: geo.region.clone(),
-        region_code: geo.region_code.clone(),
-        city: geo.city.clone(),
-        continent: geo.continent.clone(),
-        timezone: geo.timezone.clone(),
-        asn: geo.asn,
-        colo: geo.colo.clone(),
-        ..StoredEvent::default()
-    };
+    let shared = request_row(&batch.site, &batch.session_id, visitor, client, ip_mode, salt_secret, received_ms);
     batch
         .events
         .iter()
@@ -231,6 +202,48 @@ pub fn enrich(
         .collect()
 }
 
+/// The request-level fields of a stored row: who (visitor id, device, network, geography) and when.
+fn request_row(
+    site: &str,
+    session_id: &str,
+    visitor: &Visitor<'_>,
+    client: &ClientInfo,
+    ip_mode: IpMode,
+    salt_secret: &str,
+    received_ms: u64,
+) -> StoredEvent {
+    let geo = visitor.geo;
+    StoredEvent {
+        schema_version: SCHEMA_VERSION,
+        site: site.to_owned(),
+        session_id: session_id.to_owned(),
+        visitor_id: visitor_id(
+            &daily_salt(salt_secret, received_ms),
+            site,
+            visitor.client_ip.trim(),
+            visitor.user_agent,
+        ),
+        timestamp: u32::try_from(received_ms / 1000).unwrap_or(u32::MAX),
+        timestamp_ms: received_ms,
+        browser: client.browser.clone(),
+        browser_version: client.browser_version.clone(),
+        os: client.os.clone(),
+        os_version: client.os_version.clone(),
+        device: client.device.clone(),
+        vendor: client.vendor.clone(),
+        ip: stored_ip(visitor.client_ip, ip_mode),
+        country: stored_country(&geo.country),
+        region: geo.region.clone(),
+        region_code: geo.region_code.clone(),
+        city: geo.city.clone(),
+        continent: geo.continent.clone(),
+        timezone: geo.timezone.clone(),
+        asn: geo.asn,
+        colo: geo.colo.clone(),
+        ..StoredEvent::default()
+    }
+}
+
 /// The stored row of one recording chunk: the envelope, the same visitor, device and geography enrichment as
 /// page views (a smaller set: replay lists filter by them), and the chunk's bytes in base64 for the topic.
 pub fn enrich_chunk(
@@ -241,11 +254,12 @@ pub fn enrich_chunk(
     salt_secret: &str,
     received_ms: u64,
 ) -> RecordingChunk {
-    let geo = visitor.geo;
+    // A chunk keeps no IP, and of the request's facts only what replay lists filter by.
+    let request = request_row(&chunk.site, &chunk.session_id, visitor, client, IpMode::Drop, salt_secret, received_ms);
     RecordingChunk {
-        schema_version: SCHEMA_VERSION,
-        site: chunk.site.clone(),
-        session_id: chunk.session_id.clone(),
+        schema_version: request.schema_version,
+        site: request.site,
+        session_id: request.session_id,
         tab_id: chunk.tab_id.clone(),
         seq: chunk.seq,
         part: chunk.part,
@@ -261,20 +275,15 @@ pub fn enrich_chunk(
         dropped: chunk.dropped.clone(),
         url: chunk.url.clone(),
         pathname: chunk.pathname.clone(),
-        visitor_id: visitor_id(
-            &daily_salt(salt_secret, received_ms),
-            &chunk.site,
-            visitor.client_ip.trim(),
-            visitor.user_agent,
-        ),
-        timestamp: u32::try_from(received_ms / 1000).unwrap_or(u32::MAX),
-        timestamp_ms: received_ms,
-        browser: client.browser.clone(),
-        os: client.os.clone(),
-        device: client.device.clone(),
-        country: stored_country(&geo.country),
-        region: geo.region.clone(),
-        city: geo.city.clone(),
+        visitor_id: request.visitor_id,
+        timestamp: request.timestamp,
+        timestamp_ms: request.timestamp_ms,
+        browser: request.browser,
+        os: request.os,
+        device: request.device,
+        country: request.country,
+        region: request.region,
+        city: request.city,
         payload: base64::engine::general_purpose::STANDARD.encode(body),
     }
 }

@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startCapture } from "./capture.mjs";
+import { uniqueSid, waitFor } from "./support.mjs";
 import { startWorker } from "./wrangler-dev.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -165,10 +166,6 @@ test("the test's murmur2 matches Kafka's test vectors", () => {
   assert.deepEqual(["21", "foobar", "abc"].map((s) => murmur2(Buffer.from(s))), [-973_932_308, -790_332_482, 479_470_107]);
 });
 
-let sidCounter = 0;
-function uniqueSid(label) {
-  return `${label}-${process.pid}-${++sidCounter}`.slice(0, 64);
-}
 
 function pageview(path) {
   return { kind: "pageview", url: `http://localhost:18080${path}`, id: `${path.replace(/\W/g, "x")}-${"k".repeat(16)}`.slice(0, 64) };
@@ -191,13 +188,3 @@ async function health() {
   return (await fetch(`${worker.url}/health`)).json();
 }
 
-/** Polls `get` until `done(value)` holds: the consumer runs after the 202, so nothing else can be awaited. */
-async function waitFor(get, done, what, deadlineMs = 15_000) {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await get();
-    if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startCapture } from "./capture.mjs";
+import { uniqueSid, waitFor } from "./support.mjs";
 import { startWorker } from "./wrangler-dev.mjs";
 import { asciiJson, CF_BLOB_HEADER, devCf } from "../../scripts/dev-geo.mjs";
 
@@ -272,10 +273,6 @@ test("an invalid configuration answers 503 naming the variable to set", async ()
 
 // ---------- helpers ----------
 
-let sidCounter = 0;
-function uniqueSid(label) {
-  return `${label}-${process.pid}-${++sidCounter}`.slice(0, 64);
-}
 
 function batch(sid, events = [{ kind: "pageview", url: "http://localhost:18080/" }]) {
   return JSON.stringify({ site: "demo", sid, events });
@@ -340,13 +337,3 @@ async function counters() {
   return (await response.json()).isolate_counters;
 }
 
-/** Polls `get` until `done(value)` holds; forwarding happens after the response, so nothing else can be awaited. */
-async function waitFor(get, done, what, deadlineMs = 15_000) {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await get();
-    if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -12,6 +12,7 @@ pub mod config;
 pub mod limits;
 pub mod metrics;
 pub mod produce;
+pub mod read_api;
 pub mod readiness;
 pub mod refusal;
 pub mod replay;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, VARY, WWW_AUTHENTICATE};
+use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flate2::write::GzEncoder;
@@ -21,6 +21,7 @@ use super::completeness::{session_status, Completeness, TabCompleteness};
 use super::events::{self, MergeError};
 use super::store::{Deletion, SessionFilter, SessionSummary, StoreError};
 use super::Replay;
+use crate::read_api::{refusal, Area};
 use crate::report::parse_instant;
 
 /// Most sessions one list request returns.
@@ -79,31 +80,20 @@ impl ReplayError {
     }
 }
 
+const AREA: Area = Area {
+    name: "replay",
+    challenges: [r#"Basic realm="Pathlight replay", charset="UTF-8""#, r#"Bearer realm="Pathlight replay""#],
+};
+
 impl IntoResponse for ReplayError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let label: &'static str = self.kind().into();
-        if status.is_server_error() {
-            tracing::warn!(reason = label, error = %self, "replay request failed");
-        } else {
-            tracing::info!(reason = label, error = %self, "replay request refused");
-        }
-        let mut body = json!({"error": label, "message": self.to_string()});
-        if let Self::InvalidParameter { parameter, .. } = &self {
-            body["parameter"] = parameter.as_str().into();
-        }
-        let mut response = (status, json_headers(), body.to_string()).into_response();
-        let headers = response.headers_mut();
-        if status == StatusCode::UNAUTHORIZED {
-            // Basic first: it is the one browsers answer with their own prompt.
-            headers.append(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="Pathlight replay", charset="UTF-8""#),
-            );
-            headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="Pathlight replay""#));
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        let parameter = match &self {
+            Self::InvalidParameter { parameter, .. } => Some(parameter.to_string()),
+            _ => None,
+        };
+        let mut response = refusal(&AREA, self.status(), self.kind().into(), self.to_string(), parameter.as_deref());
+        for (name, value) in private_headers() {
+            response.headers_mut().insert(name, value);
         }
         response
     }

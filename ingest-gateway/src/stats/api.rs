@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
 
 use super::query::{self, Counts, Filters, Property, Question, Source, Visits, FILTERS};
 use super::Stats;
+use crate::read_api::{refusal, Area};
 use crate::report::parse_instant;
 
 /// Most rows one breakdown returns, and how many it returns unless asked.
@@ -66,30 +66,16 @@ impl StatsError {
     }
 }
 
+const AREA: Area =
+    Area { name: "stats", challenges: [r#"Basic realm="Pathlight stats""#, r#"Bearer realm="Pathlight stats""#] };
+
 impl IntoResponse for StatsError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let label: &'static str = self.kind().into();
-        if status.is_server_error() {
-            tracing::warn!(reason = label, error = %self, "stats request failed");
-        } else {
-            tracing::info!(reason = label, error = %self, "stats request refused");
-        }
-        let mut body = json!({"error": label, "message": self.to_string()});
-        if let Self::InvalidParameter { parameter, .. } = &self {
-            body["parameter"] = parameter.as_str().into();
-        }
-        let mut response = (status, [(CONTENT_TYPE, "application/json")], body.to_string()).into_response();
-        let headers = response.headers_mut();
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if status == StatusCode::UNAUTHORIZED {
-            headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="Pathlight stats""#));
-            headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="Pathlight stats""#));
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
+        let parameter = match &self {
+            Self::InvalidParameter { parameter, .. } => Some(parameter.to_string()),
+            _ => None,
+        };
+        refusal(&AREA, self.status(), self.kind().into(), self.to_string(), parameter.as_deref())
     }
 }
 

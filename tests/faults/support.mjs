@@ -8,13 +8,13 @@ import { execFile, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { localUrl } from "../../scripts/ports.mjs";
 import { storedEvent } from "../../scripts/bench/bodies.mjs";
+import { freePortPair } from "../worker/wrangler-dev.mjs";
 
 // wrangler colours its log lines.
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -264,23 +264,6 @@ export async function startWorker(name, vars) {
       return found;
     },
   };
-}
-
-async function freePortPair() {
-  for (;;) {
-    const port = await listenAndClose(0);
-    if (port < 65_535 && (await listenAndClose(port + 1).catch(() => null))) return port;
-  }
-}
-
-async function listenAndClose(port) {
-  const server = createServer();
-  server.listen(port, "127.0.0.1");
-  await Promise.race([once(server, "listening"), once(server, "error").then(([e]) => Promise.reject(e))]);
-  const bound = server.address().port;
-  server.close();
-  await once(server, "close");
-  return bound;
 }
 
 // ---------- ClickHouse ----------

@@ -56,7 +56,7 @@ export async function startWorker(vars) {
 }
 
 /** A free port whose successor (the inspector's, see worker-dev.sh) is free too. */
-async function freePortPair() {
+export async function freePortPair() {
   for (;;) {
     const port = await listenAndClose(0);
     if (port < 65_535 && (await listenAndClose(port + 1).catch(() => null))) return port;

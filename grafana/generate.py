@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""The one source of Pathlight's Grafana dashboards and alert rule.
+
+Writes grafana/dashboards/*.json and grafana/provisioning/alerting/pathlight.yaml; never edit those by hand
+(tests/grafana regenerates them and fails when they differ). Run: `python3 grafana/generate.py`.
+
+Every query must run on ClickHouse 18.16 as well as on current ClickHouse, so it uses only the plugin macros
+that expand to SQL 18.16 understands ($__timeFilter, $__fromTime/$__toTime, $__interval_s; see
+../shared/PLATFORM.md) and buckets time with intDiv instead of $__timeInterval (no toStartOfInterval in 18.16).
+Tables are read with FINAL because delivery is at least once (sql/README.md): a redelivered event must not
+count twice on a dashboard either.
+"""
+import json
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "pathlight-clickhouse"}
+SITE = "site = ${site:sqlstring}"
+# The plugin's query editor modes: 1 = table, 0 = time series (the SQL editor's "format" field).
+TABLE, TIME_SERIES = 1, 0
+# Silence that raises the alert: no page view ingested for this many minutes.
+QUIET_MINUTES = 10
+
+
+def bucket(column):
+    """The start of the $__interval_s bucket holding `column`, portable to 18.16."""
+    return f"toDateTime(intDiv(toUInt32({column}), $__interval_s) * $__interval_s)"
+
+
+# ---- Web analytics --------------------------------------------------------------------------------------------
+
+TOP_STATS = f"""SELECT
+    toUInt64(uniqExact(visitor_id)) AS visitors,
+    toUInt64(countIf(kind = 'pageview')) AS pageviews,
+    toUInt64(countIf(kind = 'event')) AS custom_events
+FROM page_visits FINAL
+WHERE {SITE} AND $__timeFilter(timestamp)"""
+
+OVER_TIME = f"""SELECT
+    {bucket('timestamp')} AS time,
+    toUInt64(uniqExact(visitor_id)) AS visitors,
+    toUInt64(countIf(kind = 'pageview')) AS pageviews
+FROM page_visits FINAL
+WHERE {SITE} AND $__timeFilter(timestamp)
+GROUP BY time
+ORDER BY time"""
+
+
+def breakdown(column, label):
+    """Visitors and page views per value of a page_visits column, most visitors first."""
+    return f"""SELECT
+    {column} AS {label},
+    toUInt64(uniqExact(visitor_id)) AS visitors,
+    toUInt64(count()) AS pageviews
+FROM page_visits FINAL
+WHERE {SITE} AND $__timeFilter(timestamp) AND kind = 'pageview'
+GROUP BY {label}
+ORDER BY visitors DESC, pageviews DESC, {label}
+LIMIT 100"""
+
+
+SOURCES = f"""SELECT
+    referrer_host AS source,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    toUInt64(uniqExact(visitor_id)) AS visitors
+FROM page_visits FINAL
+WHERE {SITE} AND $__timeFilter(timestamp) AND kind = 'pageview'
+GROUP BY source, utm_source, utm_medium, utm_campaign
+ORDER BY visitors DESC, source, utm_source, utm_medium, utm_campaign
+LIMIT 100"""
+
+# The last five minutes whatever the dashboard's range, as the gateway's realtime report counts them.
+CURRENT_VISITORS = f"""SELECT toUInt64(uniqExact(visitor_id)) AS current_visitors
+FROM page_visits FINAL
+WHERE {SITE} AND timestamp >= now() - 300"""
+
+SITES = "SELECT DISTINCT site FROM page_visits ORDER BY site"
+
+# ---- Pipeline health ------------------------------------------------------------------------------------------
+
+# Every minute of the range listed, empty ones as 0 (18.16 has no WITH FILL): the minutes come from numbers()
+# and the counts are joined onto them, as sql/queries/ingested_per_minute.sql does. All sites.
+INGESTED_PER_MINUTE = """SELECT
+    toDateTime(minute) AS time,
+    events
+FROM
+(
+    SELECT toUInt32(intDiv(toUInt32($__fromTime), 60) * 60 + number * 60) AS minute
+    FROM numbers(intDiv(toUInt32($__toTime), 60) - intDiv(toUInt32($__fromTime), 60) + 1)
+) AS minutes
+ANY LEFT JOIN
+(
+    SELECT
+        toUInt32(toStartOfMinute(timestamp)) AS minute,
+        toUInt64(uniqExact(event_id)) AS events
+    FROM page_visits
+    WHERE $__timeFilter(timestamp)
+    GROUP BY minute
+) AS received USING minute
+ORDER BY time"""
+
+# `timestamp` is the edge's receive time, so this is how far behind the warehouse is.
+END_TO_END_LAG = """SELECT toInt64(toUInt32(now())) - toInt64(toUInt32(max(timestamp))) AS lag_seconds
+FROM page_visits"""
+
+PARTS = """SELECT table, toUInt64(count()) AS parts
+FROM system.parts
+WHERE active AND database = currentDatabase()
+GROUP BY table
+ORDER BY table"""
+
+# The alert's query: page views received in the last QUIET_MINUTES minutes, all sites.
+RECENT_PAGEVIEWS = f"""SELECT toUInt64(count()) AS pageviews
+FROM page_visits
+WHERE kind = 'pageview' AND timestamp >= now() - {QUIET_MINUTES * 60}"""
+
+
+# ---- Dashboard model ------------------------------------------------------------------------------------------
+
+def target(sql, fmt):
+    return {"datasource": DATASOURCE, "editorType": "sql", "format": fmt, "queryType": "table" if fmt == TABLE
+            else "timeseries", "rawSql": sql, "refId": "A"}
+
+
+def panel(panel_id, title, kind, sql, fmt, grid, unit=None):
+    x, y, w, h = grid
+    defaults = {"unit": unit} if unit else {}
+    return {"id": panel_id, "type": kind, "title": title, "datasource": DATASOURCE,
+            "gridPos": {"x": x, "y": y, "w": w, "h": h}, "targets": [target(sql, fmt)],
+            "fieldConfig": {"defaults": defaults, "overrides": []}, "options": {}}
+
+
+def dashboard(uid, title, panels, templating):
+    return {"uid": uid, "title": title, "tags": ["pathlight"], "timezone": "utc", "schemaVersion": 39,
+            "version": 1, "editable": False, "time": {"from": "now-24h", "to": "now"}, "refresh": "1m",
+            "templating": {"list": templating}, "annotations": {"list": []}, "panels": panels}
+
+
+SITE_VARIABLE = {"name": "site", "label": "Site", "type": "query", "datasource": DATASOURCE, "query": SITES,
+                 "definition": SITES, "refresh": 1, "sort": 1, "multi": False, "includeAll": False}
+
+
+def web_analytics():
+    panels = [
+        panel(1, "Visitors, page views, custom events", "stat", TOP_STATS, TABLE, (0, 0, 18, 4)),
+        panel(2, "Current visitors (last 5 minutes)", "stat", CURRENT_VISITORS, TABLE, (18, 0, 6, 4)),
+        panel(3, "Visitors and page views", "timeseries", OVER_TIME, TIME_SERIES, (0, 4, 24, 8)),
+        panel(4, "Pages", "table", breakdown("pathname", "page"), TABLE, (0, 12, 12, 9)),
+        panel(5, "Sources and UTM", "table", SOURCES, TABLE, (12, 12, 12, 9)),
+        panel(6, "Countries", "table", breakdown("country", "country"), TABLE, (0, 21, 8, 9)),
+        panel(7, "Browsers", "barchart", breakdown("browser", "browser"), TABLE, (8, 21, 8, 9)),
+        panel(8, "Devices", "piechart", breakdown("device", "device"), TABLE, (16, 21, 8, 9)),
+    ]
+    return dashboard("pathlight-web-analytics", "Web analytics", panels, [SITE_VARIABLE])
+
+
+def pipeline_health():
+    panels = [
+        panel(1, "Events ingested per minute", "timeseries", INGESTED_PER_MINUTE, TIME_SERIES, (0, 0, 24, 8)),
+        panel(2, "End-to-end lag (now minus newest event's receive time)", "stat", END_TO_END_LAG, TABLE,
+              (0, 8, 12, 5), unit="s"),
+        panel(3, "Active parts per table", "table", PARTS, TABLE, (12, 8, 12, 5)),
+    ]
+    return dashboard("pathlight-pipeline-health", "Pipeline health", panels, [])
+
+
+def alert_rules():
+    """Grafana's file-provisioned alerting: the query, its last value, and a threshold; NoData alerts too,
+    because an empty answer is what a dead pipeline looks like."""
+    query = {"refId": "A", "datasourceUid": DATASOURCE["uid"], "relativeTimeRange": {"from": QUIET_MINUTES * 60,
+             "to": 0}, "model": {"refId": "A", "datasource": DATASOURCE, "editorType": "sql", "format": TABLE,
+                                 "queryType": "table", "rawSql": RECENT_PAGEVIEWS}}
+    reduce = {"refId": "B", "datasourceUid": "__expr__", "model": {"refId": "B", "type": "reduce", "expression": "A",
+                                                                    "reducer": "last"}}
+    threshold = {"refId": "C", "datasourceUid": "__expr__", "model": {
+        "refId": "C", "type": "threshold", "expression": "B",
+        "conditions": [{"evaluator": {"type": "lt", "params": [1]}}]}}
+    rule = {"uid": "pathlight-no-pageviews", "title": f"No page views ingested for {QUIET_MINUTES} minutes",
+            "condition": "C", "data": [query, reduce, threshold], "noDataState": "Alerting",
+            "execErrState": "Alerting", "for": "0s",
+            "annotations": {"summary": f"No page view reached ClickHouse in the last {QUIET_MINUTES} minutes: "
+                                       "check the worker, the broker and the Kafka-engine consumer."},
+            "labels": {"service": "pathlight"}}
+    return {"apiVersion": 1, "groups": [{"orgId": 1, "name": "pathlight-ingestion", "folder": "Pathlight",
+                                         "interval": "1m", "rules": [rule]}]}
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Writes multi-line strings (the SQL) as literal blocks, so the YAML reads like the query."""
+
+
+_LiteralDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
+def outputs():
+    """Every generated file, path relative to grafana/ -> its exact text."""
+    files = {f"dashboards/{name}.json": json.dumps(model, indent=2, sort_keys=True) + "\n"
+             for name, model in (("web-analytics", web_analytics()), ("pipeline-health", pipeline_health()))}
+    header = "# Generated by grafana/generate.py: edit that file and rerun it, not this one.\n"
+    files["provisioning/alerting/pathlight.yaml"] = header + yaml.dump(alert_rules(), Dumper=_LiteralDumper, sort_keys=False, width=120)
+    return files
+
+
+def main():
+    for relative, text in outputs().items():
+        (HERE / relative).write_text(text)
+        print(f"wrote grafana/{relative}")
+
+
+if __name__ == "__main__":
+    main()

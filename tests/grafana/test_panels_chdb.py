@@ -1,0 +1,146 @@
+"""Every panel's and the alert's SQL, expanded as the plugin would, runs on current ClickHouse (chDB) over
+seeded events and answers exact numbers under the column names its panel reads."""
+import json
+import time
+
+import pytest
+import yaml
+
+import generate
+from plugin_macros import at, expand
+from test_chdb import FROM, Warehouse, event, migrations_as_the_gateway_sends_them
+
+HOUR = 3600
+RANGE = (at(FROM), at(FROM + 3 * HOUR))  # the plugin's $__timeFilter includes both ends
+SITE = {"site": "a.example"}
+
+
+def visit(event_id, visitor, ts, pathname="/", kind="pageview", site="a.example", **fields):
+    return {**event(event_id, "", visitor, ts=ts, kind=kind, site=site), "pathname": pathname, **fields}
+
+
+DESKTOP_CHROME_US = {"browser": "Chrome", "device": "desktop", "country": "US"}
+PHONE_FIREFOX_DE = {"browser": "Firefox", "device": "smartphone", "country": "DE"}
+FIRST = visit("p1", "v1", FROM + 60, referrer_host="news.example", **DESKTOP_CHROME_US)
+HISTORY = [
+    FIRST,
+    visit("p2", "v1", FROM + 120, "/pricing", **DESKTOP_CHROME_US),
+    visit("p3", "v2", FROM + HOUR + 60, referrer_host="news.example", utm_source="mail", **PHONE_FIREFOX_DE),
+    visit("e1", "v2", FROM + HOUR + 120, kind="event", event_name="signup", **PHONE_FIREFOX_DE),
+    visit("p4", "v3", FROM + 2 * HOUR, browser="Chrome", device="smartphone", country="FR"),
+    visit("b1", "v9", FROM + 60, site="b.example", **DESKTOP_CHROME_US),       # another site
+    visit("late", "v4", FROM + 4 * HOUR, **DESKTOP_CHROME_US),                 # after the range
+]
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory):
+    wh = Warehouse(tmp_path_factory.mktemp("chdb-grafana"))
+    for migration in migrations_as_the_gateway_sends_them():
+        wh.apply(migration)
+    wh.insert(HISTORY)
+    wh.insert([FIRST])  # redelivered, in its own part
+    return wh
+
+
+def rows(wh, sql, variables=SITE, time_range=RANGE, interval_s=HOUR):
+    """(column names and types, rows) of a panel query as the plugin sends it; DateTime as unix seconds."""
+    expanded = expand(sql, *time_range, interval_s=interval_s, variables=variables)
+    answer = json.loads(wh.query(f"{expanded} FORMAT JSONCompact SETTINGS output_format_json_quote_64bit_integers = 0"))
+    columns = [(column["name"], column["type"]) for column in answer["meta"]]
+    datetimes = [i for i, (_, ty) in enumerate(columns) if ty.startswith("DateTime")]
+    data = [[int(time.mktime(time.strptime(v, "%Y-%m-%d %H:%M:%S"))) - time.timezone if i in datetimes else v
+             for i, v in enumerate(row)] for row in answer["data"]]
+    return columns, data
+
+
+def test_top_stats_count_distinct_visitors_page_views_and_custom_events_of_the_site(wh):
+    columns, data = rows(wh, generate.TOP_STATS)
+    assert columns == [("visitors", "UInt64"), ("pageviews", "UInt64"), ("custom_events", "UInt64")]
+    assert data == [[3, 4, 1]]
+
+
+def test_visitors_and_page_views_over_time_come_in_interval_buckets_with_a_time_column(wh):
+    columns, data = rows(wh, generate.OVER_TIME)
+    assert [name for name, _ in columns] == ["time", "visitors", "pageviews"]
+    assert columns[0][1].startswith("DateTime")
+    assert data == [[FROM, 1, 2], [FROM + HOUR, 1, 1], [FROM + 2 * HOUR, 1, 1]]
+
+
+def test_the_buckets_follow_the_dashboard_interval(wh):
+    _, data = rows(wh, generate.OVER_TIME, interval_s=2 * HOUR)
+    assert data == [[FROM, 2, 3], [FROM + 2 * HOUR, 1, 1]]
+
+
+@pytest.mark.parametrize("column, label, expected", [
+    ("pathname", "page", [["/", 3, 3], ["/pricing", 1, 1]]),
+    ("country", "country", [["US", 1, 2], ["DE", 1, 1], ["FR", 1, 1]]),
+    ("browser", "browser", [["Chrome", 2, 3], ["Firefox", 1, 1]]),
+    ("device", "device", [["smartphone", 2, 2], ["desktop", 1, 2]]),
+])
+def test_breakdowns_rank_values_by_visitors_of_page_views(wh, column, label, expected):
+    columns, data = rows(wh, generate.breakdown(column, label))
+    assert columns == [(label, "String"), ("visitors", "UInt64"), ("pageviews", "UInt64")]
+    assert data == expected
+
+
+def test_sources_split_referrers_by_utm_tags(wh):
+    columns, data = rows(wh, generate.SOURCES)
+    assert [name for name, _ in columns] == ["source", "utm_source", "utm_medium", "utm_campaign", "visitors"]
+    assert data == [["", "", "", "", 2], ["news.example", "", "", "", 1], ["news.example", "mail", "", "", 1]]
+
+
+def test_the_site_variable_lists_every_site(wh):
+    columns, data = rows(wh, generate.SITES)
+    assert columns == [("site", "String")]
+    assert data == [["a.example"], ["b.example"]]
+
+
+def test_ingested_per_minute_lists_every_minute_with_empty_ones_as_zero(wh):
+    columns, data = rows(wh, generate.INGESTED_PER_MINUTE, time_range=(at(FROM + 30), at(FROM + 300)))
+    assert [name for name, _ in columns] == ["time", "events"]
+    assert columns[0][1].startswith("DateTime") and columns[1][1] == "UInt64"
+    # p1 (delivered twice, counted once) and b1 in the second minute, p2 in the third.
+    assert data == [[FROM + 60 * m, n] for m, n in enumerate([0, 2, 1, 0, 0, 0])]
+
+
+def test_parts_are_counted_per_table_of_the_database(wh):
+    wh.query("OPTIMIZE TABLE page_visits FINAL")
+    columns, data = rows(wh, generate.PARTS)
+    assert columns == [("table", "String"), ("parts", "UInt64")]
+    assert ["page_visits", 1] in data  # one month, merged into one part
+
+
+def alert_fires(wh):
+    """The provisioned rule's verdict on its query's answer: reduce last, then its threshold."""
+    rule = yaml.safe_load((generate.HERE / "provisioning" / "alerting" / "pathlight.yaml").read_text())
+    rule = rule["groups"][0]["rules"][0]
+    query, _, threshold = rule["data"]
+    columns, data = rows(wh, query["model"]["rawSql"])
+    assert columns == [("pageviews", "UInt64")]
+    if not data:
+        return rule["noDataState"] == "Alerting"
+    evaluator = threshold["model"]["conditions"][0]["evaluator"]
+    assert evaluator["type"] == "lt"
+    return data[-1][0] < evaluator["params"][0]
+
+
+def test_live_panels_and_the_alert_follow_the_newest_page_view(wh):
+    # Only old events so far: nobody is on the site, and the pipeline looks stopped.
+    assert rows(wh, generate.CURRENT_VISITORS)[1] == [[0]]
+    assert alert_fires(wh)
+    now = int(time.time())
+    wh.insert([visit("live1", "v7", now - 60), visit("live2", "v8", now - 400)])
+    columns, data = rows(wh, generate.CURRENT_VISITORS)
+    assert columns == [("current_visitors", "UInt64")] and data == [[1]]
+    assert not alert_fires(wh)
+    columns, data = rows(wh, generate.END_TO_END_LAG)
+    assert columns == [("lag_seconds", "Int64")]
+    # now() is read when the query runs, after `now` above: the lag is at least the event's age.
+    assert 60 <= data[0][0] < 60 + 600
+
+
+def test_the_alert_rule_treats_no_data_and_errors_as_alerting():
+    rule = yaml.safe_load((generate.HERE / "provisioning" / "alerting" / "pathlight.yaml").read_text())
+    rule = rule["groups"][0]["rules"][0]
+    assert (rule["noDataState"], rule["execErrState"], rule["condition"]) == ("Alerting", "Alerting", "C")

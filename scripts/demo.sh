@@ -23,6 +23,7 @@ gateway="http://127.0.0.1:$GATEWAY_PORT"
 echo
 echo "Where to look (user \"demo\", password: $(cat "$PATHLIGHT_STATE/gateway/replay-password")):"
 echo "  recorded sessions:  $gateway/replay"
+echo "  stats API:          $gateway/api/v1/stats/breakdown?site=demo&property=country&from=$(date -u +%F)&to=$(date -u +%F)"
 [ -z "$replay_session" ] || echo "  the demo's replay:  $gateway/replay/sessions/demo/$replay_session"
 echo "  ClickHouse:         clickhouse-client --port $CLICKHOUSE_TCP_PORT --database pathlight   (or HTTP on :$CLICKHOUSE_HTTP_PORT)"
 echo

@@ -171,8 +171,8 @@ build_gateway() {
   [ -x "$GATEWAY_BIN" ] || die "GATEWAY_BIN=$GATEWAY_BIN does not exist"
 }
 
-# Replay (recordings) needs credentials of its own. Locally the user is "demo" and the password is made once
-# per state directory and kept there, so scripts/demo.sh can print it and the tests can read it.
+# Replay (recordings) and the stats API need credentials of their own. Locally both are user "demo" with a
+# password made once per state directory and kept there, so scripts/demo.sh can print it and tests can read it.
 replay_password_file() { echo "$PATHLIGHT_STATE/gateway/replay-password"; }
 
 start_gateway() {
@@ -180,7 +180,7 @@ start_gateway() {
   local secret
   secret=$(replay_password_file)
   [ -s "$secret" ] || od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$secret"
-  GATEWAY_ENV+=(REPLAY_USERNAME=demo REPLAY_PASSWORD="$(cat "$secret")")
+  GATEWAY_ENV+=(REPLAY_USERNAME=demo REPLAY_PASSWORD="$(cat "$secret")" STATS_USERNAME=demo STATS_PASSWORD="$(cat "$secret")")
   build_gateway
   log "gateway: creating the topic and applying sql/"
   (cd "$PATHLIGHT_ROOT" && "${GATEWAY_ENV[@]}" "$GATEWAY_BIN" migrate) >>"$PATHLIGHT_LOGS/gateway.log" 2>&1 \

@@ -83,14 +83,15 @@ SITES = "SELECT DISTINCT site FROM page_visits ORDER BY site"
 # ---- Pipeline health ------------------------------------------------------------------------------------------
 
 # Every minute of the range listed, empty ones as 0 (18.16 has no WITH FILL): the minutes come from numbers()
-# and the counts are joined onto them, as sql/queries/ingested_per_minute.sql does. All sites.
+# and the counts are joined onto them, as sql/queries/ingested_per_minute.sql does. All sites. numbers() takes
+# only an unsigned count on 18.16 (a difference is Int64 there), hence the toUInt64.
 INGESTED_PER_MINUTE = """SELECT
     toDateTime(minute) AS time,
     events
 FROM
 (
     SELECT toUInt32(intDiv(toUInt32($__fromTime), 60) * 60 + number * 60) AS minute
-    FROM numbers(intDiv(toUInt32($__toTime), 60) - intDiv(toUInt32($__fromTime), 60) + 1)
+    FROM numbers(toUInt64(intDiv(toUInt32($__toTime), 60) - intDiv(toUInt32($__fromTime), 60) + 1))
 ) AS minutes
 ANY LEFT JOIN
 (

@@ -1,0 +1,74 @@
+"""The panel and alert tests of test_panels_chdb.py again, on ClickHouse 18.16 (the local stack's server) over
+HTTP: the same expanded SQL, seeds and exact answers. Runs when CLICKHOUSE_URL names a running server (e.g. a
+private stack: `source scripts/env.sh; use_private_stack NAME DIGIT; scripts/stack.sh start clickhouse`), in a
+database of its own that it drops afterwards; skipped otherwise."""
+import json
+import re
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+
+import pytest
+
+from test_chdb import migrations_as_the_gateway_sends_them
+from test_panels_chdb import (  # noqa: F401 - collected here again, against this module's `wh`
+    FIRST, HISTORY, test_breakdowns_rank_values_by_visitors_of_page_views,
+    test_ingested_per_minute_lists_every_minute_with_empty_ones_as_zero, test_live_panels_and_the_alert_follow_the_newest_page_view,
+    test_parts_are_counted_per_table_of_the_database, test_sources_split_referrers_by_utm_tags,
+    test_the_buckets_follow_the_dashboard_interval, test_the_site_variable_lists_every_site,
+    test_top_stats_count_distinct_visitors_page_views_and_custom_events_of_the_site,
+    test_visitors_and_page_views_over_time_come_in_interval_buckets_with_a_time_column)
+
+URL = os.environ.get("CLICKHOUSE_URL", "")
+DATABASE = "grafana_panels"
+
+
+class Server:
+    """ClickHouse over HTTP with the chDB warehouse's query/insert interface."""
+
+    def __init__(self, url, database=None):
+        self.url, self.database = url, database
+
+    def query(self, sql):
+        params = {"database": self.database} if self.database else {}
+        request = urllib.request.Request(f"{self.url}/?{urllib.parse.urlencode(params)}", data=sql.encode())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.read().decode().strip()
+        except urllib.error.HTTPError as err:
+            raise AssertionError(f"{err.read().decode()}\n--- query:\n{sql[:500]}") from None
+
+    def insert(self, rows):
+        # 18.16's JSONEachRow reads a DateTime only as text.
+        as_text = [{**row, "timestamp": datetime.fromtimestamp(row["timestamp"], timezone.utc)
+                    .strftime("%Y-%m-%d %H:%M:%S")} for row in rows]
+        self.query("INSERT INTO page_visits FORMAT JSONEachRow\n" + "\n".join(json.dumps(r) for r in as_text))
+
+
+def server_version():
+    try:
+        return Server(URL).query("SELECT version()")
+    except (OSError, AssertionError):
+        return ""
+
+
+pytestmark = pytest.mark.skipif(not URL or not server_version().startswith("18.16"),
+                                reason="no ClickHouse 18.16 at CLICKHOUSE_URL")
+
+
+@pytest.fixture(scope="module")
+def wh():
+    admin = Server(URL)
+    admin.query(f"DROP DATABASE IF EXISTS {DATABASE}")
+    admin.query(f"CREATE DATABASE {DATABASE}")
+    server = Server(URL, DATABASE)
+    # The tables the panels read; not the Kafka-engine tables, which would consume from a broker.
+    for migration in migrations_as_the_gateway_sends_them():
+        if not re.search(r"ENGINE\s*=\s*Kafka|FROM\s+\w+_queue\b", migration["statement"]):
+            server.query(migration["statement"])
+    server.insert(HISTORY)
+    server.insert([FIRST])
+    yield server
+    admin.query(f"DROP DATABASE IF EXISTS {DATABASE}")

@@ -142,7 +142,7 @@ def dashboard(uid, title, panels, templating):
 
 
 SITE_VARIABLE = {"name": "site", "label": "Site", "type": "query", "datasource": DATASOURCE, "query": SITES,
-                 "definition": SITES, "refresh": 1, "sort": 1, "multi": False, "includeAll": False}
+                 "refresh": 1, "sort": 1, "multi": False, "includeAll": False}
 
 
 def web_analytics():

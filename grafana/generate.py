@@ -73,6 +73,28 @@ GROUP BY source, utm_source, utm_medium, utm_campaign
 ORDER BY visitors DESC, source, utm_source, utm_medium, utm_campaign
 LIMIT 100"""
 
+REGIONS = f"""SELECT
+    country,
+    region,
+    city,
+    toUInt64(uniqExact(visitor_id)) AS visitors,
+    toUInt64(count()) AS pageviews
+FROM page_visits FINAL
+WHERE {SITE} AND $__timeFilter(timestamp) AND kind = 'pageview'
+GROUP BY country, region, city
+ORDER BY visitors DESC, pageviews DESC, country, region, city
+LIMIT 100"""
+
+CUSTOM_EVENTS = f"""SELECT
+    event_name,
+    toUInt64(count()) AS events,
+    toUInt64(uniqExact(visitor_id)) AS visitors
+FROM page_visits FINAL
+WHERE {SITE} AND $__timeFilter(timestamp) AND kind = 'event'
+GROUP BY event_name
+ORDER BY events DESC, event_name
+LIMIT 100"""
+
 # The last five minutes whatever the dashboard's range, as the gateway's realtime report counts them.
 CURRENT_VISITORS = f"""SELECT toUInt64(uniqExact(visitor_id)) AS current_visitors
 FROM page_visits FINAL
@@ -135,6 +157,14 @@ def panel(panel_id, title, kind, sql, fmt, grid, unit=None):
             "fieldConfig": {"defaults": defaults, "overrides": []}, "options": {}}
 
 
+# Countries on a world map: the `country` column holds ISO 3166-1 alpha-2 codes, which Grafana's countries
+# gazetteer looks up.
+GEOMAP_OPTIONS = {"view": {"id": "zero", "zoom": 1}, "controls": {"showZoom": True},
+                  "layers": [{"type": "markers", "name": "Visitors", "location": {
+                      "mode": "lookup", "lookup": "country", "gazetteer": "public/gazetteer/countries.json"},
+                      "config": {"size": {"field": "visitors", "min": 2, "max": 20}}}]}
+
+
 def dashboard(uid, title, panels, templating):
     return {"uid": uid, "title": title, "tags": ["pathlight"], "timezone": "utc", "schemaVersion": 39,
             "version": 1, "editable": False, "time": {"from": "now-24h", "to": "now"}, "refresh": "1m",
@@ -155,6 +185,11 @@ def web_analytics():
         panel(6, "Countries", "table", breakdown("country", "country"), TABLE, (0, 21, 8, 9)),
         panel(7, "Browsers", "barchart", breakdown("browser", "browser"), TABLE, (8, 21, 8, 9)),
         panel(8, "Devices", "piechart", breakdown("device", "device"), TABLE, (16, 21, 8, 9)),
+        {**panel(9, "Countries on a map", "geomap", breakdown("country", "country"), TABLE, (0, 30, 12, 10)),
+         "options": GEOMAP_OPTIONS},
+        panel(10, "Regions and cities", "table", REGIONS, TABLE, (12, 30, 12, 10)),
+        panel(11, "Operating systems", "piechart", breakdown("os", "os"), TABLE, (0, 40, 8, 9)),
+        panel(12, "Custom events", "table", CUSTOM_EVENTS, TABLE, (8, 40, 16, 9)),
     ]
     return dashboard("pathlight-web-analytics", "Web analytics", panels, [SITE_VARIABLE])
 

@@ -20,15 +20,17 @@ def visit(event_id, visitor, ts, pathname="/", kind="pageview", site="a.example"
     return {**event(event_id, "", visitor, ts=ts, kind=kind, site=site), "pathname": pathname, **fields}
 
 
-DESKTOP_CHROME_US = {"browser": "Chrome", "device": "desktop", "country": "US"}
-PHONE_FIREFOX_DE = {"browser": "Firefox", "device": "smartphone", "country": "DE"}
+DESKTOP_CHROME_US = {"browser": "Chrome", "os": "Windows", "device": "desktop", "country": "US", "region": "California",
+                     "city": "San Francisco"}
+PHONE_FIREFOX_DE = {"browser": "Firefox", "os": "Android", "device": "smartphone", "country": "DE", "region": "Berlin",
+                    "city": "Berlin"}
 FIRST = visit("p1", "v1", FROM + 60, referrer_host="news.example", **DESKTOP_CHROME_US)
 HISTORY = [
     FIRST,
     visit("p2", "v1", FROM + 120, "/pricing", **DESKTOP_CHROME_US),
     visit("p3", "v2", FROM + HOUR + 60, referrer_host="news.example", utm_source="mail", **PHONE_FIREFOX_DE),
     visit("e1", "v2", FROM + HOUR + 120, kind="event", event_name="signup", **PHONE_FIREFOX_DE),
-    visit("p4", "v3", FROM + 2 * HOUR, browser="Chrome", device="smartphone", country="FR"),
+    visit("p4", "v3", FROM + 2 * HOUR, browser="Chrome", os="iOS", device="smartphone", country="FR"),
     visit("b1", "v9", FROM + 60, site="b.example", **DESKTOP_CHROME_US),       # another site
     visit("late", "v4", FROM + 4 * HOUR, **DESKTOP_CHROME_US),                 # after the range
 ]
@@ -81,6 +83,7 @@ def test_the_buckets_follow_the_dashboard_interval(wh):
     ("country", "country", [["US", 1, 2], ["DE", 1, 1], ["FR", 1, 1]]),
     ("browser", "browser", [["Chrome", 2, 3], ["Firefox", 1, 1]]),
     ("device", "device", [["smartphone", 2, 2], ["desktop", 1, 2]]),
+    ("os", "os", [["Windows", 1, 2], ["Android", 1, 1], ["iOS", 1, 1]]),
 ])
 def test_breakdowns_rank_values_by_visitors_of_page_views(wh, column, label, expected):
     columns, data = rows(wh, generate.breakdown(column, label))
@@ -92,6 +95,27 @@ def test_sources_split_referrers_by_utm_tags(wh):
     columns, data = rows(wh, generate.SOURCES)
     assert [name for name, _ in columns] == ["source", "utm_source", "utm_medium", "utm_campaign", "visitors"]
     assert data == [["", "", "", "", 2], ["news.example", "", "", "", 1], ["news.example", "mail", "", "", 1]]
+
+
+def test_regions_and_cities_come_with_their_country(wh):
+    columns, data = rows(wh, generate.REGIONS)
+    assert [name for name, _ in columns] == ["country", "region", "city", "visitors", "pageviews"]
+    assert data == [["US", "California", "San Francisco", 1, 2], ["DE", "Berlin", "Berlin", 1, 1], ["FR", "", "", 1, 1]]
+
+
+def test_custom_events_are_counted_by_name_without_page_views(wh):
+    columns, data = rows(wh, generate.CUSTOM_EVENTS)
+    assert columns == [("event_name", "String"), ("events", "UInt64"), ("visitors", "UInt64")]
+    assert data == [["signup", 1, 1]]
+
+
+def test_the_world_map_looks_countries_up_by_the_column_its_query_answers(wh):
+    web = generate.web_analytics()
+    geomap = next(panel for panel in web["panels"] if panel["type"] == "geomap")
+    columns, _ = rows(wh, geomap["targets"][0]["rawSql"])
+    location = geomap["options"]["layers"][0]["location"]
+    assert location["lookup"] in [name for name, _ in columns]
+    assert geomap["options"]["layers"][0]["config"]["size"]["field"] in [name for name, _ in columns]
 
 
 def test_the_site_variable_lists_every_site(wh):

@@ -2,6 +2,7 @@
 seeded events and answers exact numbers under the column names its panel reads."""
 import calendar
 import json
+import re
 import time
 
 import pytest
@@ -36,13 +37,42 @@ HISTORY = [
 ]
 
 
+DAY = 24 * HOUR
+
+
+def chunk(session_id, seq, first_s, last_s, is_final=0, tab_id="t1", site="a.example"):
+    """A recording chunk as recording_chunks stores it, times as text (what 18.16's JSONEachRow reads)."""
+    received = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(last_s))
+    return {"schema_version": 1, "site": site, "session_id": session_id, "tab_id": tab_id, "seq": seq, "part": 0,
+            "parts": 1, "first_ts_ms": first_s * 1000, "last_ts_ms": last_s * 1000, "event_count": 3,
+            "raw_bytes": 100, "compressed_bytes": 50, "encoding": "gzip", "full_snapshot": int(seq == 0),
+            "is_final": is_final, "url": f"https://a.example/{session_id}", "timestamp": received,
+            "timestamp_ms": last_s * 1000}
+
+
+CHUNKS = [
+    chunk("s1", 0, FROM + 60, FROM + 90),
+    chunk("s1", 1, FROM + 100, FROM + 120, is_final=1),
+    chunk("s1", 1, FROM + 100, FROM + 120, is_final=1),      # redelivered
+    chunk("s2", 0, FROM + HOUR, FROM + HOUR + 30),           # its final chunk never came
+    chunk("s3", 0, FROM + DAY + 60, FROM + DAY + 70, is_final=1),
+    chunk("s9", 0, FROM + 60, FROM + 70, is_final=1, site="b.example"),
+]
+RECORDING_DAYS = (at(FROM), at(FROM + 2 * DAY - 1))
+
+
+def seed(wh):
+    wh.insert(HISTORY)
+    wh.insert([FIRST])  # redelivered, in its own part
+    wh.query("INSERT INTO recording_chunks FORMAT JSONEachRow\n" + "\n".join(json.dumps(c) for c in CHUNKS))
+
+
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory):
     wh = Warehouse(tmp_path_factory.mktemp("chdb-grafana"))
     for migration in migrations_as_the_gateway_sends_them():
         wh.apply(migration)
-    wh.insert(HISTORY)
-    wh.insert([FIRST])  # redelivered, in its own part
+    seed(wh)
     return wh
 
 
@@ -116,6 +146,32 @@ def test_the_world_map_looks_countries_up_by_the_column_its_query_answers(wh):
     location = geomap["options"]["layers"][0]["location"]
     assert location["lookup"] in [name for name, _ in columns]
     assert geomap["options"]["layers"][0]["config"]["size"]["field"] in [name for name, _ in columns]
+
+
+def test_recordings_are_counted_per_receive_day(wh):
+    columns, data = rows(wh, generate.RECORDINGS_PER_DAY, time_range=RECORDING_DAYS)
+    assert [name for name, _ in columns] == ["time", "recordings"]
+    assert data == [[FROM, 2], [FROM + DAY, 1]]
+
+
+def test_completeness_counts_tabs_with_and_without_their_final_chunk(wh):
+    columns, data = rows(wh, generate.COMPLETENESS, time_range=RECORDING_DAYS)
+    assert columns == [("with_final_chunk", "UInt64"), ("without_final_chunk", "UInt64")]
+    assert data == [[2, 1]]
+
+
+def test_recent_recordings_list_the_fields_the_player_link_needs(wh):
+    columns, data = rows(wh, generate.RECENT_RECORDINGS, time_range=RECORDING_DAYS)
+    assert [name for name, _ in columns] == ["site", "session_id", "started", "duration_s", "entry_url"]
+    assert data == [["a.example", "s3", FROM + DAY + 60, 10, "https://a.example/s3"],
+                    ["a.example", "s2", FROM + HOUR, 30, "https://a.example/s2"],
+                    ["a.example", "s1", FROM + 60, 60, "https://a.example/s1"]]
+    link = generate.PLAYER_LINK["url"]
+    assert {field for field in columns_named_in(link)} <= {name for name, _ in columns}
+
+
+def columns_named_in(url):
+    return re.findall(r"\$\{__data\.fields\.(\w+)\}", url)
 
 
 def test_the_site_variable_lists_every_site(wh):

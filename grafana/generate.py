@@ -18,6 +18,10 @@ import yaml
 HERE = Path(__file__).resolve().parent
 DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "pathlight-clickhouse"}
 SITE = "site = ${site:sqlstring}"
+# Equality filters of the web dashboard, textbox variables where empty means any (as in the stats API).
+FILTERS = ("country", "device", "browser", "os", "pathname")
+SITE_AND_FILTERS = SITE + "".join(f"\n  AND (${{{name}:sqlstring}} = '' OR {name} = ${{{name}:sqlstring}})"
+                                  for name in FILTERS)
 # The plugin's query editor modes: 1 = table, 0 = time series (the SQL editor's "format" field).
 TABLE, TIME_SERIES = 1, 0
 # Silence that raises the alert: no page view ingested for this many minutes.
@@ -36,14 +40,14 @@ TOP_STATS = f"""SELECT
     toUInt64(countIf(kind = 'pageview')) AS pageviews,
     toUInt64(countIf(kind = 'event')) AS custom_events
 FROM page_visits FINAL
-WHERE {SITE} AND $__timeFilter(timestamp)"""
+WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp)"""
 
 OVER_TIME = f"""SELECT
     {bucket('timestamp')} AS time,
     toUInt64(uniqExact(visitor_id)) AS visitors,
     toUInt64(countIf(kind = 'pageview')) AS pageviews
 FROM page_visits FINAL
-WHERE {SITE} AND $__timeFilter(timestamp)
+WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp)
 GROUP BY time
 ORDER BY time"""
 
@@ -55,7 +59,7 @@ def breakdown(column, label):
     toUInt64(uniqExact(visitor_id)) AS visitors,
     toUInt64(count()) AS pageviews
 FROM page_visits FINAL
-WHERE {SITE} AND $__timeFilter(timestamp) AND kind = 'pageview'
+WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp) AND kind = 'pageview'
 GROUP BY {label}
 ORDER BY visitors DESC, pageviews DESC, {label}
 LIMIT 100"""
@@ -68,7 +72,7 @@ SOURCES = f"""SELECT
     utm_campaign,
     toUInt64(uniqExact(visitor_id)) AS visitors
 FROM page_visits FINAL
-WHERE {SITE} AND $__timeFilter(timestamp) AND kind = 'pageview'
+WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp) AND kind = 'pageview'
 GROUP BY source, utm_source, utm_medium, utm_campaign
 ORDER BY visitors DESC, source, utm_source, utm_medium, utm_campaign
 LIMIT 100"""
@@ -80,7 +84,7 @@ REGIONS = f"""SELECT
     toUInt64(uniqExact(visitor_id)) AS visitors,
     toUInt64(count()) AS pageviews
 FROM page_visits FINAL
-WHERE {SITE} AND $__timeFilter(timestamp) AND kind = 'pageview'
+WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp) AND kind = 'pageview'
 GROUP BY country, region, city
 ORDER BY visitors DESC, pageviews DESC, country, region, city
 LIMIT 100"""
@@ -90,7 +94,7 @@ CUSTOM_EVENTS = f"""SELECT
     toUInt64(count()) AS events,
     toUInt64(uniqExact(visitor_id)) AS visitors
 FROM page_visits FINAL
-WHERE {SITE} AND $__timeFilter(timestamp) AND kind = 'event'
+WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp) AND kind = 'event'
 GROUP BY event_name
 ORDER BY events DESC, event_name
 LIMIT 100"""
@@ -98,7 +102,7 @@ LIMIT 100"""
 # The last five minutes whatever the dashboard's range, as the gateway's realtime report counts them.
 CURRENT_VISITORS = f"""SELECT toUInt64(uniqExact(visitor_id)) AS current_visitors
 FROM page_visits FINAL
-WHERE {SITE} AND timestamp >= now() - 300"""
+WHERE {SITE_AND_FILTERS} AND timestamp >= now() - 300"""
 
 SITES = "SELECT DISTINCT site FROM page_visits ORDER BY site"
 
@@ -211,6 +215,10 @@ SITE_VARIABLE = {"name": "site", "label": "Site", "type": "query", "datasource":
                  "refresh": 1, "sort": 1, "multi": False, "includeAll": False}
 
 
+FILTER_VARIABLES = [{"name": name, "label": name, "type": "textbox", "query": "", "current": {"text": "", "value": ""}}
+                    for name in FILTERS]
+
+
 def web_analytics():
     panels = [
         panel(1, "Visitors, page views, custom events", "stat", TOP_STATS, TABLE, (0, 0, 18, 4)),
@@ -227,7 +235,7 @@ def web_analytics():
         panel(11, "Operating systems", "piechart", breakdown("os", "os"), TABLE, (0, 40, 8, 9)),
         panel(12, "Custom events", "table", CUSTOM_EVENTS, TABLE, (8, 40, 16, 9)),
     ]
-    return dashboard("pathlight-web-analytics", "Web analytics", panels, [SITE_VARIABLE])
+    return dashboard("pathlight-web-analytics", "Web analytics", panels, [SITE_VARIABLE, *FILTER_VARIABLES])
 
 
 def pipeline_health():

@@ -14,7 +14,7 @@ from test_chdb import FROM, Warehouse, event, migrations_as_the_gateway_sends_th
 
 HOUR = 3600
 RANGE = (at(FROM), at(FROM + 3 * HOUR))  # the plugin's $__timeFilter includes both ends
-SITE = {"site": "a.example"}
+SITE = {"site": "a.example", **{name: "" for name in generate.FILTERS}}
 
 
 def visit(event_id, visitor, ts, pathname="/", kind="pageview", site="a.example", **fields):
@@ -94,6 +94,17 @@ def test_top_stats_count_distinct_visitors_page_views_and_custom_events_of_the_s
     columns, data = rows(wh, generate.TOP_STATS)
     assert columns == [("visitors", "UInt64"), ("pageviews", "UInt64"), ("custom_events", "UInt64")]
     assert data == [[3, 4, 1]]
+
+
+@pytest.mark.parametrize("filters, expected", [
+    ({"country": "US"}, [[1, 2, 0]]),
+    ({"device": "smartphone"}, [[2, 2, 1]]),
+    ({"device": "smartphone", "browser": "Firefox"}, [[1, 1, 1]]),
+    ({"pathname": "/pricing"}, [[1, 1, 0]]),
+    ({"os": "BeOS"}, [[0, 0, 0]]),
+])
+def test_the_filters_narrow_the_top_stats_to_matching_events(wh, filters, expected):
+    assert rows(wh, generate.TOP_STATS, variables={**SITE, **filters})[1] == expected
 
 
 def test_visitors_and_page_views_over_time_come_in_interval_buckets_with_a_time_column(wh):

@@ -14,14 +14,23 @@ import pytest
 
 from test_chdb import migrations_as_the_gateway_sends_them
 from test_panels_chdb import (  # noqa: F401 - collected here again, against this module's `wh`
-    seed, test_breakdowns_rank_values_by_visitors_of_page_views,
-    test_completeness_counts_tabs_with_and_without_their_final_chunk, test_custom_events_are_counted_by_name_without_page_views,
-    test_recent_recordings_list_the_fields_the_player_link_needs, test_recordings_are_counted_per_receive_day, test_regions_and_cities_come_with_their_country,
-    test_ingested_per_minute_lists_every_minute_with_empty_ones_as_zero, test_live_panels_and_the_alert_follow_the_newest_page_view,
-    test_parts_are_counted_per_table_of_the_database, test_sources_split_referrers_by_utm_tags,
-    test_the_buckets_follow_the_dashboard_interval, test_the_site_variable_lists_every_site,
+    seed,
+    test_breakdowns_rank_values_by_visitors_of_page_views,
+    test_completeness_counts_tabs_with_and_without_their_final_chunk,
+    test_custom_events_are_counted_by_name_without_page_views,
+    test_ingested_per_minute_lists_every_minute_with_empty_ones_as_zero,
+    test_live_panels_and_the_alert_follow_the_newest_page_view,
+    test_parts_are_counted_per_table_of_the_database,
+    test_recent_recordings_list_the_fields_the_player_link_needs,
+    test_recordings_are_counted_per_receive_day,
+    test_regions_and_cities_come_with_their_country,
+    test_sources_split_referrers_by_utm_tags,
+    test_the_buckets_follow_the_dashboard_interval,
+    test_the_filters_narrow_the_top_stats_to_matching_events,
+    test_the_site_variable_lists_every_site,
     test_top_stats_count_distinct_visitors_page_views_and_custom_events_of_the_site,
-    test_visitors_and_page_views_over_time_come_in_interval_buckets_with_a_time_column)
+    test_visitors_and_page_views_over_time_come_in_interval_buckets_with_a_time_column,
+)
 
 URL = os.environ.get("CLICKHOUSE_URL", "")
 DATABASE = "grafana_panels"

@@ -87,4 +87,4 @@ def test_panels_of_a_dashboard_have_distinct_ids_and_the_web_dashboard_a_site_va
         ids = [panel["id"] for panel in model["panels"]]
         assert len(ids) == len(set(ids)), path
     web = json.loads((GRAFANA / "dashboards" / "web-analytics.json").read_text())
-    assert [variable["name"] for variable in web["templating"]["list"]] == ["site"]
+    assert [variable["name"] for variable in web["templating"]["list"]] == ["site", *generate.FILTERS]

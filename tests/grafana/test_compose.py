@@ -2,6 +2,7 @@
 builds from exists, every image pinned, host ports those of scripts/ports.env, and the services wired to each
 other and to the provisioned Grafana datasource."""
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import yaml
@@ -81,3 +82,20 @@ def test_no_secret_is_written_in_the_compose_file():
         for key, value in service.get("environment", {}).items():
             if re.search(r"PASSWORD|TOKEN|SECRET", key):
                 assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", value), (key, value)
+
+
+def test_the_worker_allows_the_sites_wrangler_toml_allows():
+    wrangler = (ROOT / "wrangler.toml").read_text()
+    assert SERVICES["worker"]["environment"]["SITES"] == re.search(r"^SITES = '(.*)'$", wrangler, re.M).group(1)
+
+
+def test_the_grafana_clickhouse_user_is_read_only_with_its_password_from_the_environment():
+    users = ET.parse(ROOT / "docker" / "clickhouse" / "users.d" / "grafana.xml").getroot()
+    grafana = users.find("users/grafana")
+    profile = users.find(f"profiles/{grafana.findtext('profile')}")
+    assert profile.findtext("readonly") in ("1", "2")
+    password = grafana.find("password")
+    assert password.text is None and password.get("from_env") in SERVICES["clickhouse"]["environment"]
+    datasource = yaml.safe_load((ROOT / "grafana" / "provisioning" / "datasources" / "clickhouse.yaml").read_text())
+    user_variable = datasource["datasources"][0]["jsonData"]["username"].strip("${}")
+    assert SERVICES["grafana"]["environment"][user_variable] == grafana.tag

@@ -88,3 +88,13 @@ def test_panels_of_a_dashboard_have_distinct_ids_and_the_web_dashboard_a_site_va
         assert len(ids) == len(set(ids)), path
     web = json.loads((GRAFANA / "dashboards" / "web-analytics.json").read_text())
     assert [variable["name"] for variable in web["templating"]["list"]] == ["site", *generate.FILTERS]
+
+
+def test_the_datasource_sets_only_settings_the_plugin_reads():
+    # pkg/plugin/settings.go of the plugin (v4): these keys, a port given as text is parsed as a number.
+    read_by_the_plugin = {"host", "port", "protocol", "secure", "path", "username", "defaultDatabase",
+                          "dialTimeout", "queryTimeout", "customSettings", "tlsSkipVerify", "tlsAuth",
+                          "tlsAuthWithCACert", "forwardGrafanaHeaders", "httpHeaders"}
+    json_data = provisioned_datasource()["jsonData"]
+    assert set(json_data) <= read_by_the_plugin
+    assert json_data["protocol"] in ("http", "native") and json_data["host"] and json_data["port"]

@@ -18,8 +18,9 @@ TO_456 = datetime(2015, 11, 12, 11, 45, 26, 456000, tzinfo=timezone.utc)
     ("$__fromTime_ms", "fromUnixTimestamp64Milli(1415792726371)"),
     ("$__toTime_ms", "fromUnixTimestamp64Milli(1447328726371)"),
     ("$__dateFilter(dateCol)", "dateCol >= toDate('2014-11-12') AND dateCol <= toDate('2015-11-12')"),
-    ("$__dateTimeFilter(dateCol, timeCol)", "(dateCol >= toDate('2014-11-12') AND dateCol <= toDate('2015-11-12')) AND "
-                                            "(timeCol >= toDateTime(1415792726) AND timeCol <= toDateTime(1447328726))"),
+    ("$__dateTimeFilter(dateCol, timeCol)",
+     "(dateCol >= toDate('2014-11-12') AND dateCol <= toDate('2015-11-12')) AND "
+     "(timeCol >= toDateTime(1415792726) AND timeCol <= toDateTime(1447328726))"),
 ])
 def test_time_range_macros_expand_as_the_plugin_expands_them(sql, expected):
     assert expand_macros(sql, FROM, TO) == expected

@@ -94,6 +94,12 @@ sql_tests() {
   python3 -m pytest tests/sql --junitxml="$TIER_REPORTS/pytest.xml"
 }
 
+# The dashboards' and the alert's SQL, expanded as Grafana's ClickHouse plugin does, in chDB and on the stack's
+# ClickHouse 18.16 (CLICKHOUSE_URL); the provisioning and compose files, statically.
+grafana_tests() {
+  python3 -m pytest tests/grafana --junitxml="$TIER_REPORTS/pytest-grafana.xml"
+}
+
 bash scripts/install.sh || die "installing tools failed"
 cargo build --workspace --all-targets --locked || die "cargo build failed"
 bash scripts/build-worker.sh || die "building the worker failed"
@@ -107,6 +113,7 @@ tier lint lint
 tier rust rust_tests
 tier tracker tracker_tests
 tier chdb sql_tests
+tier grafana grafana_tests
 tier worker node_tests worker tests/worker/
 tier browser-tracker node_tests browser-tracker tests/browser-tracker/
 tier browser-recorder node_tests browser-recorder tests/browser-recorder/

@@ -17,7 +17,7 @@ use worker::{
 };
 
 use event_schema::{ProduceResponse, StoredEvent};
-use worker::{MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::{MessageBatch, MessageExt, QueueRetryOptions, QueueRetryOptionsBuilder, RawMessage};
 
 use crate::api::{self, ApiError, Effects, Endpoint, Outcome, Reply, TrackHead};
 use crate::config::{Config, ConfigError, ForwardMode};
@@ -250,7 +250,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
                 "{}",
                 serde_json::json!({"msg": "queue batch kept: worker misconfigured", "error": error.to_string()})
             );
-            batch.retry_all_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(60).build());
+            batch.retry_all_with_options(&retry_after(60));
             return Ok(());
         }
     };
@@ -259,7 +259,8 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
         return Ok(());
     }
     let now_ms = Date::now().as_millis();
-    let mut messages: Vec<(RawMessage, Handoff)> = Vec::new();
+    let mut raws: Vec<RawMessage> = Vec::new();
+    let mut handoffs: Vec<Handoff> = Vec::new();
     for raw in batch.raw_iter() {
         let parsed = raw
             .body()
@@ -267,7 +268,10 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
             .ok_or_else(|| "not a text message".to_owned())
             .and_then(|text| serde_json::from_str::<Handoff>(&text).map_err(|e| e.to_string()));
         match parsed {
-            Ok(handoff) => messages.push((raw, handoff)),
+            Ok(handoff) => {
+                raws.push(raw);
+                handoffs.push(handoff);
+            }
             Err(error) => {
                 // Not ours (or damaged): producing it could only fail again; keep it for a person to read.
                 console_error!(
@@ -278,7 +282,6 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
             }
         }
     }
-    let handoffs: Vec<Handoff> = messages.iter().map(|(_, h)| h.clone()).collect();
     let target = ForwardTarget::from_config(config);
     let client = reqwest::Client::new();
     for topic_batch in handoff::plan(&handoffs, config.topic_partitions) {
@@ -289,7 +292,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
             Err(failure) => (None, serde_json::to_value(&failure).ok()),
         };
         for (index, partition) in topic_batch.members {
-            let (raw, handoff) = &messages[index];
+            let (raw, handoff) = (&raws[index], &handoffs[index]);
             let delivered = handoff::delivered(response.as_ref(), partition);
             let age_ms = now_ms.saturating_sub(raw.timestamp().as_millis());
             let settle = handoff::settle(delivered, age_ms, &config.retry_policy, jitter());
@@ -306,7 +309,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result
                     count(&env, &Tally::new("events_forwarded", "", &handoff.site, events));
                 }
                 Settle::Retry { delay_s } => {
-                    raw.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay_s).build());
+                    raw.retry_with_options(&retry_after(delay_s));
                     console_error!(
                         "{}",
                         serde_json::json!({"msg": "produce failed; message retried", "site": handoff.site,
@@ -349,7 +352,7 @@ async fn replay(batch: &MessageBatch<String>, env: &Env) {
                 "{}",
                 serde_json::json!({"msg": "replay paused: events queue unavailable", "error": error.to_string()})
             );
-            batch.retry_all_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(60).build());
+            batch.retry_all_with_options(&retry_after(60));
             return;
         }
     };
@@ -366,7 +369,7 @@ async fn replay(batch: &MessageBatch<String>, env: &Env) {
                     "{}",
                     serde_json::json!({"msg": "replay of a message failed; retried", "error": error.to_string()})
                 );
-                raw.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(60).build());
+                raw.retry_with_options(&retry_after(60));
             }
         }
     }
@@ -389,9 +392,13 @@ async fn dead_letter(env: &Env, raw: &RawMessage, body: JsValue) {
                 "{}",
                 serde_json::json!({"msg": "dead-letter queue unavailable; message retried", "error": error.to_string()})
             );
-            raw.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(300).build());
+            raw.retry_with_options(&retry_after(300));
         }
     }
+}
+
+fn retry_after(delay_s: u32) -> QueueRetryOptions {
+    QueueRetryOptionsBuilder::new().with_delay_seconds(delay_s).build()
 }
 
 /// A factor in [0.5, 1.5) that spreads retries of many isolates apart; 1 when no randomness is available.

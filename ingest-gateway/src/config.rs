@@ -169,6 +169,12 @@ pub struct Config {
     /// Directory of the versioned ClickHouse migrations, relative to the working directory.
     #[arg(long, env = "SQL_DIR", default_value = "sql", global = true)]
     pub sql_dir: PathBuf,
+
+    /// Page visits are kept this many days, counted from each event's `timestamp` (whole days); 0 keeps them
+    /// forever. On modern ClickHouse `migrate` puts it into the raw tables' `TTL timestamp + INTERVAL N DAY`;
+    /// on 18.16 (no TTL) `retention` drops the expired monthly partitions instead.
+    #[arg(long, env = "EVENTS_RETENTION_DAYS", default_value_t = 0, global = true)]
+    pub events_retention_days: u32,
 }
 
 /// Why the configuration was refused; the message says what to set.

@@ -1,6 +1,7 @@
 // Builds dist/player.js and dist/player.css, the replay player the gateway embeds (src/replay/assets.rs):
-// rrweb-player from the Node tool tree (scripts/node/package.json, pinned), bundled with esbuild. The options
-// live here, exported, so the reproducibility test rebuilds with exactly these.
+// rrweb-player from the Node tool tree (scripts/node/package.json, pinned), bundled with esbuild; and
+// dist/dashboard.js and dist/dashboard.css, the analytics dashboard (src/dashboard/assets.rs), with uPlot from
+// the same tree. The options live here, exported, so the reproducibility tests rebuild with exactly these.
 // Usage: node ingest-gateway/assets/build.mjs [outdir]   (default: ingest-gateway/assets/dist)
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +27,11 @@ export const options = {
   logLevel: "warning",
 };
 
+// A build of its own, so that each bundle's test sees only its own files.
+export const dashboardOptions = { ...options, entryPoints: { dashboard: "src/dashboard.js" } };
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await build(process.argv[2] ? { ...options, outdir: resolve(process.argv[2]) } : options);
+  for (const each of [options, dashboardOptions]) {
+    await build(process.argv[2] ? { ...each, outdir: resolve(process.argv[2]) } : each);
+  }
 }

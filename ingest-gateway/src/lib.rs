@@ -4,11 +4,12 @@
 //!
 //! [`app`] is the whole HTTP surface (`POST /topics/{topic}`, `GET /healthz`, `GET /readyz`,
 //! `GET /metrics`, the session replay under `/replay`, see [`replay`], and the stats API under
-//! `/api/v1/stats`, see [`stats`]); `main.rs` only reads the
-//! [`config::Config`], starts tracing and runs a subcommand.
+//! `/api/v1/stats`, see [`stats`], and its dashboard page under `/dashboard`, see [`dashboard`]); `main.rs`
+//! only reads the [`config::Config`], starts tracing and runs a subcommand.
 
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod limits;
 pub mod metrics;
 pub mod produce;
@@ -159,6 +160,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(replay::router(state.replay.clone()))
         .merge(stats::router(state.stats.clone()))
+        .merge(dashboard::router(state.stats.clone()))
         .fallback(|| async { Refusal::UnknownRoute })
         .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.limits.max_header_bytes, refuse_large_headers))

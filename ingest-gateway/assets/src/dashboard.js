@@ -1,0 +1,434 @@
+// The analytics dashboard's only script (GET /dashboard/assets/dashboard.js): reads the view from the URL
+// query, asks the stats API (/api/v1/stats/...) for it, and draws the numbers, the chart (uPlot) and the
+// breakdown tables. Bundled with esbuild into dist/dashboard.js (node ingest-gateway/assets/build.mjs), which
+// the gateway embeds; no CDN is ever involved.
+//
+// Referrers, page paths, event names and every other value come from visitors: they are only ever written
+// with textContent or as text nodes, never as markup. The page's Content-Security-Policy has no
+// 'unsafe-inline' for scripts or styles; uPlot styles its elements through the CSSOM, which the policy allows.
+//
+// The whole view lives in the query string (site, period or from/to, the filters, the chosen tab of each
+// panel), so a view can be linked, and back/forward walk through the filters.
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import "./dashboard.css";
+
+/** The stats API's equality filters (ingest-gateway/src/stats/query.rs, FILTERS), with their labels. */
+const FILTERS = {
+  page: "Page",
+  source: "Referrer",
+  utm_source: "UTM source",
+  utm_medium: "UTM medium",
+  utm_campaign: "UTM campaign",
+  country: "Country",
+  region: "Region",
+  city: "City",
+  browser: "Browser",
+  os: "OS",
+  device: "Device",
+  screen_class: "Screen class",
+};
+
+/** Breakdown panels and their tabs (the API's `property` values). Entry and exit pages and custom events
+ * have no filter in the API, so their rows are not clickable. */
+const PANELS = [
+  { id: "pages", tabs: [["page", "Pages"], ["entry_page", "Entry pages"], ["exit_page", "Exit pages"]] },
+  {
+    id: "sources",
+    tabs: [["source", "Referrers"], ["utm_source", "UTM source"], ["utm_medium", "UTM medium"],
+      ["utm_campaign", "UTM campaign"]],
+  },
+  { id: "locations", tabs: [["country", "Countries"], ["region", "Regions"], ["city", "Cities"]] },
+  {
+    id: "devices",
+    tabs: [["browser", "Browsers"], ["os", "Operating systems"], ["device", "Devices"], ["screen_class", "Screens"]],
+  },
+  { id: "events", tabs: [["event", "Custom events"]] },
+];
+
+const PERIODS = ["day", "7d", "30d", "custom"];
+const ROWS_PER_TABLE = 10;
+const DAY_MS = 86_400_000;
+
+const numbers = new Intl.NumberFormat("en-US");
+const regionNames = typeof Intl.DisplayNames === "function" ? new Intl.DisplayNames(["en"], { type: "region" }) : null;
+
+// ---------------------------------------------------------------- the view, from and to the URL
+
+const isDate = (text) => /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(`${text}T00:00:00Z`));
+const utcDate = (ms) => new Date(ms).toISOString().slice(0, 10);
+
+function readView(search) {
+  const query = new URLSearchParams(search);
+  const period = PERIODS.includes(query.get("period")) ? query.get("period") : "7d";
+  const view = {
+    site: (query.get("site") || "").trim(),
+    period,
+    from: isDate(query.get("from") || "") ? query.get("from") : "",
+    to: isDate(query.get("to") || "") ? query.get("to") : "",
+    filters: {},
+    tabs: {},
+  };
+  for (const name of Object.keys(FILTERS)) {
+    const value = query.get(name);
+    if (value) view.filters[name] = value;
+  }
+  for (const panel of PANELS) {
+    const tab = query.get(`tab_${panel.id}`);
+    view.tabs[panel.id] = panel.tabs.some(([property]) => property === tab) ? tab : panel.tabs[0][0];
+  }
+  return view;
+}
+
+function viewQuery(view) {
+  const query = new URLSearchParams();
+  if (view.site) query.set("site", view.site);
+  query.set("period", view.period);
+  if (view.period === "custom") {
+    query.set("from", view.from);
+    query.set("to", view.to);
+  }
+  for (const [name, value] of Object.entries(view.filters)) query.set(name, value);
+  for (const panel of PANELS) {
+    if (view.tabs[panel.id] !== panel.tabs[0][0]) query.set(`tab_${panel.id}`, view.tabs[panel.id]);
+  }
+  return query.toString();
+}
+
+/** The API's `from` and `to` (both UTC dates, `to` included) and the chart's interval. */
+function range(view, now = Date.now()) {
+  const today = utcDate(now);
+  let from = today;
+  let to = today;
+  if (view.period === "7d") from = utcDate(now - 6 * DAY_MS);
+  if (view.period === "30d") from = utcDate(now - 29 * DAY_MS);
+  if (view.period === "custom" && view.from && view.to) [from, to] = [view.from, view.to];
+  return { from, to, interval: from === to ? "hour" : "day" };
+}
+
+// ---------------------------------------------------------------- formatting
+
+const count = (n) => numbers.format(n);
+const percent = (n) => `${Number(n).toFixed(1)} %`;
+
+/** `12 s`, `4 min 05 s`, `1 h 02 min`, as on the replay pages. */
+function duration(seconds) {
+  const [h, m, s] = [Math.floor(seconds / 3600), Math.floor(seconds / 60) % 60, seconds % 60];
+  if (h) return `${h} h ${String(m).padStart(2, "0")} min`;
+  if (m) return `${m} min ${String(s).padStart(2, "0")} s`;
+  return `${s} s`;
+}
+
+// ---------------------------------------------------------------- DOM helpers (text only, never markup)
+
+function el(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === false || value === undefined) continue;
+    element.setAttribute(name, value === true ? "" : value);
+  }
+  element.append(...children.filter((child) => child !== null && child !== undefined).map(String));
+  return element;
+}
+
+/** `el` whose children may be nodes as well as text. */
+function node(tag, attributes, ...children) {
+  const element = el(tag, attributes);
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------- the API
+
+class ApiError extends Error {}
+
+async function api(route, params) {
+  const response = await fetch(`/api/v1/stats/${route}?${new URLSearchParams(params)}`, {
+    headers: { Accept: "application/json" },
+    credentials: "same-origin",
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError(body?.message || `the stats API answered HTTP ${response.status}`);
+  }
+  return body;
+}
+
+const questionOf = (view) => {
+  const { from, to } = range(view);
+  return { site: view.site, from, to, ...view.filters };
+};
+
+// ---------------------------------------------------------------- rendering
+
+let view = readView(location.search);
+let generation = 0;
+let chart = null;
+
+function setState(state) {
+  document.body.dataset.state = state;
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function renderControls() {
+  const { from, to } = range(view);
+  $("site").value = view.site;
+  $("period").value = view.period;
+  $("from").value = view.period === "custom" ? view.from : from;
+  $("to").value = view.period === "custom" ? view.to : to;
+  for (const id of ["from", "to"]) {
+    $(id).closest("label").hidden = view.period !== "custom";
+  }
+  $("range").textContent = from === to ? `${from} (UTC)` : `${from} to ${to} (UTC)`;
+}
+
+function renderFilters() {
+  const list = $("filters");
+  list.replaceChildren(
+    ...Object.entries(view.filters).map(([name, value]) => {
+      const remove = el("button", { type: "button", class: "chip-remove", "aria-label": `Remove filter ${FILTERS[name]} ${value}` }, "×");
+      remove.addEventListener("click", () => {
+        const filters = { ...view.filters };
+        delete filters[name];
+        navigate({ ...view, filters });
+      });
+      return node("li", { class: "chip", "data-filter": name }, el("span", { class: "chip-name" }, FILTERS[name]), " ",
+        el("span", { class: "chip-value" }, value), remove);
+    }),
+  );
+  list.hidden = list.childElementCount === 0;
+}
+
+function renderMetrics(results, current) {
+  const values = {
+    visitors: count(results.visitors),
+    visits: count(results.visits),
+    pageviews: count(results.pageviews),
+    views_per_visit: Number(results.views_per_visit).toFixed(2),
+    bounce_rate: percent(results.bounce_rate),
+    visit_duration: duration(results.visit_duration),
+    current: count(current.visitors),
+  };
+  for (const [name, text] of Object.entries(values)) $(`stat-${name}`).textContent = text;
+}
+
+function clearMetrics() {
+  for (const element of document.querySelectorAll(".stat dd")) element.textContent = "–";
+}
+
+function chartSize() {
+  const box = $("chart");
+  return { width: Math.max(box.clientWidth, 200), height: box.clientWidth < 500 ? 200 : 260 };
+}
+
+function renderChart(buckets, interval) {
+  chart?.destroy();
+  chart = null;
+  const box = $("chart");
+  box.replaceChildren();
+  const data = [
+    buckets.map((bucket) => bucket.time),
+    buckets.map((bucket) => bucket.visitors),
+    buckets.map((bucket) => bucket.pageviews),
+  ];
+  chart = new uPlot(
+    {
+      ...chartSize(),
+      tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
+      cursor: { drag: { x: false, y: false } },
+      scales: { y: { range: (_, min, max) => [0, Math.max(max, 1)] } },
+      axes: [{}, { values: (_, ticks) => ticks.map((tick) => (Number.isInteger(tick) ? count(tick) : "")) }],
+      series: [
+        { value: interval === "hour" ? "{YYYY}-{MM}-{DD} {HH}:00" : "{YYYY}-{MM}-{DD}" },
+        { label: "Visitors", stroke: "#2f6fdb", width: 2, fill: "rgba(47, 111, 219, 0.12)", points: { show: buckets.length < 40 } },
+        { label: "Page views", stroke: "#0f9d7a", width: 2, points: { show: buckets.length < 40 } },
+      ],
+    },
+    data,
+    box,
+  );
+}
+
+function breakdownColumns(property) {
+  if (property === "entry_page" || property === "exit_page") {
+    return [["visits", "Visits", count], ["bounce_rate", "Bounce", percent], ["visit_duration", "Duration", duration]];
+  }
+  if (property === "event") {
+    return [["visitors", "Visitors", count], ["events", "Events", count], ["conversion_rate", "Conversion", percent]];
+  }
+  return [["visitors", "Visitors", count], ["pageviews", "Views", count]];
+}
+
+/** What a row's value reads as: empty values are "none" (direct traffic, unknown place). */
+function valueLabel(property, value) {
+  if (value === "") return property === "source" ? "Direct / none" : "(none)";
+  return value;
+}
+
+function breakdownTable(property, rows) {
+  const columns = breakdownColumns(property);
+  const filterable = property in FILTERS;
+  const biggest = Math.max(1, ...rows.map((row) => row[columns[0][0]] ?? 0));
+  const head = node("thead", {}, node("tr", {}, el("th", { scope: "col" }, "Value"),
+    ...columns.map(([, title]) => el("th", { scope: "col", class: "num" }, title))));
+  const body = node("tbody", {}, ...rows.map((row) => {
+    const label = valueLabel(property, row.value);
+    let cell;
+    if (filterable && row.value !== "" && view.filters[property] !== row.value) {
+      cell = el("button", { type: "button", class: "row-filter", title: `Filter by ${FILTERS[property]} ${row.value}` }, label);
+      cell.addEventListener("click", () => navigate({ ...view, filters: { ...view.filters, [property]: row.value } }));
+    } else {
+      cell = el("span", { class: row.value === "" ? "none" : "", title: row.value || undefined }, label);
+    }
+    const valueCell = node("td", { class: "value" }, cell);
+    if (property === "country" && row.value && regionNames) {
+      let name = "";
+      try {
+        name = regionNames.of(row.value);
+      } catch {
+        // not a region code: show the value alone
+      }
+      if (name && name !== row.value) valueCell.append(el("span", { class: "muted" }, ` ${name}`));
+    }
+    const bar = el("span", { class: "bar" });
+    bar.style.width = `${(100 * (row[columns[0][0]] ?? 0)) / biggest}%`;
+    valueCell.prepend(bar);
+    return node("tr", { "data-value": row.value }, valueCell,
+      ...columns.map(([key, , format]) => el("td", { class: "num", "data-column": key }, row[key] === undefined ? "" : format(row[key]))));
+  }));
+  return node("table", { class: "breakdown", "data-property": property }, head, body);
+}
+
+function renderPanelFrame(panel) {
+  const section = $(`panel-${panel.id}`);
+  const tabs = section.querySelector(".tabs");
+  tabs.replaceChildren(...panel.tabs.map(([property, title]) => {
+    const selected = view.tabs[panel.id] === property;
+    const button = el("button", { type: "button", role: "tab", "aria-selected": String(selected), "data-property": property }, title);
+    button.addEventListener("click", () => {
+      if (view.tabs[panel.id] === property) return;
+      navigate({ ...view, tabs: { ...view.tabs, [panel.id]: property } }, { only: panel });
+    });
+    return button;
+  }));
+}
+
+async function loadPanel(panel, mine) {
+  const section = $(`panel-${panel.id}`);
+  const content = section.querySelector(".content");
+  renderPanelFrame(panel);
+  const property = view.tabs[panel.id];
+  section.dataset.property = property;
+  if ((property === "entry_page" || property === "exit_page") && view.filters.page) {
+    content.replaceChildren(el("p", { class: "note" }, "Entry and exit pages are not available with a page filter."));
+    return;
+  }
+  content.replaceChildren(el("p", { class: "note" }, "Loading…"));
+  try {
+    const answer = await api("breakdown", { ...questionOf(view), property, limit: ROWS_PER_TABLE });
+    if (mine !== generation) return;
+    content.replaceChildren(answer.results.length
+      ? breakdownTable(property, answer.results)
+      : el("p", { class: "note" }, "No data for this view."));
+  } catch (error) {
+    if (mine !== generation) return;
+    content.replaceChildren(el("p", { class: "note error" }, `Could not load: ${error.message}`));
+    throw error;
+  }
+}
+
+async function load({ only } = {}) {
+  const mine = ++generation;
+  renderControls();
+  renderFilters();
+  showError("");
+  if (!view.site) {
+    clearMetrics();
+    for (const panel of PANELS) renderPanelFrame(panel);
+    $("hint").hidden = false;
+    setState("idle");
+    document.body.dataset.generation = String(mine);
+    return;
+  }
+  $("hint").hidden = true;
+  setState("loading");
+  const question = questionOf(view);
+  const { interval } = range(view);
+  const work = only
+    ? [loadPanel(only, mine)]
+    : [
+      Promise.all([api("aggregate", question), api("realtime", { site: view.site })]).then(([aggregate, current]) => {
+        if (mine === generation) renderMetrics(aggregate.results, current);
+      }),
+      api("timeseries", { ...question, interval }).then((series) => {
+        if (mine === generation) renderChart(series.results, interval);
+      }),
+      ...PANELS.map((panel) => loadPanel(panel, mine)),
+    ];
+  const outcomes = await Promise.allSettled(work);
+  if (mine !== generation) return;
+  const failed = outcomes.find((outcome) => outcome.status === "rejected");
+  if (failed) {
+    showError(`Some of the stats could not be loaded: ${failed.reason.message}`);
+    setState("error");
+  } else {
+    setState("ready");
+  }
+  document.body.dataset.generation = String(mine);
+}
+
+function navigate(next, options) {
+  view = next;
+  const query = viewQuery(view);
+  history.pushState(null, "", query ? `?${query}` : location.pathname);
+  load(options);
+}
+
+function readControls() {
+  const period = $("period").value;
+  const next = { ...view, site: $("site").value.trim(), period };
+  if (period === "custom") {
+    next.from = $("from").value;
+    next.to = $("to").value;
+    if (!isDate(next.from) || !isDate(next.to) || next.from > next.to) {
+      showError("Choose a start date on or before the end date.");
+      return null;
+    }
+  }
+  return next;
+}
+
+$("controls").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const next = readControls();
+  if (next) navigate(next);
+});
+$("period").addEventListener("change", () => {
+  const custom = $("period").value === "custom";
+  for (const id of ["from", "to"]) $(id).closest("label").hidden = !custom;
+  if (!custom) {
+    const next = readControls();
+    if (next) navigate(next);
+  }
+});
+window.addEventListener("popstate", () => {
+  view = readView(location.search);
+  load();
+});
+new ResizeObserver(() => chart?.setSize(chartSize())).observe($("chart"));
+
+for (const panel of PANELS) {
+  $("panels").append(node("section", { class: "panel", id: `panel-${panel.id}` },
+    el("div", { class: "tabs", role: "tablist" }), el("div", { class: "content" })));
+}
+load();

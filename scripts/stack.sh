@@ -132,6 +132,9 @@ render_clickhouse_config() { # dir
         -e "s|@TCP_PORT@|$CLICKHOUSE_TCP_PORT|g" \
         "$PATHLIGHT_ROOT/scripts/clickhouse/$f.xml.in" >"$dir/$f.xml"
   done
+  # Drop-ins ClickHouse merges into users.xml (the Kafka tables' pacing: scripts/clickhouse/users.d/).
+  rm -rf "$dir/users.d"
+  cp -R "$PATHLIGHT_ROOT/scripts/clickhouse/users.d" "$dir/users.d"
 }
 
 clickhouse_pings() { [ "$(curl -fsS --max-time 2 "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping" 2>/dev/null)" = "Ok." ]; }

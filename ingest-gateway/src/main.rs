@@ -11,9 +11,10 @@ use ingest_gateway::config::Config;
 use ingest_gateway::readiness::ClickHouseCheck;
 use ingest_gateway::replay::{self, Replay, ReplayConfig};
 use ingest_gateway::report::{parse_instant, render_visits_by_country};
-use ingest_gateway::sink::kafka::{create_topic, KafkaSink};
+use ingest_gateway::sink::kafka::KafkaSink;
 use ingest_gateway::stats::cli::StatsCommand;
 use ingest_gateway::stats::{Stats, StatsConfig};
+use ingest_gateway::topics::{create_product_topic, TopicLayout};
 use ingest_gateway::{serve, warehouse, AppState, ShutdownDeadlines};
 use tracing_subscriber::EnvFilter;
 
@@ -31,6 +32,9 @@ struct Cli {
 
     #[command(flatten)]
     stats: StatsConfig,
+
+    #[command(flatten)]
+    deploy: warehouse::DeployConfig,
 
     /// Log format (filter with RUST_LOG, default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -56,6 +60,10 @@ enum Command {
         /// and connect nowhere.
         #[arg(long)]
         print: bool,
+        /// With --print: the form for a server of this version (e.g. 24.8; 18.16 by default), which
+        /// `migrate` itself asks the server for.
+        #[arg(long, requires = "print", value_name = "VERSION")]
+        server_version: Option<String>,
     },
     /// Print a report.
     #[command(subcommand)]
@@ -111,10 +119,16 @@ async fn main() -> ExitCode {
         eprintln!("ingest-gateway: invalid configuration: {error}");
         return ExitCode::from(2);
     }
+    if let Err(error) = cli.deploy.validate() {
+        eprintln!("ingest-gateway: invalid configuration: {error}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Serve => run_server(&cli.config, &cli.replay, &cli.stats).await,
-        Command::Migrate { print: false } => migrate(&cli.config).await,
-        Command::Migrate { print: true } => print_migrations(&cli.config),
+        Command::Migrate { print: false, .. } => migrate(&cli.config, &cli.deploy).await,
+        Command::Migrate { print: true, server_version } => {
+            print_migrations(&cli.config, &cli.deploy, server_version.as_deref())
+        }
         Command::Query(Query::VisitsByCountry { site, from, to }) => {
             visits_by_country(&cli.config, &site, from, to).await
         }
@@ -194,19 +208,23 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-async fn migrate(config: &Config) -> anyhow::Result<()> {
+async fn migrate(config: &Config, deploy: &warehouse::DeployConfig) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(30);
+    let layout =
+        TopicLayout { partitions: config.topic_partitions, replication_factor: deploy.topic_replication_factor };
     // Recording chunks are at most 64 KiB, about 90 KB as a JSON record: within the broker's default
     // 1 MiB `max.message.bytes`, so the recordings topic needs no topic config of its own.
     for topic in [&config.page_visits_topic, &config.session_recordings_topic] {
-        let created = create_topic(&config.kafka_brokers, topic, config.topic_partitions, timeout)
+        let created = create_product_topic(&config.kafka_brokers, topic, layout, timeout)
             .await
             .with_context(|| format!("cannot create topic {topic} on {}", config.kafka_brokers))?;
-        tracing::info!(%topic, partitions = config.topic_partitions, outcome = ?created, "topic ready");
+        tracing::info!(%topic, partitions = layout.partitions, replication_factor = layout.replication_factor,
+            outcome = ?created, "topic ready");
     }
 
     let client = clickhouse_client(config);
-    let applied = warehouse::migrate(&client, &config.sql_dir, &sql_vars(config))
+    let deployment = deploy.deployment(config.events_retention_days).map_err(anyhow::Error::msg)?;
+    let applied = warehouse::migrate_with(&client, &config.sql_dir, &sql_vars(config), &deployment)
         .await
         .with_context(|| format!("cannot apply {} to {}", config.sql_dir.display(), config.clickhouse_url))?;
     let skipped = applied.iter().filter(|m| m.skipped).count();
@@ -214,9 +232,21 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The same files and substitution as `migrate`, for review and for tests on other engines.
-fn print_migrations(config: &Config) -> anyhow::Result<()> {
-    let migrations = warehouse::read_migrations(&config.sql_dir, &sql_vars(config))
+/// The same files, substitution and server form as `migrate`, for review and for tests on other engines.
+fn print_migrations(
+    config: &Config,
+    deploy: &warehouse::DeployConfig,
+    server_version: Option<&str>,
+) -> anyhow::Result<()> {
+    let version = server_version.unwrap_or("18.16");
+    let mut target = warehouse::Target::for_version(version)?;
+    if deploy.clickhouse_cluster.is_some() && !target.modern {
+        bail!("CLICKHOUSE_CLUSTER needs ClickHouse 21.8 or later: add --server-version (e.g. 24.8)");
+    }
+    target.cluster = deploy.clickhouse_cluster.clone();
+    target.database = config.clickhouse_database.clone();
+    target.events_retention_days = config.events_retention_days;
+    let migrations = warehouse::read_migrations_for(&config.sql_dir, &sql_vars(config), &target)
         .with_context(|| format!("cannot read the migrations in {}", config.sql_dir.display()))?;
     println!("{}", serde_json::to_string_pretty(&migrations)?);
     Ok(())

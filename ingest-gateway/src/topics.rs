@@ -10,13 +10,51 @@
 //! ClickHouse 18.16 stops consuming a topic for good at the first record it cannot parse. So such a topic
 //! is registered with its row type ([`TopicPolicy::with_row_type`]), and every record written to it must
 //! deserialize as that type, or the whole request is refused with 422 `42202` naming the record.
+//!
+//! `migrate` creates the product's topics here with their layout: partitions bound how many consumers
+//! share a topic (ClickHouse replicas included, see docs/CLUSTER.md), the replication factor how many
+//! brokers hold each partition.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::ClientConfig;
 use serde::de::DeserializeOwned;
 
 use crate::refusal::Refusal;
+use crate::sink::kafka::TopicCreation;
 use crate::sink::SinkRecord;
+
+/// How a topic `migrate` creates is laid out (TOPIC_PARTITIONS, TOPIC_REPLICATION_FACTOR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicLayout {
+    /// Kafka CreateTopics `num_partitions`: the most consumers of one group that can read at once.
+    pub partitions: i32,
+    /// Kafka CreateTopics `replication_factor`: brokers holding each partition, at most the brokers there are.
+    pub replication_factor: i32,
+}
+
+/// Creates `name` with `layout`; an existing topic is success and keeps its own layout (partitions can only
+/// be added by the broker's tools, and adding them moves keys between partitions).
+pub async fn create_product_topic(
+    brokers: &str,
+    name: &str,
+    layout: TopicLayout,
+    timeout: Duration,
+) -> Result<TopicCreation, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let topic = NewTopic::new(name, layout.partitions, TopicReplication::Fixed(layout.replication_factor));
+    let options = AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout));
+    match admin.create_topics([&topic], &options).await?.into_iter().next() {
+        Some(Ok(_)) => Ok(TopicCreation::Created),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(TopicCreation::AlreadyExisted),
+        Some(Err((_, code))) => Err(KafkaError::AdminOp(code)),
+        None => Err(KafkaError::AdminOpCreation(format!("the broker answered nothing about topic {name}"))),
+    }
+}
 
 /// Checks one record value; the error says why it is not a row.
 type RowCheck = fn(&[u8]) -> Result<(), String>;

@@ -12,6 +12,11 @@
 //! non-transactional DDL could not otherwise give: a file is recorded in `schema_migrations` after its
 //! statement succeeded, and a failed one is simply run again next time, so every statement that can be
 //! idempotent must be (`IF NOT EXISTS`).
+//!
+//! The server's version is asked once, and every file goes out in the form `variant` derives for it (on
+//! 18.16, exactly as written); the generated statements of a file run with it and are recorded with it,
+//! and are idempotent like it. After the files, what comes from configuration is brought up to date on
+//! every run: the events' TTL and the users.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +26,10 @@ use clickhouse::Client;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::access::{self, Role};
 use super::sql_text::substitute;
-use super::{Applied, Migration, SqlVars, WarehouseError};
+use super::variant::{Rewriter, Target, EVENT_RETENTION_TABLES};
+use super::{Applied, Deployment, Migration, SqlVars, WarehouseError};
 
 const CREATE_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
      (version UInt32, name String, checksum String, applied_at DateTime DEFAULT now()) \
@@ -34,12 +41,36 @@ struct AppliedRow {
     checksum: String,
 }
 
+/// Applies the files to a single server with nothing configured beyond them: no cluster, no users, events
+/// kept forever.
 pub async fn migrate(client: &Client, sql_dir: &Path, vars: &SqlVars) -> Result<Vec<Applied>, WarehouseError> {
-    // Everything that can be checked offline is checked before the first statement runs.
-    let migrations = read_migrations(sql_dir, vars)?;
+    migrate_with(client, sql_dir, vars, &Deployment::default()).await
+}
 
-    create_database(client).await?;
-    client.query_raw(CREATE_BOOKKEEPING).execute().await?;
+/// Applies the files in the form the server takes, then the configured retention and users.
+pub async fn migrate_with(
+    client: &Client,
+    sql_dir: &Path,
+    vars: &SqlVars,
+    deployment: &Deployment,
+) -> Result<Vec<Applied>, WarehouseError> {
+    let system = client.clone().with_database("system");
+    let version: String = system.query("SELECT version()").fetch_one().await?;
+    let mut target = Target::for_version(&version).map_err(|e| WarehouseError::Access(e.to_string()))?;
+    if deployment.cluster.is_some() && !target.modern {
+        return Err(WarehouseError::ClusterNeedsCurrentServer { version });
+    }
+    target.cluster = deployment.cluster.clone();
+    target.database = client.database().unwrap_or("default").to_owned();
+    target.events_retention_days = deployment.events_retention_days;
+    tracing::info!(%version, form = %target, "ClickHouse server");
+
+    // Everything that can be checked offline is checked before the first statement runs.
+    let migrations = read_migrations_for(sql_dir, vars, &target)?;
+    let user_statements = user_statements(deployment, &target)?;
+
+    create_database(client, target.cluster.as_deref()).await?;
+    client.query_raw(&bookkeeping(target.cluster.as_deref())).execute().await?;
     let applied: HashMap<u32, String> = client
         .query("SELECT version, checksum FROM schema_migrations")
         .fetch_all::<AppliedRow>()
@@ -70,16 +101,109 @@ pub async fn migrate(client: &Client, sql_dir: &Path, vars: &SqlVars) -> Result<
         }
         report.push(Applied { version: migration.version, name: migration.file, skipped });
     }
+
+    if target.modern {
+        keep_event_retention(client, &target).await?;
+        for statement in &user_statements {
+            client.query_raw(statement).execute().await.map_err(WarehouseError::ClickHouse)?;
+        }
+        for user in &deployment.users {
+            tracing::info!(user = %user.name, role = ?user.role, "ClickHouse user up to date");
+        }
+    } else {
+        check_legacy_users(client, deployment, &version).await?;
+    }
     Ok(report)
+}
+
+fn user_statements(deployment: &Deployment, target: &Target) -> Result<Vec<String>, WarehouseError> {
+    let mut all = Vec::new();
+    for user in &deployment.users {
+        let statements = access::statements(user, &target.database, target.cluster.as_deref());
+        all.extend(statements.map_err(WarehouseError::Access)?);
+    }
+    Ok(all)
+}
+
+/// `schema_migrations`: on a cluster, one replicated table shared by every node (its path has no
+/// `{shard}`), so whichever node `migrate` reaches next knows what was applied.
+fn bookkeeping(cluster: Option<&str>) -> String {
+    match cluster {
+        None => CREATE_BOOKKEEPING.to_owned(),
+        Some(cluster) => {
+            CREATE_BOOKKEEPING.replace("schema_migrations", &format!("schema_migrations ON CLUSTER {cluster}")).replace(
+                "ENGINE = MergeTree",
+                "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{database}/schema_migrations', '{replica}')",
+            )
+        }
+    }
+}
+
+/// EVENTS_RETENTION_DAYS may change after the tables were created: the TTL the tables carry is compared
+/// with it on every run and changed (`MODIFY TTL`, which also applies it to the stored rows) or removed.
+async fn keep_event_retention(client: &Client, target: &Target) -> Result<(), WarehouseError> {
+    #[derive(clickhouse::Row, Deserialize)]
+    struct EngineRow {
+        engine_full: String,
+    }
+    let days = target.events_retention_days;
+    for (table, column) in EVENT_RETENTION_TABLES {
+        let local = if target.cluster.is_some() { format!("{table}_local") } else { (*table).to_owned() };
+        let found = client
+            .query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = ?")
+            .bind(&local)
+            .fetch_optional::<EngineRow>()
+            .await?;
+        let Some(EngineRow { engine_full }) = found else { continue };
+        let wanted = format!("TTL {column} + toIntervalDay({days})");
+        let on_cluster = target.cluster.as_ref().map(|c| format!(" ON CLUSTER {c}")).unwrap_or_default();
+        let change = match (days, engine_full.contains(" TTL ")) {
+            (0, true) => format!("ALTER TABLE {local}{on_cluster} REMOVE TTL"),
+            (0, false) => continue,
+            _ if engine_full.contains(&wanted) => continue,
+            _ => format!("ALTER TABLE {local}{on_cluster} MODIFY TTL {column} + INTERVAL {days} DAY"),
+        };
+        client.query_raw(&change).execute().await?;
+        tracing::info!(table = %local, days, "events retention changed");
+    }
+    Ok(())
+}
+
+/// 18.16 keeps users in users.xml: `migrate` cannot make them, so it checks that each configured one can
+/// log in and says where to define it when it cannot.
+async fn check_legacy_users(client: &Client, deployment: &Deployment, version: &str) -> Result<(), WarehouseError> {
+    for user in &deployment.users {
+        let login = client.clone().with_user(&user.name).with_password(user.password());
+        let rights = match user.role {
+            Role::ReadOnly => ", profile with readonly = 2, allow_databases: this database",
+            Role::Writer => ", allow_databases: this database",
+        };
+        login.query("SELECT 1").fetch_one::<u8>().await.map_err(|source| WarehouseError::LegacyUser {
+            version: version.to_owned(),
+            user: user.name.clone(),
+            rights,
+            source,
+        })?;
+        tracing::warn!(
+            user = %user.name,
+            %version,
+            "ClickHouse {version} has no SQL access control: migrate did not create or change this user; it is \
+             defined in users.xml and logs in with the configured password, with the rights users.xml gives it"
+        );
+    }
+    Ok(())
 }
 
 async fn apply(client: &Client, migration: &Migration) -> Result<(), WarehouseError> {
     // `query_raw`: DDL is sent verbatim, so a `?` in it is never mistaken for a bind placeholder.
-    client
-        .query_raw(&migration.statement)
-        .execute()
-        .await
-        .map_err(|source| WarehouseError::Statement { file: migration.file.clone(), source })?;
+    let statements = migration.before.iter().chain([&migration.statement]).chain(&migration.after);
+    for statement in statements {
+        client
+            .query_raw(statement)
+            .execute()
+            .await
+            .map_err(|source| WarehouseError::Statement { file: migration.file.clone(), source })?;
+    }
     client
         .query("INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)")
         .bind(migration.version)
@@ -93,24 +217,32 @@ async fn apply(client: &Client, migration: &Migration) -> Result<(), WarehouseEr
 
 /// The client names its database on every request, and ClickHouse rejects a request naming a database
 /// that does not exist yet, so this one statement goes through `system`, which always does.
-async fn create_database(client: &Client) -> Result<(), WarehouseError> {
+async fn create_database(client: &Client, cluster: Option<&str>) -> Result<(), WarehouseError> {
     let Some(database) = client.database() else {
         return Ok(()); // the server's default database
     };
-    client
-        .clone()
-        .with_database("system")
-        .query("CREATE DATABASE IF NOT EXISTS ?")
-        .bind(Identifier(database))
-        .execute()
-        .await?;
+    let sql = if cluster.is_some() {
+        "CREATE DATABASE IF NOT EXISTS ? ON CLUSTER ?"
+    } else {
+        "CREATE DATABASE IF NOT EXISTS ?"
+    };
+    let mut query = client.clone().with_database("system").query(sql).bind(Identifier(database));
+    if let Some(cluster) = cluster {
+        query = query.bind(Identifier(cluster));
+    }
+    query.execute().await?;
     Ok(())
 }
 
 /// Every `NNN_name.sql` file of `sql_dir` in version order, substituted with `vars`, exactly as `migrate`
-/// would send them; touches no server, so `migrate --print` and the chDB tests use it to see the same
-/// statements.
+/// sends them to ClickHouse 18.16; touches no server.
 pub fn read_migrations(sql_dir: &Path, vars: &SqlVars) -> Result<Vec<Migration>, WarehouseError> {
+    read_migrations_for(sql_dir, vars, &Target::legacy())
+}
+
+/// The same files in the form `target` takes, exactly as `migrate` would send them; touches no server, so
+/// `migrate --print` and the chDB tests use it to see the same statements.
+pub fn read_migrations_for(sql_dir: &Path, vars: &SqlVars, target: &Target) -> Result<Vec<Migration>, WarehouseError> {
     let read_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| WarehouseError::ReadMigrations { path, source }
@@ -137,20 +269,43 @@ pub fn read_migrations(sql_dir: &Path, vars: &SqlVars) -> Result<Vec<Migration>,
         });
     }
 
+    let mut rewriter = Rewriter::new(target.clone());
     files
         .into_iter()
         .map(|(version, name, path)| {
             let text = std::fs::read_to_string(&path).map_err(read_error(&path))?;
             let substituted =
                 substitute(&text, vars).map_err(|source| WarehouseError::Placeholder { file: name.clone(), source })?;
+            let variant = rewriter
+                .rewrite(&substituted)
+                .map_err(|source| WarehouseError::Variant { file: name.clone(), source })?;
             Ok(Migration {
                 version,
                 checksum: hex::encode(Sha256::digest(text.as_bytes())),
-                statement: substituted,
+                statement: variant.statement,
+                before: variant.before,
+                after: variant.after,
                 file: name,
             })
         })
         .collect()
+}
+
+/// The golden text of one migration: its statements in the order they run, each ending with `;`.
+pub fn render_golden(migration: &Migration) -> String {
+    let statements = migration.before.iter().chain([&migration.statement]).chain(&migration.after);
+    let mut out = String::new();
+    for statement in statements {
+        let statement = statement.trim_end();
+        out.push_str(statement);
+        if !statement.ends_with(';') {
+            out.push(';');
+        }
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
 }
 
 /// `001_page_visits.sql` -> 1. The version is the digits before the first `_`; a name is required.
@@ -200,6 +355,79 @@ mod tests {
         for migration in &migrations {
             assert!(!migration.statement.contains("${"), "{}", migration.file);
             assert_eq!(migration.checksum.len(), 64);
+        }
+    }
+
+    /// The cluster form of sql/ as `migrate` generates it for the documented example (docs/CLUSTER.md):
+    /// cluster `pathlight`, database `pathlight`, events kept 90 days, both users configured.
+    fn cluster_golden() -> Vec<(String, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");
+        let target = Target {
+            modern: true,
+            cluster: Some("pathlight".into()),
+            database: "pathlight".into(),
+            events_retention_days: 90,
+        };
+        let migrations = read_migrations_for(&dir, &vars(), &target).expect("sql/ has a cluster form");
+        let mut files: Vec<(String, String)> = migrations.iter().map(|m| (m.file.clone(), render_golden(m))).collect();
+        let access = crate::warehouse::AccessConfig {
+            clickhouse_readonly_user: Some("grafana".into()),
+            clickhouse_readonly_password: Some(crate::auth::Secret::new("example-readonly-password")),
+            clickhouse_writer_user: Some("pathlight_gateway".into()),
+            clickhouse_writer_password: Some(crate::auth::Secret::new("example-writer-password")),
+        };
+        let deployment = Deployment { users: access.users().expect("valid users"), ..Deployment::default() };
+        let statements = user_statements(&deployment, &target).expect("valid names");
+        files.push(("access.sql".into(), statements.iter().map(|s| format!("{s};\n")).collect::<Vec<_>>().join("\n")));
+        files
+    }
+
+    #[test]
+    fn the_cluster_form_of_every_migration_is_the_golden_file() {
+        let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql/golden/cluster");
+        let files = cluster_golden();
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(&golden_dir).expect("creates the golden dir");
+            for entry in std::fs::read_dir(&golden_dir).expect("lists the golden dir") {
+                std::fs::remove_file(entry.expect("lists").path()).expect("removes a stale golden file");
+            }
+            for (name, text) in &files {
+                std::fs::write(golden_dir.join(name), text).expect("writes a golden file");
+            }
+        }
+        let mut on_disk: Vec<String> = std::fs::read_dir(&golden_dir)
+            .expect("sql/golden/cluster exists (UPDATE_GOLDEN=1 cargo test -p ingest-gateway golden writes it)")
+            .map(|entry| entry.expect("lists").file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let mut expected: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
+        expected.sort();
+        assert_eq!(
+            on_disk, expected,
+            "golden files and migrations differ: rerun with UPDATE_GOLDEN=1 and review the diff"
+        );
+        for (name, text) in files {
+            let golden = std::fs::read_to_string(golden_dir.join(&name)).expect("reads a golden file");
+            assert!(golden == text, "sql/golden/cluster/{name} is not what migrate generates now: rerun with UPDATE_GOLDEN=1 and review the diff");
+        }
+    }
+
+    #[test]
+    fn the_cluster_form_puts_every_statement_on_the_cluster_and_replicates_every_merge_tree() {
+        for (name, text) in cluster_golden() {
+            for statement in text.split(";\n\n") {
+                let code: String =
+                    statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+                assert!(code.contains("ON CLUSTER pathlight"), "{name}: {code}");
+                let engine = code.split("ENGINE = ").nth(1).unwrap_or("");
+                assert!(
+                    !engine.starts_with("MergeTree")
+                        && !engine.contains(" MergeTree")
+                        && !engine.starts_with("Replacing")
+                        && !engine.starts_with("Aggregating"),
+                    "{name}: an unreplicated MergeTree: {code}"
+                );
+            }
         }
     }
 

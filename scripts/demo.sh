@@ -2,7 +2,7 @@
 # The product end to end on this machine: installs what is missing, starts the local stack (broker,
 # ClickHouse, gateway, worker), serves a demo site whose pages carry the script tag, walks headless Chromium
 # through it as visitors from several countries (one of them on a recorded page), and prints visits by country
-# from ClickHouse and where to watch the recorded session.
+# from ClickHouse, where to watch the recorded session and the analytics dashboard's URL.
 # The stack keeps running afterwards; stop it with `scripts/stack.sh down`.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -25,6 +25,7 @@ echo "Where to look (user \"demo\", password: $(cat "$PATHLIGHT_STATE/gateway/re
 echo "  recorded sessions:  $gateway/replay"
 echo "  stats API:          $gateway/api/v1/stats/breakdown?site=demo&property=country&from=$(date -u +%F)&to=$(date -u +%F)"
 [ -z "$replay_session" ] || echo "  the demo's replay:  $gateway/replay/sessions/demo/$replay_session"
+echo "  dashboard:          $gateway/dashboard?site=demo&period=day"
 echo "  ClickHouse:         clickhouse-client --port $CLICKHOUSE_TCP_PORT --database pathlight   (or HTTP on :$CLICKHOUSE_HTTP_PORT)"
 echo
 echo "The stack is still running (scripts/stack.sh status); stop it with: scripts/stack.sh down"

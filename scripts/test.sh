@@ -118,6 +118,7 @@ tier worker node_tests worker tests/worker/
 tier browser-tracker node_tests browser-tracker tests/browser-tracker/
 tier browser-recorder node_tests browser-recorder tests/browser-recorder/
 tier browser-replay node_tests browser-replay tests/browser-replay/
+tier browser-dashboard node_tests browser-dashboard tests/browser-dashboard/
 tier replay-bundle node_tests replay-bundle ingest-gateway/assets/test/
 tier e2e node_tests e2e tests/e2e/
 tier bundle check bundle bash scripts/check-bundle.sh

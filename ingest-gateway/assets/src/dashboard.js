@@ -167,7 +167,12 @@ const questionOf = (view) => {
 // ---------------------------------------------------------------- rendering
 
 let view = readView(location.search);
+// Every load counts up `generation` (the page's data-generation, which the browser test waits on). A load of
+// everything also sets `fullLoad`, and each panel counts its own loads: an answer is drawn only if nothing
+// newer asked for the same part, so a tab clicked during a full load does not leave other panels waiting.
 let generation = 0;
+let fullLoad = 0;
+const panelLoads = {};
 let chart = null;
 
 function setState(state) {
@@ -247,7 +252,7 @@ function renderChart(buckets, interval) {
       tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
       cursor: { drag: { x: false, y: false } },
       scales: { y: { range: (_, min, max) => [0, Math.max(max, 1)] } },
-      axes: [{}, { values: (_, ticks) => ticks.map((tick) => (Number.isInteger(tick) ? count(tick) : "")) }],
+      axes: [{ splits: bucketTicks, values: (_, ticks) => ticks.map((tick) => axisTime(tick, interval)) }, { values: (_, ticks) => ticks.map((tick) => (Number.isInteger(tick) ? count(tick) : "")) }],
       series: [
         { value: interval === "hour" ? "{YYYY}-{MM}-{DD} {HH}:00" : "{YYYY}-{MM}-{DD}" },
         { label: "Visitors", stroke: "#2f6fdb", width: 2, fill: "rgba(47, 111, 219, 0.12)", points: { show: buckets.length < 40 } },
@@ -257,6 +262,20 @@ function renderChart(buckets, interval) {
     data,
     box,
   );
+}
+
+/** Ticks on bucket starts only (never between two days), as many as fit at about 70 px apart. */
+function bucketTicks(plot) {
+  const times = plot.data[0];
+  const fit = Math.max(2, Math.floor(plot.bbox.width / devicePixelRatio / 70));
+  const step = Math.ceil(times.length / fit);
+  return times.filter((_, i) => i % step === 0);
+}
+
+/** `09:00` for hours, `01-15` for days: UTC, unambiguous in any locale. */
+function axisTime(seconds, interval) {
+  const iso = new Date(seconds * 1000).toISOString();
+  return interval === "hour" ? iso.slice(11, 16) : iso.slice(5, 10);
 }
 
 function breakdownColumns(property) {
@@ -323,7 +342,8 @@ function renderPanelFrame(panel) {
   }));
 }
 
-async function loadPanel(panel, mine) {
+async function loadPanel(panel) {
+  const mine = (panelLoads[panel.id] = (panelLoads[panel.id] || 0) + 1);
   const section = $(`panel-${panel.id}`);
   const content = section.querySelector(".content");
   renderPanelFrame(panel);
@@ -336,12 +356,12 @@ async function loadPanel(panel, mine) {
   content.replaceChildren(el("p", { class: "note" }, "Loading…"));
   try {
     const answer = await api("breakdown", { ...questionOf(view), property, limit: ROWS_PER_TABLE });
-    if (mine !== generation) return;
+    if (mine !== panelLoads[panel.id]) return;
     content.replaceChildren(answer.results.length
       ? breakdownTable(property, answer.results)
       : el("p", { class: "note" }, "No data for this view."));
   } catch (error) {
-    if (mine !== generation) return;
+    if (mine !== panelLoads[panel.id]) return;
     content.replaceChildren(el("p", { class: "note error" }, `Could not load: ${error.message}`));
     throw error;
   }
@@ -349,12 +369,18 @@ async function loadPanel(panel, mine) {
 
 async function load({ only } = {}) {
   const mine = ++generation;
+  if (!only) fullLoad = mine;
   renderControls();
   renderFilters();
   showError("");
   if (!view.site) {
     clearMetrics();
-    for (const panel of PANELS) renderPanelFrame(panel);
+    chart?.destroy();
+    chart = null;
+    for (const panel of PANELS) {
+      renderPanelFrame(panel);
+      $(`panel-${panel.id}`).querySelector(".content").replaceChildren();
+    }
     $("hint").hidden = false;
     setState("idle");
     document.body.dataset.generation = String(mine);
@@ -365,15 +391,15 @@ async function load({ only } = {}) {
   const question = questionOf(view);
   const { interval } = range(view);
   const work = only
-    ? [loadPanel(only, mine)]
+    ? [loadPanel(only)]
     : [
       Promise.all([api("aggregate", question), api("realtime", { site: view.site })]).then(([aggregate, current]) => {
-        if (mine === generation) renderMetrics(aggregate.results, current);
+        if (mine === fullLoad) renderMetrics(aggregate.results, current);
       }),
       api("timeseries", { ...question, interval }).then((series) => {
-        if (mine === generation) renderChart(series.results, interval);
+        if (mine === fullLoad) renderChart(series.results, interval);
       }),
-      ...PANELS.map((panel) => loadPanel(panel, mine)),
+      ...PANELS.map((panel) => loadPanel(panel)),
     ];
   const outcomes = await Promise.allSettled(work);
   if (mine !== generation) return;

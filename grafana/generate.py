@@ -17,6 +17,8 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "pathlight-clickhouse"}
+# The gateway's /metrics (prometheus-client), scraped by a Prometheus that Grafana reads through this datasource.
+PROMETHEUS = {"type": "prometheus", "uid": "pathlight-prometheus"}
 SITE = "site = ${site:sqlstring}"
 # Equality filters of the web dashboard, textbox variables where empty means any (as in the stats API).
 FILTERS = ("country", "device", "browser", "os", "pathname")
@@ -140,6 +142,36 @@ WHERE active AND database = currentDatabase()
 GROUP BY table
 ORDER BY table"""
 
+# The gateway's counters (ingest-gateway/src/metrics.rs; prometheus-client adds `_total` to counter names).
+# Counts per bucket with increase(), so a panel reads "records refused in this minute", not a per-second rate.
+REFUSALS_BY_REASON = "sum by (reason) (increase(gateway_refusals_total[$__rate_interval]))"
+REFUSALS_IN_RANGE = "sort_desc(sum by (reason) (increase(gateway_refusals_total[$__range])))"
+PRODUCE_FAILURES = "sum by (topic, reason) (increase(gateway_produce_failures_total[$__rate_interval]))"
+RECORDS_PRODUCED = "sum by (topic) (increase(gateway_records_produced_total[$__rate_interval]))"
+RESPONSES_BY_STATUS = "sum by (status) (increase(gateway_http_responses_total[$__rate_interval]))"
+
+# The worker's own counts never reach ClickHouse or Prometheus: it runs on Cloudflare's edge. Where they are.
+WORKER_COUNTS = """The edge worker's counts are not in ClickHouse or Prometheus: it runs on Cloudflare's edge, \
+and every count is a **tally**: one JSON log line in Workers Logs, e.g.
+`{"tally":"events_dead_lettered","label":"","site":"demo","count":3}`, and, when a Workers Analytics Engine \
+dataset is bound as `PATHLIGHT_METRICS` (wrangler.toml), one data point (blob1 tally, blob2 label, index1 site, \
+double1 count).
+
+Tallies: `events_accepted`, `requests_rejected` (label: error code), `bot_events_dropped` (label: reason), \
+`events_forwarded`, `events_lost` (direct mode), `queue_messages_retried` (label: failure reason), \
+`events_dead_lettered` (queue mode), `queue_messages_replayed`.
+
+Totals of the last day, from the Analytics Engine SQL API \
+(`POST https://api.cloudflare.com/client/v4/accounts/<account id>/analytics_engine/sql`, \
+`Authorization: Bearer <API token with Account Analytics Read>`):
+
+```sql
+SELECT blob1 AS tally, blob2 AS label, SUM(_sample_interval * double1) AS total
+FROM pathlight_edge WHERE timestamp > NOW() - INTERVAL '1' DAY GROUP BY tally, label ORDER BY tally
+```
+
+One isolate's counters: `GET /health` on the worker. See edge-worker/README.md, "Totals across isolates"."""
+
 # The alert's query: page views received in the last QUIET_MINUTES minutes, all sites.
 RECENT_PAGEVIEWS = f"""SELECT toUInt64(count()) AS pageviews
 FROM page_visits
@@ -189,6 +221,22 @@ def target(sql, fmt):
             else "timeseries", "rawSql": sql, "refId": "A"}
 
 
+def prometheus_panel(panel_id, title, kind, expr, legend, grid, instant=False):
+    """A panel on the gateway's metrics; `legend` names each series by its labels."""
+    x, y, w, h = grid
+    query = {"datasource": PROMETHEUS, "expr": expr, "legendFormat": legend, "refId": "A",
+             "range": not instant, "instant": instant}
+    return {"id": panel_id, "type": kind, "title": title, "datasource": PROMETHEUS,
+            "gridPos": {"x": x, "y": y, "w": w, "h": h}, "targets": [query],
+            "fieldConfig": {"defaults": {"unit": "short"}, "overrides": []}, "options": {}}
+
+
+def text_panel(panel_id, title, markdown, grid):
+    x, y, w, h = grid
+    return {"id": panel_id, "type": "text", "title": title, "gridPos": {"x": x, "y": y, "w": w, "h": h},
+            "options": {"mode": "markdown", "content": markdown}}
+
+
 def panel(panel_id, title, kind, sql, fmt, grid, unit=None):
     x, y, w, h = grid
     defaults = {"unit": unit} if unit else {}
@@ -205,8 +253,9 @@ GEOMAP_OPTIONS = {"view": {"id": "zero", "zoom": 1}, "controls": {"showZoom": Tr
                       "config": {"size": {"field": "visitors", "min": 2, "max": 20}}}]}
 
 
-def dashboard(uid, title, panels, templating):
-    return {"uid": uid, "title": title, "tags": ["pathlight"], "timezone": "utc", "schemaVersion": 39,
+def dashboard(uid, title, panels, templating, description=None):
+    extra = {"description": description} if description else {}
+    return {**extra, "uid": uid, "title": title, "tags": ["pathlight"], "timezone": "utc", "schemaVersion": 39,
             "version": 1, "editable": False, "time": {"from": "now-24h", "to": "now"}, "refresh": "1m",
             "templating": {"list": templating}, "annotations": {"list": []}, "panels": panels}
 
@@ -238,14 +287,33 @@ def web_analytics():
     return dashboard("pathlight-web-analytics", "Web analytics", panels, [SITE_VARIABLE, *FILTER_VARIABLES])
 
 
+PIPELINE_DESCRIPTION = ("Ingestion in ClickHouse (events per minute, lag, parts); the gateway's refusals, broker "
+                        "failures and produced records from its /metrics through Prometheus (empty where the worker "
+                        "produces to Redpanda's own proxy instead of the gateway); the edge worker's rejected, lost "
+                        "and dead-lettered counts are tallies in Workers Logs and Workers Analytics Engine, "
+                        "not here: the text panel says where and how to query them.")
+
+
 def pipeline_health():
     panels = [
         panel(1, "Events ingested per minute", "timeseries", INGESTED_PER_MINUTE, TIME_SERIES, (0, 0, 24, 8)),
         panel(2, "End-to-end lag (now minus newest event's receive time)", "stat", END_TO_END_LAG, TABLE,
               (0, 8, 12, 5), unit="s"),
         panel(3, "Active parts per table", "table", PARTS, TABLE, (12, 8, 12, 5)),
+        prometheus_panel(4, "Gateway: requests refused, by reason", "timeseries", REFUSALS_BY_REASON, "{{reason}}",
+                         (0, 13, 16, 8)),
+        prometheus_panel(5, "Gateway: refused in the range, by reason", "bargauge", REFUSALS_IN_RANGE, "{{reason}}",
+                         (16, 13, 8, 8), instant=True),
+        prometheus_panel(6, "Gateway: records the broker did not take (error code in an HTTP 200)", "timeseries",
+                         PRODUCE_FAILURES, "{{topic}} {{reason}}", (0, 21, 12, 8)),
+        prometheus_panel(7, "Gateway: records produced, by topic", "timeseries", RECORDS_PRODUCED, "{{topic}}",
+                         (12, 21, 12, 8)),
+        prometheus_panel(8, "Gateway: responses, by HTTP status", "timeseries", RESPONSES_BY_STATUS, "{{status}}",
+                         (0, 29, 12, 8)),
+        text_panel(9, "Edge worker: rejected, lost and dead-lettered events (not in this Grafana)", WORKER_COUNTS,
+                   (12, 29, 12, 14)),
     ]
-    return dashboard("pathlight-pipeline-health", "Pipeline health", panels, [])
+    return dashboard("pathlight-pipeline-health", "Pipeline health", panels, [], description=PIPELINE_DESCRIPTION)
 
 
 # Where the gateway serves the replay (README, "Session recording and replay"); a user sets their own.

@@ -15,7 +15,7 @@ PORTS = dict(line.split("=") for line in (ROOT / "scripts" / "ports.env").read_t
 
 
 def test_the_stack_has_the_documented_services():
-    assert set(SERVICES) == {"redpanda", "clickhouse", "gateway", "worker", "grafana"}
+    assert set(SERVICES) == {"redpanda", "clickhouse", "gateway", "worker", "prometheus", "grafana"}
 
 
 def test_every_pulled_image_is_pinned_to_a_version():
@@ -99,3 +99,22 @@ def test_the_grafana_clickhouse_user_is_read_only_with_its_password_from_the_env
     datasource = yaml.safe_load((ROOT / "grafana" / "provisioning" / "datasources" / "clickhouse.yaml").read_text())
     user_variable = datasource["datasources"][0]["jsonData"]["username"].strip("${}")
     assert SERVICES["grafana"]["environment"][user_variable] == grafana.tag
+
+
+def test_prometheus_scrapes_the_gateways_metrics_and_grafana_reads_that_prometheus():
+    prometheus = SERVICES["prometheus"]
+    config_mount = next(v for v in prometheus["volumes"] if v.endswith(":/etc/prometheus/prometheus.yml:ro"))
+    config = yaml.safe_load((ROOT / config_mount.split(":")[0]).read_text())
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    [job] = config["scrape_configs"]
+    listen_port = SERVICES["gateway"]["environment"]["GATEWAY_LISTEN"].rsplit(":", 1)[1]
+    assert job["static_configs"] == [{"targets": [f"gateway:{listen_port}"]}]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert job.get("scheme", "http") == "http"
+    grafana = SERVICES["grafana"]
+    assert grafana["environment"]["PATHLIGHT_PROMETHEUS_URL"] == "http://prometheus:9090"
+    assert "prometheus" in grafana["depends_on"] and "gateway" in prometheus["depends_on"]
+
+
+def test_prometheus_is_reachable_only_inside_the_compose_network():
+    assert "ports" not in SERVICES["prometheus"]

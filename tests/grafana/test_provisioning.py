@@ -11,6 +11,7 @@ from plugin_macros import NOT_ON_18_16
 
 GRAFANA = generate.HERE
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "clickhouse.yaml"
+PROMETHEUS_DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yaml"
 
 
 def test_the_generated_files_are_what_the_generator_writes_now():
@@ -35,6 +36,25 @@ def test_the_datasource_is_the_clickhouse_plugin_with_the_pinned_uid():
     assert datasource["uid"] == generate.DATASOURCE["uid"]
 
 
+def provisioned_prometheus():
+    datasources = yaml.safe_load(PROMETHEUS_DATASOURCES.read_text())["datasources"]
+    assert len(datasources) == 1
+    return datasources[0]
+
+
+def test_the_prometheus_datasource_has_the_pinned_uid_and_its_url_from_the_environment():
+    datasource = provisioned_prometheus()
+    assert datasource["type"] == "prometheus" == generate.PROMETHEUS["type"]
+    assert datasource["uid"] == generate.PROMETHEUS["uid"]
+    assert re.fullmatch(r"\$\{\w+\}", datasource["url"])
+    assert "basicAuthPassword" not in datasource and "secureJsonData" not in datasource
+
+
+def test_the_only_datasource_files_are_the_clickhouse_and_prometheus_ones():
+    files = sorted(path.name for path in (GRAFANA / "provisioning" / "datasources").iterdir())
+    assert files == ["clickhouse.yaml", "prometheus.yaml"]
+
+
 def test_the_datasource_credentials_come_from_the_environment():
     datasource = provisioned_datasource()
     assert re.fullmatch(r"\$\{\w+\}", datasource["jsonData"]["username"])
@@ -56,14 +76,24 @@ def datasource_references(node):
 
 
 @pytest.mark.parametrize("path", sorted(generate.outputs()))
-def test_every_query_uses_only_the_provisioned_datasource(path):
+def test_every_query_uses_only_the_provisioned_datasources(path):
     text = (GRAFANA / path).read_text()
     model = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     references = list(datasource_references(model))
     assert references
-    uid = provisioned_datasource()["uid"]
+    clickhouse, prometheus = provisioned_datasource(), provisioned_prometheus()
+    known = (clickhouse["uid"], "__expr__", {"type": clickhouse["type"], "uid": clickhouse["uid"]},
+             {"type": prometheus["type"], "uid": prometheus["uid"]})
     for reference in references:
-        assert reference in (uid, "__expr__", {"type": "grafana-clickhouse-datasource", "uid": uid}), reference
+        assert reference in known, reference
+
+
+def test_sql_goes_to_clickhouse_and_promql_to_prometheus():
+    for dashboard, panel in panels():
+        for query in panel.get("targets", []):
+            expected = generate.DATASOURCE if "rawSql" in query else generate.PROMETHEUS
+            assert ("rawSql" in query) != ("expr" in query), (dashboard, panel["title"])
+            assert query["datasource"] == expected == panel["datasource"], (dashboard, panel["title"])
 
 
 def panels():
@@ -76,7 +106,9 @@ def panels():
 def test_no_panel_uses_a_macro_that_fails_on_clickhouse_18_16(dashboard, panel):
     # The macros measured to work on 18.16 (../shared/PLATFORM.md); $__timeGroup and the _ms ones do not.
     portable = {"timeFilter", "fromTime", "toTime", "timeFrom", "timeTo", "dateFilter", "interval_s", "conditionalAll"}
-    for query in panel["targets"]:
+    for query in panel.get("targets", []):
+        if "rawSql" not in query:
+            continue  # PromQL, for Prometheus: its $__ variables are Grafana's, not the ClickHouse plugin's
         used = set(re.findall(r"\$__(\w+)", query["rawSql"]))
         assert used <= portable and not used & NOT_ON_18_16, (dashboard, used)
 

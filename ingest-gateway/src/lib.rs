@@ -18,6 +18,7 @@ pub mod readiness;
 pub mod refusal;
 pub mod replay;
 pub mod report;
+pub mod retention;
 pub mod sink;
 pub mod stats;
 pub mod topics;

@@ -71,7 +71,8 @@ enum Command {
     /// Print web analytics as a table: the same numbers as GET /api/v1/stats/....
     #[command(subcommand)]
     Stats(StatsCommand),
-    /// Delete session recordings received more than RECORDING_RETENTION_DAYS days ago (run it daily).
+    /// Delete session recordings received more than RECORDING_RETENTION_DAYS days ago and the months of raw
+    /// page events wholly older than EVENTS_RETENTION_DAYS days (run it daily).
     Retention,
     /// Print a query file with its `?` placeholders bound as the gateway binds them, connecting nowhere: how
     /// tests run the gateway's query files on other ClickHouse engines without a binder of their own.
@@ -305,9 +306,10 @@ async fn stats(config: &Config, command: &StatsCommand) -> anyhow::Result<()> {
 }
 
 async fn retention(config: &Config, replay_config: &ReplayConfig) -> anyhow::Result<()> {
-    let days = replay_config.recording_retention_days;
+    let now = chrono::DateTime::from(SystemTime::now());
     let client = clickhouse_client(config);
-    let report = replay::retention::apply(&client, days, chrono::DateTime::from(SystemTime::now()))
+    let days = replay_config.recording_retention_days;
+    let report = replay::retention::apply(&client, days, now)
         .await
         .with_context(|| format!("cannot apply the recording retention on {}", config.clickhouse_url))?;
     tracing::info!(
@@ -317,6 +319,19 @@ async fn retention(config: &Config, replay_config: &ReplayConfig) -> anyhow::Res
         deleted_rows = ?report.deleted_rows,
         "recordings received before the cutoff are deleted (row deletions finish in the background)"
     );
+    let days = config.events_retention_days;
+    match ingest_gateway::retention::apply_events(&client, days, now)
+        .await
+        .with_context(|| format!("cannot apply the page events retention on {}", config.clickhouse_url))?
+    {
+        None => tracing::info!("page events are kept forever (EVENTS_RETENTION_DAYS is 0)"),
+        Some(report) => tracing::info!(
+            days,
+            cutoff = %report.cutoff,
+            dropped_partitions = ?report.dropped_partitions,
+            "page_visits months wholly before the cutoff are dropped; the rollups keep their numbers"
+        ),
+    }
     Ok(())
 }
 

@@ -1,0 +1,21 @@
+-- The values of an event property over the days of [from, to), from the finalized daily rows (sql/016),
+-- summed over days (visitors too: visitor ids rotate daily), most visitors first, as stats_breakdown.sql
+-- orders them. Bound in order: site, dimension, from, to (YYYY-MM-DD), the days to read (an array of
+-- YYYY-MM-DD: those a rollup run finalized recently or for good, see sql/018), only_events (1 to keep only values
+-- with a custom event), limit.
+SELECT
+    value,
+    toUInt64(sum(visitors)) AS unique_visitors,
+    toUInt64(sum(pageviews)) AS pageviews,
+    toUInt64(sum(custom_events)) AS custom_events,
+    toUInt64(sum(converted_visitors)) AS converted_visitors
+FROM stats_daily_events FINAL
+WHERE site = ?
+  AND dimension = ?
+  AND day >= toDate(?)
+  AND day < toDate(?)
+  AND has(?, toString(day))
+GROUP BY value
+HAVING ? = 0 OR custom_events > 0
+ORDER BY unique_visitors DESC, custom_events DESC, value
+LIMIT ?

@@ -1,4 +1,4 @@
-//! `ingest-gateway serve | migrate | query ... | stats ... | retention`: reads the configuration once, starts
+//! `ingest-gateway serve | migrate | query ... | stats ... | retention | rollup`: reads the configuration once, starts
 //! tracing and runs one subcommand; everything else lives in the library.
 
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ use ingest_gateway::replay::{self, Replay, ReplayConfig};
 use ingest_gateway::report::{parse_instant, render_visits_by_country};
 use ingest_gateway::sink::kafka::KafkaSink;
 use ingest_gateway::stats::cli::StatsCommand;
-use ingest_gateway::stats::{Stats, StatsConfig};
+use ingest_gateway::stats::{rollup, Stats, StatsConfig};
 use ingest_gateway::topics::{create_product_topic, TopicLayout};
 use ingest_gateway::{serve, warehouse, AppState, ShutdownDeadlines};
 use tracing_subscriber::EnvFilter;
@@ -74,12 +74,23 @@ enum Command {
     /// Delete session recordings received more than RECORDING_RETENTION_DAYS days ago and the months of raw
     /// page events wholly older than EVENTS_RETENTION_DAYS days (run it daily).
     Retention,
+    /// Write the stats' finalized daily rows (sql/016-018) of today and the late window (STATS_ROLLUP_LATE_S),
+    /// or of the given UTC days; idempotent. The server does the same every STATS_ROLLUP_INTERVAL_S.
+    Rollup {
+        /// First day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long, requires = "to")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long, requires = "from")]
+        to: Option<chrono::NaiveDate>,
+    },
     /// Print a query file with its `?` placeholders bound as the gateway binds them, connecting nowhere: how
     /// tests run the gateway's query files on other ClickHouse engines without a binder of their own.
     BindSql {
         /// The query file, e.g. sql/queries/visits_by_country.sql.
         file: std::path::PathBuf,
-        /// One JSON value per `?`, in order: a string ("a.example") or a whole number (1767225600).
+        /// One JSON value per `?`, in order: a string ("a.example"), a whole number (1767225600) or a list of
+        /// strings (["2026-01-01"]).
         values: Vec<String>,
     },
 }
@@ -135,6 +146,7 @@ async fn main() -> ExitCode {
         }
         Command::Stats(command) => stats(&cli.config, &command).await,
         Command::Retention => retention(&cli.config, &cli.replay).await,
+        Command::Rollup { from, to } => rollup(&cli.config, &cli.stats, from.zip(to)).await,
         Command::BindSql { file, values } => bind_sql(&file, &values),
     };
     match result {
@@ -155,6 +167,10 @@ async fn run_server(config: &Config, replay_config: &ReplayConfig, stats_config:
         );
     }
     let stats = Stats::from_config(stats_config, clickhouse_client(config)).map_err(anyhow::Error::msg)?;
+    if stats.is_some() && stats_config.stats_rollup_interval_s > 0 {
+        let interval = Duration::from_secs(stats_config.stats_rollup_interval_s.into());
+        tokio::spawn(rollup::every(clickhouse_client(config), interval, stats_config.stats_rollup_late_s));
+    }
     if stats.is_none() {
         tracing::info!(
             "the stats API is off: set STATS_TOKEN, or STATS_USERNAME and STATS_PASSWORD, to serve /api/v1/stats"
@@ -292,7 +308,10 @@ fn bind_sql(file: &std::path::Path, values: &[String]) -> anyhow::Result<()> {
             serde_json::Value::String(text) => query.bind(text),
             serde_json::Value::Number(number) if number.is_u64() => query.bind(number.as_u64()),
             serde_json::Value::Number(number) if number.is_i64() => query.bind(number.as_i64()),
-            other => bail!("value {} must be a string or a whole number, not {other}", index + 1),
+            serde_json::Value::Array(items) if items.iter().all(serde_json::Value::is_string) => {
+                query.bind(items.iter().filter_map(serde_json::Value::as_str).collect::<Vec<_>>())
+            }
+            other => bail!("value {} must be a string, a whole number or a list of strings, not {other}", index + 1),
         };
     }
     println!("{}", query.sql_display());
@@ -302,6 +321,32 @@ fn bind_sql(file: &std::path::Path, values: &[String]) -> anyhow::Result<()> {
 async fn stats(config: &Config, command: &StatsCommand) -> anyhow::Result<()> {
     let table = ingest_gateway::stats::cli::run(&clickhouse_client(config), command, now_unix()?).await?;
     print!("{table}");
+    Ok(())
+}
+
+async fn rollup(
+    config: &Config,
+    stats: &StatsConfig,
+    days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+) -> anyhow::Result<()> {
+    let (now, version) = rollup::clock();
+    let range = match days {
+        None => rollup::due(now, stats.stats_rollup_late_s),
+        Some((from, to)) => {
+            let start = |day: chrono::NaiveDate| {
+                day.and_hms_opt(0, 0, 0).and_then(|t| u32::try_from(t.and_utc().timestamp()).ok())
+            };
+            match (start(from), to.succ_opt().and_then(start)) {
+                (Some(from), Some(to)) if from < to => (from, to),
+                _ => bail!("--from must be a day before or equal to --to, from 1970 to 2106"),
+            }
+        }
+    };
+    let started = std::time::Instant::now();
+    let days = rollup::run(&clickhouse_client(config), range, now, stats.stats_rollup_late_s, version)
+        .await
+        .with_context(|| format!("cannot write the stats rollup on {}", config.clickhouse_url))?;
+    tracing::info!(?days, elapsed_ms = started.elapsed().as_millis(), "stats rollup written");
     Ok(())
 }
 

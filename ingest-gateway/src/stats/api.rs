@@ -12,7 +12,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::query::{self, Counts, Filters, Property, Question, Source, Visits, FILTERS};
+use super::daily::{self, Freshness};
+use super::query::{self, Counts, Filters, Property, Question, Source, Visits, DAY_S, FILTERS};
 use super::Stats;
 use crate::read_api::{refusal, Area};
 use crate::report::parse_instant;
@@ -224,18 +225,44 @@ pub async fn aggregate(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, StatsError> {
     let q = parse_question(&params(query, AGGREGATE_PARAMS)?)?;
-    let (results, source) = aggregate_metrics(&stats.client, &q).await?;
+    let (results, source) = aggregate_metrics(&stats.client, &q, stats.freshness()).await?;
     Ok(json_response(&AggregateAnswer { site: &q.site, from: q.from, to: q.to, source, results }))
 }
 
-/// The question's headline numbers, and where they were read.
-pub async fn aggregate_metrics(client: &clickhouse::Client, q: &Question) -> Result<(Metrics, Sources), StatsError> {
+/// The question's headline numbers, and where they were read: whole days from the daily rows where a rollup
+/// run wrote them (see [`daily`]), anything else from the hourly and visit rollups or the raw events.
+pub async fn aggregate_metrics(
+    client: &clickhouse::Client,
+    q: &Question,
+    freshness: Freshness,
+) -> Result<(Metrics, Sources), StatsError> {
+    if let Some((counts, visits)) = daily_rows(client, q, freshness).await? {
+        let (counts, visits) = daily::totals(&counts, &visits);
+        return Ok((Metrics::from_rows(counts, visits), Sources { counts: Source::Rollup, visits: Source::Rollup }));
+    }
     let step = q.to - q.from;
     let (counts_source, counts) = query::counts(client, q, step).await?;
     let (visits_source, visits) = query::visits(client, q, step).await?;
     let counts = counts.first().copied().unwrap_or_default();
     let visits = visits.first().copied().unwrap_or_default();
     Ok((Metrics::from_rows(counts, visits), Sources { counts: counts_source, visits: visits_source }))
+}
+
+type DayRows = (HashMap<u32, Counts>, HashMap<u32, Visits>);
+
+/// Counts and visit metrics per day when the daily rows answer the question (whole days, their filter, at
+/// least one day written by a rollup run); `None` otherwise.
+async fn daily_rows(
+    client: &clickhouse::Client,
+    q: &Question,
+    freshness: Freshness,
+) -> Result<Option<DayRows>, StatsError> {
+    let Some((dimension, value)) = daily::key(q) else { return Ok(None) };
+    let plan = daily::plan(client, q, freshness).await?;
+    if plan.days.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(daily::per_day(client, q, (dimension, &value), &plan).await?))
 }
 
 #[derive(Serialize)]
@@ -273,7 +300,7 @@ pub async fn timeseries(
             format!("gives more than {MAX_BUCKETS} buckets; shorten the range"),
         ));
     }
-    let (results, source) = timeseries_buckets(&stats.client, &q, step).await?;
+    let (results, source) = timeseries_buckets(&stats.client, &q, step, stats.freshness()).await?;
     Ok(json_response(&TimeseriesAnswer { site: &q.site, from: q.from, to: q.to, interval, source, results }))
 }
 
@@ -282,11 +309,19 @@ pub async fn timeseries_buckets(
     client: &clickhouse::Client,
     q: &Question,
     step: u32,
+    freshness: Freshness,
 ) -> Result<(Vec<Bucket>, Sources), StatsError> {
-    let (counts_source, counts) = query::counts(client, q, step).await?;
-    let (visits_source, visits) = query::visits(client, q, step).await?;
-    let counts: HashMap<u32, Counts> = counts.into_iter().map(|row| (row.bucket, row)).collect();
-    let visits: HashMap<u32, Visits> = visits.into_iter().map(|row| (row.bucket, row)).collect();
+    let daily = if step == DAY_S { daily_rows(client, q, freshness).await? } else { None };
+    let (counts, visits, sources) = match daily {
+        Some((counts, visits)) => (counts, visits, Sources { counts: Source::Rollup, visits: Source::Rollup }),
+        None => {
+            let (counts_source, counts) = query::counts(client, q, step).await?;
+            let (visits_source, visits) = query::visits(client, q, step).await?;
+            let counts: HashMap<u32, Counts> = counts.into_iter().map(|row| (row.bucket, row)).collect();
+            let visits: HashMap<u32, Visits> = visits.into_iter().map(|row| (row.bucket, row)).collect();
+            (counts, visits, Sources { counts: counts_source, visits: visits_source })
+        }
+    };
     let buckets = query::buckets(q.from, q.to, step)
         .into_iter()
         .map(|time| Bucket {
@@ -297,7 +332,7 @@ pub async fn timeseries_buckets(
             ),
         })
         .collect();
-    Ok((buckets, Sources { counts: counts_source, visits: visits_source }))
+    Ok((buckets, sources))
 }
 
 /// One row of a breakdown. Event properties carry visitors, page views, custom events and (for custom
@@ -360,7 +395,7 @@ pub async fn breakdown(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, StatsError> {
     let (q, property, limit) = parse_breakdown(&params(query, BREAKDOWN_PARAMS)?)?;
-    let (source, results) = breakdown_rows(&stats.client, &q, property, limit).await?;
+    let (source, results) = breakdown_rows(&stats.client, &q, property, limit, stats.freshness()).await?;
     Ok(json_response(&BreakdownAnswer {
         site: &q.site,
         from: q.from,
@@ -371,12 +406,14 @@ pub async fn breakdown(
     }))
 }
 
-/// The top `limit` values of `property`, and where they were read.
+/// The top `limit` values of `property`, and where they were read. Without filters, whole days come from
+/// the daily rows where a rollup run wrote them (the daily rows hold one dimension at a time).
 pub async fn breakdown_rows(
     client: &clickhouse::Client,
     q: &Question,
     property: Property,
     limit: u32,
+    freshness: Freshness,
 ) -> Result<(Source, Vec<BreakdownRow>), StatsError> {
     let empty = BreakdownRow {
         value: String::new(),
@@ -388,8 +425,16 @@ pub async fn breakdown_rows(
         bounce_rate: None,
         visit_duration: None,
     };
+    let plan = match daily::key(q) {
+        Some(("", _)) => Some(daily::plan(client, q, freshness).await?),
+        _ => None,
+    };
+    let plan = plan.filter(|plan| !plan.days.is_empty());
     if property.is_visit_property() {
-        let rows = query::visit_breakdown(client, q, property, limit).await?;
+        let rows = match &plan {
+            Some(plan) => daily::visit_breakdown(client, q, plan, property, limit).await?,
+            None => query::visit_breakdown(client, q, property, limit).await?,
+        };
         let rows = rows
             .into_iter()
             .map(|row| BreakdownRow {
@@ -402,10 +447,17 @@ pub async fn breakdown_rows(
             .collect();
         return Ok((Source::Rollup, rows));
     }
-    let (source, rows) = query::event_breakdown(client, q, property, limit).await?;
+    let (source, rows) = match &plan {
+        Some(plan) => (Source::Rollup, daily::event_breakdown(client, q, plan, property, limit).await?),
+        None => query::event_breakdown(client, q, property, limit).await?,
+    };
     if property == Property::Event {
-        let (_, totals) = query::counts(client, q, q.to - q.from).await?;
-        let visitors = totals.first().map_or(0, |row| row.visitors);
+        let visitors = match &plan {
+            Some(plan) => {
+                daily::totals(&daily::per_day(client, q, ("", ""), plan).await?.0, &HashMap::new()).0.visitors
+            }
+            None => query::counts(client, q, q.to - q.from).await?.1.first().map_or(0, |row| row.visitors),
+        };
         let rows = rows
             .into_iter()
             .map(|row| BreakdownRow {

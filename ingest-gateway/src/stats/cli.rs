@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use clap::{Args, Subcommand};
 
 use super::api::{self, BreakdownRow, Bucket, Metrics, StatsError, REALTIME_WINDOW_S};
+use super::daily::Freshness;
 use super::query;
 
 /// What every report takes.
@@ -87,10 +88,11 @@ fn params(range: &Range, extra: &[(&str, String)]) -> Result<HashMap<String, Str
 
 /// Runs one report and renders it; `now` is the current unix time.
 pub async fn run(client: &clickhouse::Client, command: &StatsCommand, now: u32) -> Result<String, StatsError> {
+    let freshness = Freshness::at(now);
     match command {
         StatsCommand::Aggregate(range) => {
             let q = api::parse_question(&params(range, &[])?)?;
-            let (metrics, _) = api::aggregate_metrics(client, &q).await?;
+            let (metrics, _) = api::aggregate_metrics(client, &q, freshness).await?;
             Ok(render(&METRIC_HEADER, &[metric_cells(None, &metrics)]))
         }
         StatsCommand::Timeseries { range, interval } => {
@@ -99,7 +101,7 @@ pub async fn run(client: &clickhouse::Client, command: &StatsCommand, now: u32) 
                 parameter: "interval".to_owned(),
                 reason: "must be hour or day".to_owned(),
             })?;
-            let (buckets, _) = api::timeseries_buckets(client, &q, step).await?;
+            let (buckets, _) = api::timeseries_buckets(client, &q, step, freshness).await?;
             let rows: Vec<Vec<String>> = buckets.iter().map(bucket_cells).collect();
             let header: Vec<&str> = ["time"].into_iter().chain(METRIC_HEADER).collect();
             Ok(render(&header, &rows))
@@ -107,7 +109,7 @@ pub async fn run(client: &clickhouse::Client, command: &StatsCommand, now: u32) 
         StatsCommand::Breakdown { range, property, limit } => {
             let (q, property, limit) =
                 api::parse_breakdown(&params(range, &[("property", property.clone()), ("limit", limit.to_string())])?)?;
-            let (_, rows) = api::breakdown_rows(client, &q, property, limit).await?;
+            let (_, rows) = api::breakdown_rows(client, &q, property, limit, freshness).await?;
             Ok(render_breakdown(property.name(), &rows))
         }
         StatsCommand::Realtime { site } => {

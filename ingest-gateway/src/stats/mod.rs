@@ -1,7 +1,9 @@
 //! Web analytics: the stats API (`/api/v1/stats/...`) and `ingest-gateway stats`, read from the rollups
-//! that `sql/010`-`015` keep from the ingested events (see sql/README.md, "Analytics").
+//! that `sql/010`-`018` keep from the ingested events (see sql/README.md, "Analytics rollups").
 //!
 //! - [`query`]: which table answers a question (rollup or raw events) and the bound queries.
+//! - [`daily`]: whole-day questions from the finalized daily rows, merged with the states for other days.
+//! - [`rollup`]: writes those daily rows (`ingest-gateway rollup`, and a timer in the server).
 //! - [`api`]: the routes, their parameters and answers, behind their own read-only credentials.
 //! - [`cli`]: `ingest-gateway stats ...`, the same answers as tables.
 //!
@@ -16,7 +18,9 @@
 
 pub mod api;
 pub mod cli;
+pub mod daily;
 pub mod query;
+pub mod rollup;
 
 use std::sync::Arc;
 
@@ -42,6 +46,21 @@ pub struct StatsConfig {
     /// Password for STATS_USERNAME.
     #[arg(long, env = "STATS_PASSWORD", hide_env_values = true, global = true)]
     pub stats_password: Option<Secret>,
+
+    /// Seconds between the server's runs of the stats rollup (today and the late window, see
+    /// `ingest-gateway rollup`), while the stats API is on; 0 turns the timer off.
+    #[arg(long, env = "STATS_ROLLUP_INTERVAL_S", default_value_t = 60, global = true)]
+    pub stats_rollup_interval_s: u32,
+
+    /// Seconds after a UTC day's end during which its events may still arrive; each rollup run writes those
+    /// days again, and closes a day once they have passed. Keep it above the edge queue's QUEUE_MAX_AGE_S.
+    #[arg(long, env = "STATS_ROLLUP_LATE_S", default_value_t = rollup::DEFAULT_LATE_S, global = true)]
+    pub stats_rollup_late_s: u32,
+
+    /// Seconds for which a rollup run's rows of a day still in its late window answer reports; older, the
+    /// day is read from the states. Keep it above STATS_ROLLUP_INTERVAL_S.
+    #[arg(long, env = "STATS_ROLLUP_FRESH_S", default_value_t = daily::DEFAULT_FRESH_S, global = true)]
+    pub stats_rollup_fresh_s: u32,
 }
 
 impl StatsConfig {
@@ -62,6 +81,11 @@ impl StatsConfig {
             }
             _ => return Err("set both STATS_USERNAME and STATS_PASSWORD, or neither".to_owned()),
         };
+        if self.stats_rollup_interval_s > 0 && self.stats_rollup_fresh_s <= self.stats_rollup_interval_s {
+            return Err("STATS_ROLLUP_FRESH_S must be above STATS_ROLLUP_INTERVAL_S, or today's numbers would \
+                        be read from the slower states between runs"
+                .to_owned());
+        }
         let bearer = self.stats_token.as_ref().map(|token| Client::with_token("stats-token", token.expose()));
         let clients: Vec<Client> = bearer.into_iter().chain(basic).collect();
         if clients.is_empty() {
@@ -76,11 +100,18 @@ pub struct Stats {
     pub auth: Auth,
     pub client: clickhouse::Client,
     pub now: Arc<dyn Fn() -> u32 + Send + Sync>,
+    /// See [`StatsConfig::stats_rollup_fresh_s`].
+    pub fresh_s: u32,
 }
 
 impl Stats {
     pub fn new(auth: Auth, client: clickhouse::Client) -> Self {
-        Self { auth, client, now: Arc::new(now_unix) }
+        Self { auth, client, now: Arc::new(now_unix), fresh_s: daily::DEFAULT_FRESH_S }
+    }
+
+    /// When the daily rows of a day still in its late window answer, as of now.
+    pub fn freshness(&self) -> daily::Freshness {
+        daily::Freshness { now: (self.now)(), fresh_s: self.fresh_s }
     }
 
     pub fn with_clock(mut self, now: impl Fn() -> u32 + Send + Sync + 'static) -> Self {
@@ -90,7 +121,7 @@ impl Stats {
 
     /// The API on ClickHouse, or `None` (off) when no credentials are configured.
     pub fn from_config(config: &StatsConfig, client: clickhouse::Client) -> Result<Option<Self>, String> {
-        Ok(config.auth()?.map(|auth| Self::new(auth, client)))
+        Ok(config.auth()?.map(|auth| Self { fresh_s: config.stats_rollup_fresh_s, ..Self::new(auth, client) }))
     }
 
     fn check(&self, headers: &axum::http::HeaderMap) -> Result<(), StatsError> {
@@ -144,6 +175,9 @@ mod tests {
             stats_token: token.map(Secret::new),
             stats_username: user.map(str::to_owned),
             stats_password: password.map(Secret::new),
+            stats_rollup_interval_s: 60,
+            stats_rollup_late_s: rollup::DEFAULT_LATE_S,
+            stats_rollup_fresh_s: daily::DEFAULT_FRESH_S,
         }
     }
 
@@ -153,5 +187,14 @@ mod tests {
         assert!(config(Some("t"), None, None).auth().expect("valid").is_some());
         assert!(config(None, Some("a"), None).auth().expect_err("refused").contains("STATS_PASSWORD"));
         assert!(config(Some(""), None, None).auth().expect_err("refused").contains("STATS_TOKEN"));
+    }
+
+    #[test]
+    fn rollup_rows_that_would_age_out_between_runs_are_refused() {
+        let mut stale = config(Some("t"), None, None);
+        stale.stats_rollup_fresh_s = stale.stats_rollup_interval_s;
+        assert!(stale.auth().expect_err("refused").contains("STATS_ROLLUP_FRESH_S"));
+        stale.stats_rollup_interval_s = 0;
+        assert!(stale.auth().is_ok(), "without the timer, runs are the operator's");
     }
 }

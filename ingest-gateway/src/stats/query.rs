@@ -20,7 +20,7 @@ const REALTIME: &str = include_str!("../../../sql/queries/stats_realtime.sql");
 const INGESTED_PER_MINUTE: &str = include_str!("../../../sql/queries/ingested_per_minute.sql");
 
 const HOUR_S: u32 = 3_600;
-const DAY_S: u32 = 86_400;
+pub(crate) const DAY_S: u32 = 86_400;
 
 /// A property a report can be broken down by. The names are the API's; each maps to one fixed column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
@@ -112,6 +112,11 @@ impl Filters {
 
     pub fn page(&self) -> &str {
         &self.values[PAGE_FILTER]
+    }
+
+    /// The filters that are set, as (API name, value), in [`FILTERS`] order.
+    pub fn given(&self) -> Vec<(&'static str, &str)> {
+        FILTERS.iter().zip(&self.values).filter(|(_, value)| !value.is_empty()).map(|(n, v)| (*n, v.as_str())).collect()
     }
 
     /// Binds each filter twice, as `(? = '' OR column = ?)`; the visit queries take all but the page.

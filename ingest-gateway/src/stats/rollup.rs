@@ -1,0 +1,107 @@
+//! The rollup step: writes each UTC day's exact numbers into the daily tables (`sql/016`, `sql/017`) and
+//! records the day in `sql/018`, so that reports over whole days read plain numbers (see [`super::daily`]).
+//! `ingest-gateway rollup` runs it once; the server runs it every `STATS_ROLLUP_INTERVAL_S` while the stats
+//! API is on.
+//!
+//! It is idempotent: a day is computed again whole from `page_visits FINAL` and `stats_sessions`, both of
+//! which hold a redelivered event once, and the new rows replace the old ones (highest version). Each run
+//! covers today and the days of the late window (`STATS_ROLLUP_LATE_S`, two days by default: the edge's queue
+//! gives up on a message after one), so events that arrive late are counted by the next run. A day is marked
+//! closed by the first run after its late window; until then its rows answer only while recent.
+
+use std::time::Duration;
+
+use clickhouse::Client;
+
+use super::daily::day_name;
+use super::query::DAY_S;
+
+const EVENTS: &str = include_str!("../../../sql/queries/stats_rollup_events.sql");
+const VISITS: &str = include_str!("../../../sql/queries/stats_rollup_visits.sql");
+const MARK: &str = include_str!("../../../sql/queries/stats_rollup_mark.sql");
+
+/// Default late window: events of a day may still arrive this long after it ended.
+pub const DEFAULT_LATE_S: u32 = 2 * DAY_S;
+
+/// What one run wrote: each day as `YYYY-MM-DD`, and whether it was closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledDay {
+    pub day: String,
+    pub closed: bool,
+}
+
+/// The days a run at `now` covers, `[start, end)` in unix seconds: from the day before the oldest one still
+/// in the late window (so that it is closed once it leaves the window) through today.
+pub fn due(now: u32, late_s: u32) -> (u32, u32) {
+    let first = (now.saturating_sub(late_s) / DAY_S).saturating_sub(1) * DAY_S;
+    (first, (now / DAY_S + 1) * DAY_S)
+}
+
+/// Writes every UTC day of `[from, to)` (whole days), oldest first. `now` decides which are closed
+/// (`now` >= end of day + `late_s`); `version` (unix ms, increasing from run to run) orders the rows.
+pub async fn run(
+    client: &Client,
+    (from, to): (u32, u32),
+    now: u32,
+    late_s: u32,
+    version: u64,
+) -> Result<Vec<RolledDay>, clickhouse::error::Error> {
+    let mut rolled = Vec::new();
+    for start in (from / DAY_S * DAY_S..to).step_by(DAY_S as usize) {
+        let end = start.saturating_add(DAY_S);
+        let day = day_name(start);
+        let closed = u64::from(now) >= u64::from(end) + u64::from(late_s);
+        client.query(EVENTS).bind(&day).bind(version).bind(start).bind(end).execute().await?;
+        client
+            .query(VISITS)
+            .bind(&day)
+            .bind(version)
+            .bind(&day)
+            .bind(&day)
+            .bind(u64::from(start) * 1_000)
+            .bind(u64::from(end) * 1_000)
+            .execute()
+            .await?;
+        // Only once both are written: a run cut short leaves the day to the states (or to its older rows).
+        client.query(MARK).bind(&day).bind(version).bind(u8::from(closed)).execute().await?;
+        rolled.push(RolledDay { day, closed });
+    }
+    Ok(rolled)
+}
+
+/// Runs the due days every `interval`, for as long as the server runs. A failed run is logged and retried at
+/// the next tick: until then the API answers those days from the states.
+pub async fn every(client: Client, interval: Duration, late_s: u32) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let (now, version) = clock();
+        let started = std::time::Instant::now();
+        match run(&client, due(now, late_s), now, late_s, version).await {
+            Ok(days) => tracing::debug!(?days, elapsed_ms = started.elapsed().as_millis(), "stats rollup written"),
+            Err(error) => tracing::warn!(%error, "stats rollup failed; reports read those days from the states"),
+        }
+    }
+}
+
+/// The current time as unix seconds and as the run's version (unix ms).
+pub fn clock() -> (u32, u64) {
+    let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    (u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX), ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JAN_3: u32 = 1_767_398_400; // 2026-01-03T00:00:00Z
+
+    #[test]
+    fn a_run_covers_today_and_the_late_window_and_one_day_more_to_close_it() {
+        // At 2026-01-03 10:00 with a two-day window: 2025-12-31 (closed now) through 2026-01-03.
+        assert_eq!(due(JAN_3 + 36_000, DEFAULT_LATE_S), (JAN_3 - 3 * DAY_S, JAN_3 + DAY_S));
+        assert_eq!(due(JAN_3, 0), (JAN_3 - DAY_S, JAN_3 + DAY_S));
+    }
+}

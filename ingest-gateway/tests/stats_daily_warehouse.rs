@@ -1,0 +1,190 @@
+//! The daily rollups against the real ClickHouse server (18.16 in the local stack): after a rollup run,
+//! reports over whole days read the finalized daily rows and give exactly the numbers the hourly and visit
+//! rollups give (and the raw events, for the headline counts); days without usable rows are read from the
+//! states and merged; a redelivered event changes no number before or after the next run. The seed is three
+//! days of the stats benchmark's synthetic traffic (`scripts/bench/stats_seed.sql`, 1,000 visits), the same
+//! as `tests/sql/test_chdb_stats_daily.py` uses on modern ClickHouse. Each test works in its own database.
+//!
+//! Needs `scripts/stack.sh up` (or `CLICKHOUSE_URL`); see `clickhouse_support`.
+
+mod clickhouse_support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clickhouse_support::TestDatabase;
+use ingest_gateway::stats::api;
+use ingest_gateway::stats::daily::{self, Freshness};
+use ingest_gateway::stats::query::{Filters, Property, Question};
+use ingest_gateway::stats::rollup;
+use ingest_gateway::warehouse;
+use serde_json::Value;
+
+const SITE: &str = "bench.example";
+const DAY: u32 = 86_400;
+const FROM: u32 = 1_790_812_800; // 2026-10-01T00:00:00Z, where the seed starts
+const TO: u32 = FROM + 3 * DAY;
+const SLOTS: u32 = 6_000;
+/// Long after the seeded days: every run closes them.
+const LATER: u32 = TO + 10 * DAY;
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+async fn seed(client: &clickhouse::Client, offset: u32, count: u32) {
+    let text = std::fs::read_to_string(repository().join("scripts/bench/stats_seed.sql")).expect("the seed");
+    let sql = text
+        .replace("__OFFSET__", &offset.to_string())
+        .replace("__COUNT__", &count.to_string())
+        .replace("__SLOTS__", &SLOTS.to_string())
+        .replace("__DAYS__", "3");
+    client.query(&sql).execute().await.expect("seeds");
+}
+
+async fn seeded() -> TestDatabase {
+    let db = TestDatabase::new().await;
+    warehouse::migrate(&db.client, &repository().join("sql"), &db.sql_vars()).await.expect("migrates");
+    seed(&db.client, 0, SLOTS / 2).await;
+    seed(&db.client, SLOTS / 2, SLOTS - SLOTS / 2).await;
+    db
+}
+
+fn question(from: u32, to: u32, filter: Option<(&str, &str)>) -> Question {
+    let mut filters = Filters::default();
+    if let Some((name, value)) = filter {
+        assert!(filters.set(name, value), "{name}");
+    }
+    Question { site: SITE.into(), from, to, filters }
+}
+
+/// Every answer the daily rows can give, as JSON: aggregates (with and without a filter), the daily time
+/// series, and breakdowns of event and visit properties.
+async fn answers(client: &clickhouse::Client, freshness: Freshness) -> Vec<Value> {
+    let mut answers = Vec::new();
+    for filter in [None, Some(("country", "C0")), Some(("source", "google.com")), Some(("screen_class", "mobile"))] {
+        let (metrics, _) = api::aggregate_metrics(client, &question(FROM, TO, filter), freshness).await.expect("runs");
+        answers.push(serde_json::to_value(metrics).expect("json"));
+    }
+    let (buckets, _) = api::timeseries_buckets(client, &question(FROM, TO, None), DAY, freshness).await.expect("runs");
+    answers.push(serde_json::to_value(buckets).expect("json"));
+    for (property, limit) in [
+        (Property::Country, 100),
+        (Property::Page, 10),
+        (Property::Event, 100),
+        (Property::EntryPage, 10),
+        (Property::ExitPage, 10),
+        (Property::Device, 100),
+    ] {
+        let (_, rows) =
+            api::breakdown_rows(client, &question(FROM, TO, None), property, limit, freshness).await.expect("runs");
+        assert!(!rows.is_empty(), "{property:?}");
+        answers.push(serde_json::to_value(rows).expect("json"));
+    }
+    answers
+}
+
+/// The freshness under which no day's rows answer unless a run closed it.
+fn states_only() -> Freshness {
+    Freshness { now: u32::MAX, fresh_s: 0 }
+}
+
+/// Visitors, page views and custom events of the range straight from `page_visits FINAL`.
+async fn raw_counts(client: &clickhouse::Client) -> (u64, u64, u64) {
+    client
+        .query(
+            "SELECT toUInt64(uniqExactIf(visitor_id, kind = 'pageview')), toUInt64(countIf(kind = 'pageview')), \
+             toUInt64(countIf(kind = 'event')) FROM page_visits FINAL \
+             WHERE site = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)",
+        )
+        .bind(SITE)
+        .bind(FROM)
+        .bind(TO)
+        .fetch_one()
+        .await
+        .expect("counts")
+}
+
+#[tokio::test]
+async fn whole_days_are_read_from_the_daily_rows_with_the_numbers_of_the_states_and_the_raw_events() {
+    let db = seeded().await;
+    let q = question(FROM, TO, None);
+    assert_eq!(daily::plan(&db.client, &q, Freshness::at(LATER)).await.expect("plans").days.len(), 0);
+    let from_states = answers(&db.client, Freshness::at(LATER)).await;
+
+    let rolled = rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, 1).await.expect("rolls up");
+    assert_eq!(
+        rolled.iter().map(|day| (day.day.as_str(), day.closed)).collect::<Vec<_>>(),
+        [("2026-10-01", true), ("2026-10-02", true), ("2026-10-03", true)]
+    );
+    let plan = daily::plan(&db.client, &q, states_only()).await.expect("plans");
+    assert_eq!((plan.days.len(), plan.states.len()), (3, 0), "closed days answer at any time");
+    assert_eq!(answers(&db.client, states_only()).await, from_states);
+
+    let (metrics, _) = api::aggregate_metrics(&db.client, &q, states_only()).await.expect("runs");
+    let (visitors, pageviews, custom_events) = raw_counts(&db.client).await;
+    assert_eq!((metrics.visitors, metrics.pageviews, metrics.custom_events), (visitors, pageviews, custom_events));
+    assert!(metrics.visits > 900 && metrics.pageviews > 3_000, "{metrics:?}");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn days_without_usable_rows_are_read_from_the_states_and_merged_with_the_others() {
+    let db = seeded().await;
+    let from_states = answers(&db.client, Freshness::at(LATER)).await;
+    // The first and last day rolled up and still open (a run on the last day itself); the middle one never.
+    let now = TO - 60;
+    rollup::run(&db.client, (FROM, FROM + DAY), now, rollup::DEFAULT_LATE_S, 5).await.expect("rolls up");
+    rollup::run(&db.client, (FROM + 2 * DAY, TO), now, rollup::DEFAULT_LATE_S, 5).await.expect("rolls up");
+    let recent = Freshness { now: 0, fresh_s: 300 };
+    let plan = daily::plan(&db.client, &question(FROM, TO, None), recent).await.expect("plans");
+    assert_eq!(plan.days, ["2026-10-01", "2026-10-03"]);
+    assert_eq!(plan.states, [(FROM + DAY, FROM + 2 * DAY)]);
+    assert_eq!(answers(&db.client, recent).await, from_states);
+    // Rows of open days that are no longer recent are not read: everything comes from the states.
+    let stale = daily::plan(&db.client, &question(FROM, TO, None), states_only()).await.expect("plans");
+    assert_eq!((stale.days.len(), stale.states), (0, vec![(FROM, TO)]));
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_event_changes_no_daily_number_before_or_after_the_next_run() {
+    let db = seeded().await;
+    rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, 1).await.expect("rolls up");
+    let before = answers(&db.client, states_only()).await;
+    // A hundred slots delivered again, in their own insert, as a Kafka re-read would.
+    seed(&db.client, 1_000, 100).await;
+    let stored: u64 =
+        db.client.query("SELECT count() FROM page_visits WHERE event_id = 'e1000'").fetch_one().await.expect("counts");
+    assert_eq!(stored, 2);
+    assert_eq!(answers(&db.client, states_only()).await, before);
+    rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, 2).await.expect("rolls up again");
+    assert_eq!(answers(&db.client, states_only()).await, before);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn the_servers_timer_writes_today_and_the_late_window() {
+    let db = TestDatabase::new().await;
+    warehouse::migrate(&db.client, &repository().join("sql"), &db.sql_vars()).await.expect("migrates");
+    let timer = tokio::spawn(rollup::every(db.client.clone(), Duration::from_millis(100), rollup::DEFAULT_LATE_S));
+    let (now, _) = rollup::clock();
+    let today = daily::day_name(now);
+    let started = Instant::now();
+    loop {
+        let days: Vec<String> = db
+            .client
+            .query("SELECT DISTINCT toString(day) FROM stats_daily_runs ORDER BY toString(day)")
+            .fetch_all()
+            .await
+            .expect("reads");
+        if days.len() == 4 {
+            assert_eq!(days.last(), Some(&today), "{days:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the timer wrote only {days:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    timer.abort();
+    db.drop().await;
+}

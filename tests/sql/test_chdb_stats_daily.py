@@ -1,0 +1,208 @@
+"""The daily rollups (sql/016-018) on modern ClickHouse (chDB 26.9): the rollup step's statements
+(sql/queries/stats_rollup_*.sql), run day by day with the values `ingest-gateway rollup` binds, and the
+daily queries (sql/queries/stats_daily_*.sql) give exactly the numbers of the raw events (and of the hourly
+and visit rollups for entry and exit pages) on three days of the stats benchmark's synthetic traffic
+(scripts/bench/stats_seed.sql, 1,000 visits); a redelivered event changes no number, before the step runs
+again and after. The same on ClickHouse 18.16: ingest-gateway/tests/stats_daily_warehouse.rs.
+
+Run: python3 -m pytest tests/sql
+"""
+
+import re
+import sys
+
+import pytest
+
+from test_chdb import ROOT, Warehouse, bind, migrations_as_the_gateway_sends_them
+from test_chdb_stats import FILTERS, bind_with_identifier, rows
+
+DATABASE = "pathlight_stats_daily"
+QUERIES = ROOT / "sql" / "queries"
+SEED = ROOT / "scripts" / "bench" / "stats_seed.sql"
+DAY = 86_400
+FROM = 1_790_812_800  # 2026-10-01T00:00:00Z, where the seed starts
+DAYS = 3
+TO = FROM + DAYS * DAY
+SITE = "bench.example"
+NAMES = ["2026-10-01", "2026-10-02", "2026-10-03"]
+SLOTS = 6_000
+# API filter names -> the raw queries' filter positions (FILTERS are the raw queries' column names).
+API_FILTERS = {"source": "referrer_host", "page": "pathname"}
+
+
+def filters(**given):
+    columns = {API_FILTERS.get(name, name): value for name, value in given.items()}
+    assert set(columns) <= set(FILTERS), columns
+    return [v for name in FILTERS for v in (columns.get(name, ""), columns.get(name, ""))]
+
+
+def seed(wh, offset, count):
+    sql = SEED.read_text()
+    for name, value in {"OFFSET": offset, "COUNT": count, "SLOTS": SLOTS, "DAYS": DAYS}.items():
+        sql = sql.replace(f"__{name}__", str(value))
+    wh.query(sql)
+
+
+def roll_up(wh, version, now=TO + 3 * DAY, late=2 * DAY):
+    """One run over the seeded days, with the statements and values of ingest-gateway/src/stats/rollup.rs."""
+    for index, name in enumerate(NAMES):
+        start = FROM + index * DAY
+        wh.query(bind((QUERIES / "stats_rollup_events.sql").read_text(), name, version, start, start + DAY))
+        wh.query(bind((QUERIES / "stats_rollup_visits.sql").read_text(), name, version, name, name, start * 1000,
+                      (start + DAY) * 1000))
+        closed = int(now >= start + DAY + late)
+        wh.query(bind((QUERIES / "stats_rollup_mark.sql").read_text(), name, version, closed))
+
+
+def daily(wh, name, dimension="", value=""):
+    """Per-day rows of stats_daily_counts.sql or stats_daily_visits.sql, without the day."""
+    found = rows(wh, bind((QUERIES / name).read_text(), SITE, dimension, value, NAMES[0], "2026-10-04", NAMES))
+    assert [row[0] for row in found] == sorted({row[0] for row in found}) and {row[0] for row in found} <= set(NAMES)
+    return [row[1:] for row in found]
+
+
+def daily_totals(wh, dimension="", value=""):
+    counts = [sum(c) for c in zip(*daily(wh, "stats_daily_counts.sql", dimension, value))] or [0, 0, 0]
+    visits = [sum(c) for c in zip(*daily(wh, "stats_daily_visits.sql", dimension, value))] or [0, 0, 0]
+    return tuple(counts), tuple(visits)
+
+
+def raw_totals(wh, step=TO - FROM, **given):
+    counts = rows(wh, bind((QUERIES / "stats_counts_raw.sql").read_text(), FROM, step, step, FROM, SITE, FROM, TO,
+                           *filters(**given)))
+    visit_filters = filters(**{k: v for k, v in given.items() if k != "page"})[:-2]
+    visits = rows(wh, bind((QUERIES / "stats_visits_raw.sql").read_text(), FROM, step, step, FROM, SITE, FROM,
+                           FROM * 1000, TO * 1000, *visit_filters, "", ""))
+    return [row[1:] for row in counts], [row[1:] for row in visits]
+
+
+def daily_breakdown(wh, dimension, only_events=0, limit=1000):
+    return rows(wh, bind((QUERIES / "stats_daily_breakdown.sql").read_text(), SITE, dimension, NAMES[0], "2026-10-04",
+                         NAMES, only_events, limit))
+
+
+def raw_breakdown(wh, column, only_events=0, limit=1000):
+    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_raw.sql").read_text(), column, SITE, FROM, TO,
+                                         *filters(), only_events, limit))
+
+
+def daily_visit_breakdown(wh, dimension, limit=1000):
+    return rows(wh, bind((QUERIES / "stats_daily_breakdown_visits.sql").read_text(), SITE, dimension, NAMES[0],
+                         "2026-10-04", NAMES, limit))
+
+
+def rollup_visit_breakdown(wh, column, limit=1000):
+    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(), column, SITE, FROM,
+                                         FROM * 1000, TO * 1000, *filters()[:-2], limit))
+
+
+def every_daily_number(wh):
+    return {
+        "totals": daily_totals(wh), "per_day": daily(wh, "stats_daily_counts.sql"),
+        "country": daily_totals(wh, "country", "C0"), "by_country": daily_breakdown(wh, "country"),
+        "by_page": daily_breakdown(wh, "page"), "by_event": daily_breakdown(wh, "event", only_events=1),
+        "entry": daily_visit_breakdown(wh, "entry_page"), "exit": daily_visit_breakdown(wh, "exit_page"),
+        "days": wh.query(bind((QUERIES / "stats_daily_days.sql").read_text(), NAMES[0], "2026-10-04")),
+    }
+
+
+class DailyWarehouse(Warehouse):
+    def __init__(self, path):
+        try:
+            super().__init__(path)
+        except Exception as err:  # noqa: BLE001 - chDB raises plain exceptions
+            opened = re.search(r"already initialized with path '([^']+)'", str(err))
+            if not opened:
+                raise
+            super().__init__(opened.group(1))
+        self.query(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+        self.query(f"USE {DATABASE}")
+
+    def kafka_tables(self):
+        listed = self.query(f"SELECT name FROM system.tables WHERE database = '{DATABASE}' AND engine = 'Kafka'")
+        return set(listed.split())
+
+
+@pytest.fixture(scope="module")
+def rolled(tmp_path_factory):
+    """Every migration, three seeded days (in two inserts, as two deliveries would be), one rollup run."""
+    wh = DailyWarehouse(tmp_path_factory.mktemp("chdb-stats-daily"))
+    for migration in migrations_as_the_gateway_sends_them():
+        wh.apply(migration)
+    seed(wh, 0, SLOTS // 2)
+    seed(wh, SLOTS // 2, SLOTS - SLOTS // 2)
+    roll_up(wh, version=1)
+    return wh
+
+
+def test_the_seed_spans_three_days_of_visits(rolled):
+    pageviews, visits = rolled.query("SELECT countIf(kind = 'pageview'), uniqExact(session_id) FROM page_visits")\
+        .split("\t")
+    assert (int(pageviews), int(visits)) == (3_516, 1_000)
+    assert daily(rolled, "stats_daily_counts.sql")[0][1] > 0
+    assert rolled.query(bind((QUERIES / "stats_daily_days.sql").read_text(), NAMES[0], "2026-10-04")).splitlines() == [
+        f"{name}\t1\t1" for name in NAMES]
+
+
+def test_the_daily_totals_are_the_raw_events_numbers(rolled):
+    counts, visits = raw_totals(rolled)
+    assert daily_totals(rolled) == (counts[0], visits[0])
+    per_day_counts, per_day_visits = raw_totals(rolled, step=DAY)
+    assert daily(rolled, "stats_daily_counts.sql") == per_day_counts
+    assert daily(rolled, "stats_daily_visits.sql") == per_day_visits
+
+
+@pytest.mark.parametrize("name,value", [("country", "C0"), ("country", "C7"), ("source", "google.com"),
+                                        ("device", "smartphone"), ("screen_class", "mobile"),
+                                        ("utm_source", "newsletter"), ("city", "C1-T3"), ("browser", "Firefox"),
+                                        ("os", "iOS")])
+def test_one_filter_gives_the_raw_events_numbers(rolled, name, value):
+    counts, visits = raw_totals(rolled, **{name: value})
+    assert counts and visits, "the seed has such events"
+    assert daily_totals(rolled, name, value) == (counts[0], visits[0])
+
+
+def test_breakdowns_are_the_raw_events_and_visit_rollup_numbers(rolled):
+    assert daily_breakdown(rolled, "country") == raw_breakdown(rolled, "country")
+    assert daily_breakdown(rolled, "page", limit=20) == raw_breakdown(rolled, "pathname", limit=20)
+    assert daily_breakdown(rolled, "event", only_events=1) == raw_breakdown(rolled, "event_name", only_events=1)
+    assert daily_breakdown(rolled, "screen_class") == raw_breakdown(rolled, "screen_class")
+    assert len(daily_breakdown(rolled, "country")) > 10
+    assert daily_visit_breakdown(rolled, "entry_page") == rollup_visit_breakdown(rolled, "visit_entry_page")
+    assert daily_visit_breakdown(rolled, "exit_page", limit=5) == rollup_visit_breakdown(rolled, "visit_exit_page", 5)
+
+
+def test_a_redelivered_event_changes_no_number_before_or_after_the_next_run(rolled):
+    before = every_daily_number(rolled)
+    raw_before = raw_totals(rolled)
+    # A hundred slots delivered again, in their own insert, as a Kafka re-read would.
+    seed(rolled, 1_000, 100)
+    assert rolled.query("SELECT count() FROM page_visits WHERE event_id = 'e1000'") == "2"
+    assert every_daily_number(rolled) == before
+    roll_up(rolled, version=2)
+    assert {**every_daily_number(rolled), "days": None} == {**before, "days": None}
+    assert raw_totals(rolled) == raw_before
+    assert daily_totals(rolled) == (raw_before[0][0], raw_before[1][0])
+
+
+def test_a_later_run_replaces_a_days_rows_and_a_day_in_its_late_window_is_left_open(rolled):
+    # Events that arrive after a run (late ones) are counted by the next run.
+    late = rolled.query("SELECT count() FROM page_visits FINAL WHERE kind = 'pageview'")
+    rolled.query("INSERT INTO page_visits (event_id, schema_version, kind, site, session_id, visitor_id, timestamp, "
+                 f"timestamp_ms, pathname, props) VALUES ('late1', 1, 'pageview', '{SITE}', 'late-s', '2026-10-03-x', "
+                 f"{FROM + 2 * DAY + 10}, {(FROM + 2 * DAY + 10) * 1000}, '/late', '{{}}')")
+    (visitors, pageviews, _), (visits, _, _) = daily_totals(rolled)
+    roll_up(rolled, version=3, now=FROM + 3 * DAY)
+    assert daily_totals(rolled)[0][:2] == (visitors + 1, pageviews + 1)
+    assert daily_totals(rolled)[1][0] == visits + 1
+    assert int(rolled.query("SELECT count() FROM page_visits FINAL WHERE kind = 'pageview'")) == int(late) + 1
+    days = rolled.query(bind((QUERIES / "stats_daily_days.sql").read_text(), NAMES[0], "2026-10-04")).splitlines()
+    # Still closed by the earlier runs: `closed` is the maximum over runs.
+    assert days == [f"{name}\t3\t1" for name in NAMES]
+    # That run found 2026-10-01 past its window (it ended two days before) and the other two days in theirs.
+    assert rolled.query("SELECT arraySort(groupArray(toString(day))) FROM stats_daily_runs WHERE closed = 0") == \
+        "['2026-10-02','2026-10-03']"
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, *sys.argv[1:]]))

@@ -19,6 +19,10 @@ use crate::auth::Secret;
 pub const WRITER_GRANTS: &str =
     "SELECT, INSERT, ALTER, CREATE TABLE, CREATE VIEW, DROP TABLE, DROP VIEW, CREATE DATABASE";
 
+/// The global right to create Kafka-engine tables, granted separately: servers before it existed refuse to
+/// grant it and do not need it.
+pub const KAFKA_RIGHT: &str = "KAFKA ON *.*";
+
 /// The settings profile of the read-only user. `readonly = 2` refuses every write and DDL but lets a
 /// client set per-query settings, which the Grafana ClickHouse plugin does on every query (with 1 it fails).
 pub const READONLY_SETTING: u8 = 2;
@@ -145,7 +149,7 @@ pub fn statements(user: &ManagedUser, database: &str, cluster: Option<&str>) -> 
                 format!("ALTER USER `{name}`{on_cluster} {identified}"),
                 format!("GRANT{on_cluster} {WRITER_GRANTS} ON `{database}`.* TO `{name}`"),
                 // Creating a Kafka-engine table needs the KAFKA source right, which exists only globally.
-                format!("GRANT{on_cluster} KAFKA ON *.* TO `{name}`"),
+                format!("GRANT{on_cluster} {KAFKA_RIGHT} TO `{name}`"),
             ];
             if cluster.is_some() {
                 all.push(format!("GRANT{on_cluster} CLUSTER ON *.* TO `{name}`"));

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use super::access::{self, Role};
 use super::sql_text::substitute;
 use super::variant::{Rewriter, Target, EVENT_RETENTION_TABLES};
-use super::{Applied, Deployment, Migration, SqlVars, WarehouseError};
+use super::{Applied, Deployment, ManagedUser, Migration, SqlVars, WarehouseError};
 
 const CREATE_BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
      (version UInt32, name String, checksum String, applied_at DateTime DEFAULT now()) \
@@ -104,11 +104,9 @@ pub async fn migrate_with(
 
     if target.modern {
         keep_event_retention(client, &target).await?;
-        for statement in &user_statements {
-            client.query_raw(statement).execute().await.map_err(WarehouseError::ClickHouse)?;
-        }
-        for user in &deployment.users {
-            tracing::info!(user = %user.name, role = ?user.role, "ClickHouse user up to date");
+        debug_assert_eq!(user_statements.len(), deployment.users.len());
+        for (user, statements) in deployment.users.iter().zip(&user_statements) {
+            keep_user(client, user, statements).await?;
         }
     } else {
         check_legacy_users(client, deployment, &version).await?;
@@ -116,13 +114,56 @@ pub async fn migrate_with(
     Ok(report)
 }
 
-fn user_statements(deployment: &Deployment, target: &Target) -> Result<Vec<String>, WarehouseError> {
-    let mut all = Vec::new();
-    for user in &deployment.users {
-        let statements = access::statements(user, &target.database, target.cluster.as_deref());
-        all.extend(statements.map_err(WarehouseError::Access)?);
+/// The statements of each configured user, in the order of `deployment.users`.
+fn user_statements(deployment: &Deployment, target: &Target) -> Result<Vec<Vec<String>>, WarehouseError> {
+    deployment
+        .users
+        .iter()
+        .map(|user| {
+            access::statements(user, &target.database, target.cluster.as_deref()).map_err(WarehouseError::Access)
+        })
+        .collect()
+}
+
+/// Creates or updates one user. A user that users.xml defines (as the Docker setup defines `grafana`) is
+/// read-only to SQL: it is left as it is, and said so, rather than failing the whole run.
+async fn keep_user(client: &Client, user: &ManagedUser, statements: &[String]) -> Result<(), WarehouseError> {
+    let storage: Option<String> = client
+        .query("SELECT storage FROM system.users WHERE name = ?")
+        .bind(&user.name)
+        .fetch_optional()
+        .await
+        .map_err(|source| {
+            WarehouseError::Access(format!(
+                "cannot look up ClickHouse user {}: {source} (CLICKHOUSE_USER needs access_management to manage users)",
+                user.name
+            ))
+        })?;
+    if storage.as_deref() == Some("users_xml") {
+        tracing::warn!(user = %user.name, "this ClickHouse user is defined in the server's users.xml, which SQL cannot change: migrate leaves it as it is");
+        return Ok(());
     }
-    Ok(all)
+    for statement in statements {
+        let result = client.query_raw(statement).execute().await;
+        // Older servers have no KAFKA right: they refuse to grant it, and do not check it either.
+        if let Err(error) = &result {
+            let message = error.to_string();
+            let unknown_right = message.contains("UNKNOWN_ACCESS_TYPE") || message.contains("SYNTAX_ERROR");
+            if statement.contains(access::KAFKA_RIGHT) && unknown_right {
+                tracing::info!(user = %user.name, "this ClickHouse has no KAFKA right to grant; it does not check one");
+                continue;
+            }
+        }
+        result.map_err(|source| {
+            WarehouseError::Access(format!(
+                "cannot create or update ClickHouse user {}: {source} (CLICKHOUSE_USER needs access_management and \
+                 the rights it grants)",
+                user.name
+            ))
+        })?;
+    }
+    tracing::info!(user = %user.name, role = ?user.role, "ClickHouse user up to date");
+    Ok(())
 }
 
 /// `schema_migrations`: on a cluster, one replicated table shared by every node (its path has no
@@ -377,7 +418,7 @@ mod tests {
             clickhouse_writer_password: Some(crate::auth::Secret::new("example-writer-password")),
         };
         let deployment = Deployment { users: access.users().expect("valid users"), ..Deployment::default() };
-        let statements = user_statements(&deployment, &target).expect("valid names");
+        let statements: Vec<String> = user_statements(&deployment, &target).expect("valid names").concat();
         files.push(("access.sql".into(), statements.iter().map(|s| format!("{s};\n")).collect::<Vec<_>>().join("\n")));
         files
     }

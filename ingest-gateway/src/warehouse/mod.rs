@@ -144,7 +144,7 @@ pub enum WarehouseError {
     ClusterNeedsCurrentServer { version: String },
     #[error("{0}")]
     Access(String),
-    #[error("ClickHouse {version} has no SQL access control, so migrate cannot create user {user}: define it in the server's users.xml (password_sha256_hex of the configured password{rights}; the local stack's scripts/clickhouse/users.xml.in does so from the same variables); logging in as it failed: {source}")]
+    #[error("ClickHouse {version} has no SQL access control, so migrate cannot create user {user}: define it in the server's users.xml (password_sha256_hex of the configured password{rights}), or unset the variables of this user; logging in as it failed: {source}")]
     LegacyUser { version: String, user: String, rights: &'static str, source: clickhouse::error::Error },
     #[error("migration {file}: {source}")]
     Statement { file: String, source: clickhouse::error::Error },

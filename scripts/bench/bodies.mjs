@@ -1,5 +1,5 @@
 // Writes the request bodies the benchmarks send: a produce request of N StoredEvent records (the shape the
-// worker forwards) and a one-page-view /track body (the shape the snippet sends).
+// worker forwards) and /track bodies of one and of ten page views (the shape the snippet sends).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -21,10 +21,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [dir, records = '10'] = process.argv.slice(2);
   const events = Array.from({ length: Number(records) }, (_, i) => storedEvent(i));
   writeFileSync(`${dir}/produce.json`, JSON.stringify({ records: events.map((e) => ({ key: e.session_id, value: e })) }));
-  writeFileSync(`${dir}/track.json`, JSON.stringify({
-    site: 'demo', sid: 'BenchSession0001',
-    // No per-event `id`: wrk repeats this one body, and each repeat must be a distinct stored event (the worker
-    // mints a fresh id for events without one, as for snippets cached before ids existed).
-    events: [{ kind: 'pageview', url: 'http://localhost/bench', referrer: '', title: 'Bench', screen_width: 1280, language: 'en-US' }],
-  }));
+  // track.json: one page view; track-10.json: a batch of ten, as the snippet sends after a busy page.
+  for (const [file, count] of [['track.json', 1], ['track-10.json', 10]]) {
+    writeFileSync(`${dir}/${file}`, JSON.stringify({
+      site: 'demo', sid: 'BenchSession0001',
+      // No per-event `id`: wrk repeats this one body, and each repeat must be a distinct stored event (the worker
+      // mints a fresh id for events without one, as for snippets cached before ids existed).
+      events: Array.from({ length: count }, (_, i) => (
+        { kind: 'pageview', url: `http://localhost/bench/${i}`, referrer: '', title: 'Bench', screen_width: 1280, language: 'en-US' })),
+    }));
+  }
 }

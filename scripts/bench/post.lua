@@ -19,8 +19,9 @@ end
 done = function(summary, latency, requests)
   local ok = 0
   for _, thread in ipairs(threads) do ok = ok + thread:get("accepted") end
-  io.write(string.format("requests=%d accepted=%d errors=%d p50_ms=%.2f p99_ms=%.2f rps=%.0f\n",
+  io.write(string.format("requests=%d accepted=%d errors=%d p50_ms=%.2f p99_ms=%.2f rps=%.0f accepted_per_s=%.1f\n",
     summary.requests, ok, summary.errors.connect + summary.errors.read + summary.errors.write
       + summary.errors.status + summary.errors.timeout,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.requests / (summary.duration / 1e6)))
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.requests / (summary.duration / 1e6),
+    ok / (summary.duration / 1e6)))
 end

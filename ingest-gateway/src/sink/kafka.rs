@@ -8,11 +8,13 @@
 //!
 //! Topic existence comes from one all-topics metadata request per [`METADATA_TTL`], not one request per
 //! topic name a client sends, so a flood of made-up topic names costs the broker nothing; the producer has
-//! `allow.auto.create.topics=false` so looking a topic up never creates it.
+//! `allow.auto.create.topics=false` so looking a topic up never creates it. Produce requests read the cached
+//! list without waiting on a lock; when it is stale, one request refreshes it while the others keep using
+//! the previous list, so no request waits on a metadata round trip that another one already makes.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use event_schema::produce::UNKNOWN_TOPIC_OR_PARTITION;
@@ -23,7 +25,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::Mutex;
 
 use super::{Sink, SinkError, SinkFuture, SinkRecord};
 use crate::config::Config;
@@ -43,7 +45,10 @@ const RECORD_FRAMING_BYTES: usize = 1024;
 
 pub struct KafkaSink {
     producer: FutureProducer,
-    topics: Mutex<TopicCache>,
+    /// The latest topic list; swapped whole, so readers hold the lock only to clone an `Arc`.
+    topics: RwLock<Arc<TopicCache>>,
+    /// Held by the one request refreshing `topics`.
+    refreshing: Mutex<()>,
     queue_max_messages: usize,
     queue_max_bytes: usize,
     /// Key and value bytes of the records enqueued by this sink and not yet settled.
@@ -69,36 +74,63 @@ impl KafkaSink {
             .create()?;
         Ok(Self {
             producer,
-            topics: Mutex::new(TopicCache::default()),
+            topics: RwLock::new(Arc::new(TopicCache::default())),
+            refreshing: Mutex::new(()),
             queue_max_messages: usize::try_from(config.queue_max_messages).unwrap_or(usize::MAX),
             queue_max_bytes: usize::try_from(config.queue_max_kbytes).unwrap_or(usize::MAX).saturating_mul(1024),
             queued_bytes: Arc::default(),
         })
     }
 
-    /// The cached topic list, refreshed first when older than [`METADATA_TTL`]. Concurrent callers queue on
-    /// the lock, so one refresh serves them all; a failed refresh is cached too, so while the broker is down
-    /// requests fail fast instead of each waiting out [`METADATA_TIMEOUT`] in turn.
-    async fn topics(&self) -> Result<MutexGuard<'_, TopicCache>, SinkError> {
-        let mut cache = self.topics.lock().await;
-        if !cache.is_fresh(Instant::now()) {
-            let producer = self.producer.clone();
-            let names = tokio::task::spawn_blocking(move || {
-                let metadata = producer.client().fetch_metadata(None, METADATA_TIMEOUT);
-                metadata.map(|metadata| {
-                    let known = metadata.topics().iter().filter(|topic| topic.error().is_none());
-                    known.map(|topic| topic.name().to_owned()).collect::<HashSet<_>>()
-                })
-            })
-            .await
-            .map_err(|join| format!("metadata request did not finish: {join}"))
-            .and_then(|fetched| fetched.map_err(|error| format!("metadata request failed: {error}")));
-            cache.replace(names, Instant::now());
-        }
+    /// The cached topic list, refreshed first when older than [`METADATA_TTL`]. One caller refreshes; the
+    /// others use the previous list meanwhile if it was a success, else wait for the refresh. A failed
+    /// refresh is cached too, so while the broker is down requests fail fast instead of each waiting out
+    /// [`METADATA_TIMEOUT`] in turn.
+    async fn topics(&self) -> Result<Arc<TopicCache>, SinkError> {
+        let cached = self.cached_topics();
+        let cache = if cached.is_fresh(Instant::now()) {
+            cached
+        } else {
+            let refreshing = match self.refreshing.try_lock() {
+                Ok(refreshing) => refreshing,
+                Err(_) if cached.fetched_at.is_some() && cached.names.is_ok() => return Ok(cached),
+                Err(_) => self.refreshing.lock().await,
+            };
+            // Another request may have refreshed the list between the read above and taking the lock.
+            let cached = self.cached_topics();
+            let cache = if cached.is_fresh(Instant::now()) { cached } else { self.refresh_topics().await };
+            drop(refreshing);
+            cache
+        };
         match &cache.names {
             Ok(_) => Ok(cache),
             Err(reason) => Err(SinkError::Unavailable(reason.clone())),
         }
+    }
+
+    fn cached_topics(&self) -> Arc<TopicCache> {
+        // A poisoned lock still holds a whole list: it is only ever replaced, never edited in place.
+        self.topics.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Fetches the topic list and publishes it; the caller holds `refreshing`.
+    async fn refresh_topics(&self) -> Arc<TopicCache> {
+        let producer = self.producer.clone();
+        let names = tokio::task::spawn_blocking(move || {
+            let metadata = producer.client().fetch_metadata(None, METADATA_TIMEOUT);
+            metadata.map(|metadata| {
+                let known = metadata.topics().iter().filter(|topic| topic.error().is_none());
+                known.map(|topic| topic.name().to_owned()).collect::<HashSet<_>>()
+            })
+        })
+        .await
+        .map_err(|join| format!("metadata request did not finish: {join}"))
+        .and_then(|fetched| fetched.map_err(|error| format!("metadata request failed: {error}")));
+        let mut cache = TopicCache::default();
+        cache.replace(names, Instant::now());
+        let cache = Arc::new(cache);
+        *self.topics.write().unwrap_or_else(std::sync::PoisonError::into_inner) = cache.clone();
+        cache
     }
 
     async fn deliver(&self, topic: &str, records: &[SinkRecord]) -> Result<Vec<PartitionOffset>, SinkError> {
@@ -312,6 +344,34 @@ mod tests {
         cache.replace(Err("metadata request failed".to_owned()), start + METADATA_TTL);
         assert!(cache.is_fresh(start + METADATA_TTL), "a failure is remembered as long as a success");
         assert!(!cache.contains("page_visits"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_lookups_without_a_broker_share_one_metadata_request_and_later_ones_fail_fast() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Port 1 refuses connections: every metadata request fails, after METADATA_TIMEOUT at the latest.
+        let config = <Flags as clap::Parser>::parse_from(["test", "--kafka-brokers", "127.0.0.1:1"]).config;
+        let sink = Arc::new(KafkaSink::new(&config).expect("producer"));
+        let started = Instant::now();
+        let lookups: Vec<_> = (0..16)
+            .map(|_| {
+                let sink = sink.clone();
+                tokio::spawn(async move { sink.topic_exists("page_visits").await.is_err() })
+            })
+            .collect();
+        for lookup in lookups {
+            assert!(lookup.await.expect("lookup task"), "a lookup without a broker must fail");
+        }
+        let shared = started.elapsed();
+        assert!(shared < METADATA_TIMEOUT * 2, "16 lookups took {shared:?}: they did not share one request");
+
+        let again = Instant::now();
+        assert!(sink.topic_exists("page_visits").await.is_err());
+        assert!(again.elapsed() < METADATA_TTL / 2, "the failure was not remembered: {:?}", again.elapsed());
     }
 
     #[test]

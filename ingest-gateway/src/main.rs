@@ -74,8 +74,9 @@ enum Command {
     /// Delete session recordings received more than RECORDING_RETENTION_DAYS days ago and the months of raw
     /// page events wholly older than EVENTS_RETENTION_DAYS days (run it daily).
     Retention,
-    /// Write the stats' finalized daily rows (sql/016-018) of today and the late window (STATS_ROLLUP_LATE_S),
-    /// or of the given UTC days; idempotent. The server does the same every STATS_ROLLUP_INTERVAL_S.
+    /// Write the stats' finalized daily rows (sql/016-018) of today and the late window (STATS_ROLLUP_LATE_S)
+    /// not closed yet, or of the given UTC days; idempotent. The server does the former every
+    /// STATS_ROLLUP_INTERVAL_S.
     Rollup {
         /// First day (YYYY-MM-DD, UTC), inclusive.
         #[arg(long, requires = "to")]
@@ -330,22 +331,22 @@ async fn rollup(
     days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 ) -> anyhow::Result<()> {
     let (now, version) = rollup::clock();
-    let range = match days {
-        None => rollup::due(now, stats.stats_rollup_late_s),
+    let (client, late_s) = (clickhouse_client(config), stats.stats_rollup_late_s);
+    let started = std::time::Instant::now();
+    let written = match days {
+        None => rollup::run_due(&client, now, late_s, version).await,
         Some((from, to)) => {
             let start = |day: chrono::NaiveDate| {
                 day.and_hms_opt(0, 0, 0).and_then(|t| u32::try_from(t.and_utc().timestamp()).ok())
             };
-            match (start(from), to.succ_opt().and_then(start)) {
+            let range = match (start(from), to.succ_opt().and_then(start)) {
                 (Some(from), Some(to)) if from < to => (from, to),
                 _ => bail!("--from must be a day before or equal to --to, from 1970 to 2106"),
-            }
+            };
+            rollup::run(&client, range, now, late_s, version).await
         }
     };
-    let started = std::time::Instant::now();
-    let days = rollup::run(&clickhouse_client(config), range, now, stats.stats_rollup_late_s, version)
-        .await
-        .with_context(|| format!("cannot write the stats rollup on {}", config.clickhouse_url))?;
+    let days = written.with_context(|| format!("cannot write the stats rollup on {}", config.clickhouse_url))?;
     tracing::info!(?days, elapsed_ms = started.elapsed().as_millis(), "stats rollup written");
     Ok(())
 }

@@ -188,3 +188,27 @@ async fn the_servers_timer_writes_today_and_the_late_window() {
     timer.abort();
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_day_closed_by_a_run_is_not_written_again_by_the_next() {
+    let db = TestDatabase::new().await;
+    warehouse::migrate(&db.client, &repository().join("sql"), &db.sql_vars()).await.expect("migrates");
+    let now = TO + 12 * 3_600; // 2026-10-04 12:00: 2026-10-01 leaves its two-day window now
+    let names = |days: Vec<rollup::RolledDay>| -> Vec<(String, bool)> {
+        days.into_iter().map(|day| (day.day, day.closed)).collect()
+    };
+    let first = rollup::run_due(&db.client, now, rollup::DEFAULT_LATE_S, 1).await.expect("runs");
+    assert_eq!(
+        names(first),
+        [
+            ("2026-10-01".to_owned(), true),
+            ("2026-10-02".to_owned(), false),
+            ("2026-10-03".to_owned(), false),
+            ("2026-10-04".to_owned(), false)
+        ]
+    );
+    let second = rollup::run_due(&db.client, now + 300, rollup::DEFAULT_LATE_S, 2).await.expect("runs");
+    assert_eq!(second.first().map(|day| day.day.as_str()), Some("2026-10-02"));
+    assert_eq!(second.len(), 3);
+    db.drop().await;
+}

@@ -22,8 +22,9 @@ const VISITS: &str = include_str!("../../../sql/queries/stats_daily_visits.sql")
 const BREAKDOWN: &str = include_str!("../../../sql/queries/stats_daily_breakdown.sql");
 const BREAKDOWN_VISITS: &str = include_str!("../../../sql/queries/stats_daily_breakdown_visits.sql");
 
-/// How recent a run's rows of a day that was not closed yet (today, yesterday) must be to answer.
-pub const DEFAULT_FRESH_S: u32 = 300;
+/// How recent a run's rows of a day that was not closed yet (today, yesterday) must be to answer: three
+/// default rollup intervals, so one failed or slow run does not send those days to the states.
+pub const DEFAULT_FRESH_S: u32 = 900;
 
 /// When a day's finalized rows may answer: a run closed the day, or wrote it at most `fresh_s` before `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

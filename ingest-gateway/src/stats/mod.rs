@@ -49,7 +49,7 @@ pub struct StatsConfig {
 
     /// Seconds between the server's runs of the stats rollup (today and the late window, see
     /// `ingest-gateway rollup`), while the stats API is on; 0 turns the timer off.
-    #[arg(long, env = "STATS_ROLLUP_INTERVAL_S", default_value_t = 60, global = true)]
+    #[arg(long, env = "STATS_ROLLUP_INTERVAL_S", default_value_t = rollup::DEFAULT_INTERVAL_S, global = true)]
     pub stats_rollup_interval_s: u32,
 
     /// Seconds after a UTC day's end during which its events may still arrive; each rollup run writes those
@@ -175,7 +175,7 @@ mod tests {
             stats_token: token.map(Secret::new),
             stats_username: user.map(str::to_owned),
             stats_password: password.map(Secret::new),
-            stats_rollup_interval_s: 60,
+            stats_rollup_interval_s: rollup::DEFAULT_INTERVAL_S,
             stats_rollup_late_s: rollup::DEFAULT_LATE_S,
             stats_rollup_fresh_s: daily::DEFAULT_FRESH_S,
         }

@@ -4,10 +4,11 @@
 //! API is on.
 //!
 //! It is idempotent: a day is computed again whole from `page_visits FINAL` and `stats_sessions`, both of
-//! which hold a redelivered event once, and the new rows replace the old ones (highest version). Each run
-//! covers today and the days of the late window (`STATS_ROLLUP_LATE_S`, two days by default: the edge's queue
-//! gives up on a message after one), so events that arrive late are counted by the next run. A day is marked
-//! closed by the first run after its late window; until then its rows answer only while recent.
+//! which hold a redelivered event once, and the new rows replace the old ones (highest version). Each timed
+//! run covers today and the days of the late window (`STATS_ROLLUP_LATE_S`, two days by default: the edge's
+//! queue gives up on a message after one) that no run has closed yet, so events that arrive late are counted
+//! by the next run. A day is marked closed by the first run after its late window, and then left alone; until
+//! then its rows answer only while recent.
 
 use std::time::Duration;
 
@@ -19,6 +20,11 @@ use super::query::DAY_S;
 const EVENTS: &str = include_str!("../../../sql/queries/stats_rollup_events.sql");
 const VISITS: &str = include_str!("../../../sql/queries/stats_rollup_visits.sql");
 const MARK: &str = include_str!("../../../sql/queries/stats_rollup_mark.sql");
+const CLOSED: &str = include_str!("../../../sql/queries/stats_rollup_closed.sql");
+
+/// Default seconds between the server's runs: a run rewrites whole days (seconds of server time per day of
+/// 300,000 page views, BENCHMARKS.md), so today's numbers lag by up to this much.
+pub const DEFAULT_INTERVAL_S: u32 = 300;
 
 /// Default late window: events of a day may still arrive this long after it ended.
 pub const DEFAULT_LATE_S: u32 = 2 * DAY_S;
@@ -69,6 +75,24 @@ pub async fn run(
     Ok(rolled)
 }
 
+/// Writes the due days that no run has closed yet, oldest first: what the server's timer does.
+pub async fn run_due(
+    client: &Client,
+    now: u32,
+    late_s: u32,
+    version: u64,
+) -> Result<Vec<RolledDay>, clickhouse::error::Error> {
+    let (from, to) = due(now, late_s);
+    let closed: Vec<String> = client.query(CLOSED).bind(day_name(from)).bind(day_name(to)).fetch_all().await?;
+    let mut rolled = Vec::new();
+    for start in (from..to).step_by(DAY_S as usize) {
+        if !closed.contains(&day_name(start)) {
+            rolled.extend(run(client, (start, start + DAY_S), now, late_s, version).await?);
+        }
+    }
+    Ok(rolled)
+}
+
 /// Runs the due days every `interval`, for as long as the server runs. A failed run is logged and retried at
 /// the next tick: until then the API answers those days from the states.
 pub async fn every(client: Client, interval: Duration, late_s: u32) {
@@ -78,7 +102,7 @@ pub async fn every(client: Client, interval: Duration, late_s: u32) {
         ticks.tick().await;
         let (now, version) = clock();
         let started = std::time::Instant::now();
-        match run(&client, due(now, late_s), now, late_s, version).await {
+        match run_due(&client, now, late_s, version).await {
             Ok(days) => tracing::debug!(?days, elapsed_ms = started.elapsed().as_millis(), "stats rollup written"),
             Err(error) => tracing::warn!(%error, "stats rollup failed; reports read those days from the states"),
         }

@@ -19,10 +19,20 @@ for bin in "$HOME/.cargo/bin/worker-build" "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN" "
   [ -x "$bin" ] || die "$bin is missing; run scripts/install.sh"
 done
 
-# Everything that ends up in the bundle: the crate, the shared schema, the embedded snippet, the lock file.
+# Everything that ends up in the bundle: the crate and its patched woothee, the shared schema, the embedded
+# scripts, the lock file, and this script (its wasm-opt flags).
 inputs_hash() {
-  (cd "$PATHLIGHT_ROOT" && find edge-worker/src edge-worker/Cargo.toml event-schema/src event-schema/Cargo.toml \
+  (cd "$PATHLIGHT_ROOT" && find edge-worker/src edge-worker/Cargo.toml edge-worker/vendor scripts/build-worker.sh event-schema/src event-schema/Cargo.toml \
       tracker-js/dist/pathlight.js tracker-js/dist/record.js Cargo.toml Cargo.lock -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
+}
+
+# wasm-opt, run here rather than by worker-build, whose step always keeps the names section (edge-worker/Cargo.toml).
+# -Os: -Oz and -O3 came out larger gzipped (BENCHMARKS.md "Worker bundle size"). The feature list is
+# worker-build's own: binaryen may emit no encoding that workerd does not run.
+optimize() { # wasm
+  local features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
+  "$WASM_OPT_BIN" "$1" -o "$1.opt" -Os --strip-debug --strip-producers "${features[@]/#/--enable-}"
+  mv "$1.opt" "$1"
 }
 
 hash=$(inputs_hash)
@@ -32,6 +42,7 @@ else
   log "building the edge worker (worker-build --release)"
   rm -f "$stamp"
   (cd "$crate" && "$HOME/.cargo/bin/worker-build" --release)
+  optimize "$out/index_bg.wasm"
   echo "$hash" >"$stamp"
 fi
 

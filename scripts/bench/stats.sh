@@ -8,7 +8,7 @@
 #   - in server time (system.query_log query_duration_ms, summed over the statements one answer sends), for
 #     the statements of the daily rows (RUNS times), of the hourly and visit rollups' states and of the raw
 #     events (SLOW_RUNS times each: seconds per run).
-# Seeding and the rollup run only when the stack has no seeded events yet (about 6 and 11 minutes here);
+# Seeding and the rollup run only when the stack has no seeded events yet (about 9 minutes each here);
 # `down --purge` the stack (see the end of the output) to start over.
 #
 #   scripts/bench/stats.sh        RUNS (default 20), SLOW_RUNS (default 3)

@@ -17,7 +17,8 @@ use clickhouse_support::TestDatabase;
 use event_schema::contract::CONTRACTS_DIR;
 use event_schema::{StoredEvent, SCHEMA_VERSION};
 use ingest_gateway::sink::kafka::create_topic;
-use ingest_gateway::warehouse::{self, Applied, CountryVisits, WarehouseError};
+use ingest_gateway::auth::Secret;
+use ingest_gateway::warehouse::{self, AccessConfig, Applied, CountryVisits, Deployment, WarehouseError};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
@@ -318,6 +319,78 @@ async fn insert(client: &clickhouse::Client, rows: &[StoredEvent]) {
 }
 
 /// Runs `sql` and returns its result as text cells, the same on every ClickHouse version.
+/// A deployment with one read-only user named for this test.
+fn with_readonly_user(db: &TestDatabase) -> Deployment {
+    let access = AccessConfig {
+        clickhouse_readonly_user: Some(format!("{}_reader", db.name)),
+        clickhouse_readonly_password: Some(Secret::new("a password only this test knows")),
+        ..AccessConfig::default()
+    };
+    Deployment { users: access.users().expect("a valid user"), ..Deployment::default() }
+}
+
+async fn server_version(db: &TestDatabase) -> String {
+    db.client.clone().with_database("system").query("SELECT version()").fetch_one().await.expect("version()")
+}
+
+#[tokio::test]
+async fn on_18_16_migrate_says_it_cannot_create_users_and_where_to_define_them() {
+    let db = TestDatabase::new().await;
+    let version = server_version(&db).await;
+    if !version.starts_with("18.") {
+        eprintln!("skipped: the server is ClickHouse {version}, not 18.16");
+        return db.drop().await;
+    }
+    let refused = warehouse::migrate_with(&db.client, &sql_dir(), &db.sql_vars(), &with_readonly_user(&db)).await;
+    let Err(error @ WarehouseError::LegacyUser { .. }) = refused else { panic!("refused: {refused:?}") };
+    let message = error.to_string();
+    for words in ["ClickHouse 18.16", "no SQL access control", "users.xml", &format!("{}_reader", db.name)] {
+        assert!(message.contains(words), "{words:?} in {message}");
+    }
+    assert!(!message.contains("a password only this test knows"), "{message}");
+    // The files were applied as written before the users were looked at.
+    let applied = text_rows(&db.client, "SELECT count() FROM schema_migrations").await;
+    assert_eq!(applied, [[repository_migrations(&db).len().to_string()]]);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn on_18_16_a_cluster_deployment_is_refused_before_anything_is_created() {
+    let db = TestDatabase::new().await;
+    let version = server_version(&db).await;
+    if !version.starts_with("18.") {
+        eprintln!("skipped: the server is ClickHouse {version}, not 18.16");
+        return db.drop().await;
+    }
+    let deployment = Deployment { cluster: Some("pathlight".into()), ..Deployment::default() };
+    let refused = warehouse::migrate_with(&db.client, &sql_dir(), &db.sql_vars(), &deployment).await;
+    let Err(error @ WarehouseError::ClusterNeedsCurrentServer { .. }) = refused else { panic!("refused: {refused:?}") };
+    assert!(error.to_string().contains("21.8 or later"), "{error}");
+    let databases = text_rows(
+        &db.client.clone().with_database("system"),
+        &format!("SELECT count() FROM system.databases WHERE name = '{}'", db.name),
+    )
+    .await;
+    assert_eq!(databases, [["0"]], "nothing was created");
+}
+
+#[tokio::test]
+async fn on_18_16_the_events_retention_leaves_the_tables_exactly_as_written() {
+    let db = TestDatabase::new().await;
+    let deployment = Deployment { events_retention_days: 30, ..Deployment::default() };
+    warehouse::migrate_with(&db.client, &sql_dir(), &db.sql_vars(), &deployment).await.expect("migrates");
+    let version = server_version(&db).await;
+    let engine = text_rows(
+        &db.client,
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'page_visits'",
+    )
+    .await;
+    let has_ttl = engine[0][0].contains("TTL");
+    // 18.16 has no TTL: `retention` drops expired months there; current servers get the TTL from migrate.
+    assert_eq!(has_ttl, !version.starts_with("18."), "{version}: {engine:?}");
+    db.drop().await;
+}
+
 async fn text_rows(client: &clickhouse::Client, sql: &str) -> Vec<Vec<String>> {
     let bytes = client
         .query(sql)

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use edge_worker::api::{self, Effects, Endpoint, TrackHead};
 use edge_worker::config::Config;
-use edge_worker::enrich::classify_user_agent;
+use edge_worker::enrich::{classify_user_agent, read_user_agent};
 use edge_worker::metrics::Counters;
 use event_schema::StoredEvent;
 
@@ -61,6 +61,12 @@ fn main() {
         black_box(classify_user_agent(USER_AGENTS[round % USER_AGENTS.len()]));
     }
     report("per request: User-Agent parsing (mean of the mix)", started.elapsed(), rounds);
+
+    let started = Instant::now();
+    for round in 0..rounds {
+        black_box(read_user_agent(USER_AGENTS[round % USER_AGENTS.len()]));
+    }
+    report("per request: User-Agent reading through the isolate's cache (mean of the mix)", started.elapsed(), rounds);
 
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let rounds = 5_000;

@@ -10,7 +10,7 @@ use event_schema::{parse_batch, parse_chunk, ErrorBody, Limits, RecordLimits, St
 use serde_json::json;
 
 use crate::config::{Config, ConfigError};
-use crate::enrich::{classify_user_agent, enrich, enrich_chunk, Visitor};
+use crate::enrich::{enrich, enrich_chunk, read_user_agent, Visitor};
 use crate::handoff::Handoff;
 use crate::metrics::{Counters, Tally};
 use crate::script::{self, Asset};
@@ -392,7 +392,7 @@ fn accept(
         check_site(config, &batch.site, &event.page.hostname)?;
     }
 
-    let client = classify_user_agent(head.user_agent);
+    let client = read_user_agent(head.user_agent);
     if let (true, Some(reason)) = (config.drop_bots, client.bot) {
         return Ok(Accepted { handoff: None, dropped: batch.events.len(), bot: Some((batch.site, reason.as_str())) });
     }
@@ -432,7 +432,7 @@ fn check_site(config: &Config, site: &str, hostname: &str) -> Result<(), ApiErro
 fn accept_chunk(config: &Config, head: &TrackHead<'_>, body: &[u8], now_ms: u64) -> Result<Accepted, ApiError> {
     let chunk = parse_chunk(head.query.unwrap_or(""), body.len(), now_ms, &RecordLimits::DEFAULT)?;
     check_site(config, &chunk.site, &chunk.hostname)?;
-    let client = classify_user_agent(head.user_agent);
+    let client = read_user_agent(head.user_agent);
     if let (true, Some(reason)) = (config.drop_bots, client.bot) {
         return Ok(Accepted { handoff: None, dropped: 1, bot: Some((chunk.site, reason.as_str())) });
     }

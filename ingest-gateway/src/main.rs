@@ -169,6 +169,9 @@ async fn run_server(config: &Config, replay_config: &ReplayConfig, stats_config:
     }
     let stats = Stats::from_config(stats_config, clickhouse_client(config)).map_err(anyhow::Error::msg)?;
     if stats.is_some() && stats_config.stats_rollup_interval_s > 0 {
+        let (now, _) = rollup::clock();
+        let (from, _) = rollup::due(now, stats_config.stats_rollup_late_s);
+        rollup::check_retention(from, now, config.events_retention_days).map_err(anyhow::Error::msg)?;
         let interval = Duration::from_secs(stats_config.stats_rollup_interval_s.into());
         tokio::spawn(rollup::every(clickhouse_client(config), interval, stats_config.stats_rollup_late_s));
     }
@@ -333,8 +336,12 @@ async fn rollup(
     let (now, version) = rollup::clock();
     let (client, late_s) = (clickhouse_client(config), stats.stats_rollup_late_s);
     let started = std::time::Instant::now();
+    let retention_days = config.events_retention_days;
     let written = match days {
-        None => rollup::run_due(&client, now, late_s, version).await,
+        None => {
+            rollup::check_retention(rollup::due(now, late_s).0, now, retention_days).map_err(anyhow::Error::msg)?;
+            rollup::run_due(&client, now, late_s, version).await
+        }
         Some((from, to)) => {
             let start = |day: chrono::NaiveDate| {
                 day.and_hms_opt(0, 0, 0).and_then(|t| u32::try_from(t.and_utc().timestamp()).ok())
@@ -343,6 +350,7 @@ async fn rollup(
                 (Some(from), Some(to)) if from < to => (from, to),
                 _ => bail!("--from must be a day before or equal to --to, from 1970 to 2106"),
             };
+            rollup::check_retention(range.0, now, retention_days).map_err(anyhow::Error::msg)?;
             rollup::run(&client, range, now, late_s, version).await
         }
     };

@@ -43,6 +43,33 @@ pub fn due(now: u32, late_s: u32) -> (u32, u32) {
     (first, (now / DAY_S + 1) * DAY_S)
 }
 
+/// The first day (unix seconds of its midnight UTC) a run may write when raw events are kept
+/// `retention_days` days (`EVENTS_RETENTION_DAYS`; 0 keeps them forever): the retention's cutoff. Before it,
+/// `ingest-gateway retention` or the TTL may already have deleted raw events, and writing such a day again
+/// would replace its numbers with those of what is left.
+pub fn first_writable_day(now: u32, retention_days: u32) -> u32 {
+    if retention_days == 0 {
+        return 0;
+    }
+    (now / DAY_S).saturating_sub(retention_days) * DAY_S
+}
+
+/// Refuses a run over `[from, _)` that would write a day older than the retention keeps (see
+/// [`first_writable_day`]), naming the first day it may write.
+pub fn check_retention(from: u32, now: u32, retention_days: u32) -> Result<(), String> {
+    let first = first_writable_day(now, retention_days);
+    if from >= first {
+        return Ok(());
+    }
+    Err(format!(
+        "raw page events are kept {retention_days} days (EVENTS_RETENTION_DAYS), so days before {} may have lost \
+         events; writing them again would lower their numbers. Roll up from {} on, or, for the server's own runs, \
+         keep EVENTS_RETENTION_DAYS at least the late window (STATS_ROLLUP_LATE_S) plus a day",
+        day_name(first),
+        day_name(first)
+    ))
+}
+
 /// Writes every UTC day of `[from, to)` (whole days), oldest first. `now` decides which are closed
 /// (`now` >= end of day + `late_s`); `version` (unix ms, increasing from run to run) orders the rows.
 pub async fn run(
@@ -121,6 +148,24 @@ mod tests {
     use super::*;
 
     const JAN_3: u32 = 1_767_398_400; // 2026-01-03T00:00:00Z
+
+    #[test]
+    fn a_run_never_writes_a_day_the_retention_may_have_emptied() {
+        let now = 20_000 * DAY_S + 3_600;
+        assert_eq!(first_writable_day(now, 0), 0, "0 keeps raw events forever");
+        assert_eq!(first_writable_day(now, 30), (20_000 - 30) * DAY_S, "the retention's cutoff, a midnight");
+        assert!(check_retention((20_000 - 30) * DAY_S, now, 30).is_ok());
+        let refused = check_retention((20_000 - 31) * DAY_S, now, 30).expect_err("a day before the cutoff");
+        assert!(refused.contains("EVENTS_RETENTION_DAYS"), "{refused}");
+        assert!(refused.contains(&day_name((20_000 - 30) * DAY_S)), "{refused}");
+        assert!(check_retention(0, now, 0).is_ok());
+        let (from, _) = due(now, 2 * DAY_S);
+        assert!(
+            check_retention(from, now, 3).is_ok(),
+            "the server's runs fit a retention of the late window plus a day"
+        );
+        assert!(check_retention(from, now, 2).is_err());
+    }
 
     #[test]
     fn a_run_covers_today_and_the_late_window_and_one_day_more_to_close_it() {

@@ -123,6 +123,21 @@ start_broker() {
 
 sed_escape() { printf '%s' "$1" | sed 's/[&|\\]/\\&/g'; }
 
+# The stack's own ClickHouse users besides `default` (scripts/clickhouse/users.xml.in), in the gateway's
+# CLICKHOUSE_READONLY_USER and CLICKHOUSE_WRITER_USER: the stats API and the dashboard read as the first.
+# Their passwords are made once per state directory and kept there (like the replay password below); users.xml
+# holds only their SHA-256.
+CLICKHOUSE_DB="${CLICKHOUSE_DATABASE:-pathlight}"
+READONLY_USER=pathlight_readonly
+WRITER_USER=pathlight_writer
+clickhouse_password() { # readonly|writer -> the password, made on first use
+  local file="$PATHLIGHT_STATE/clickhouse/$1-password"
+  mkdir -p "$PATHLIGHT_STATE/clickhouse"
+  [ -s "$file" ] || (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$file")
+  cat "$file"
+}
+sha256_hex() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+
 render_clickhouse_config() { # dir
   local dir=$1 f
   for f in config users; do
@@ -130,6 +145,11 @@ render_clickhouse_config() { # dir
         -e "s|@LOG_DIR@|$(sed_escape "$PATHLIGHT_LOGS")|g" \
         -e "s|@HTTP_PORT@|$CLICKHOUSE_HTTP_PORT|g" \
         -e "s|@TCP_PORT@|$CLICKHOUSE_TCP_PORT|g" \
+        -e "s|@DATABASE@|$(sed_escape "$CLICKHOUSE_DB")|g" \
+        -e "s|@READONLY_USER@|$READONLY_USER|g" \
+        -e "s|@READONLY_SHA256@|$(sha256_hex "$(clickhouse_password readonly)")|g" \
+        -e "s|@WRITER_USER@|$WRITER_USER|g" \
+        -e "s|@WRITER_SHA256@|$(sha256_hex "$(clickhouse_password writer)")|g" \
         "$PATHLIGHT_ROOT/scripts/clickhouse/$f.xml.in" >"$dir/$f.xml"
   done
   # Drop-ins ClickHouse merges into users.xml (the Kafka tables' pacing: scripts/clickhouse/users.d/).
@@ -184,6 +204,8 @@ start_gateway() {
   secret=$(replay_password_file)
   [ -s "$secret" ] || od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$secret"
   GATEWAY_ENV+=(REPLAY_USERNAME=demo REPLAY_PASSWORD="$(cat "$secret")" STATS_USERNAME=demo STATS_PASSWORD="$(cat "$secret")")
+  GATEWAY_ENV+=(CLICKHOUSE_READONLY_USER="$READONLY_USER" CLICKHOUSE_READONLY_PASSWORD="$(clickhouse_password readonly)"
+    CLICKHOUSE_WRITER_USER="$WRITER_USER" CLICKHOUSE_WRITER_PASSWORD="$(clickhouse_password writer)")
   build_gateway
   log "gateway: creating the topic and applying sql/"
   (cd "$PATHLIGHT_ROOT" && "${GATEWAY_ENV[@]}" "$GATEWAY_BIN" migrate) >>"$PATHLIGHT_LOGS/gateway.log" 2>&1 \

@@ -183,6 +183,17 @@ pub struct Config {
 pub struct ConfigError(String);
 
 impl Config {
+    /// The ClickHouse login of the reads that answer report readers (the stats API, and the dashboard through
+    /// it): CLICKHOUSE_READONLY_USER when it is configured, so a flaw in a report query can neither write nor
+    /// see other databases; otherwise CLICKHOUSE_USER, as before. Writes (the stats rollup, replay's
+    /// deletions, retention) always log in as CLICKHOUSE_USER.
+    pub fn reader_login<'a>(&'a self, access: &'a crate::warehouse::AccessConfig) -> (&'a str, &'a str) {
+        match (&access.clickhouse_readonly_user, &access.clickhouse_readonly_password) {
+            (Some(user), Some(password)) => (user, password.expose()),
+            _ => (&self.clickhouse_user, &self.clickhouse_password),
+        }
+    }
+
     /// Checks what the types alone cannot. Run once at start, before anything connects.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let refuse = |message: &str| Err(ConfigError(message.to_owned()));
@@ -331,6 +342,8 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         config: Config,
+        #[command(flatten)]
+        access: crate::warehouse::AccessConfig,
     }
 
     fn parse(args: &[&str]) -> Config {
@@ -441,5 +454,30 @@ mod tests {
     fn it_refuses_a_non_numeric_body_limit_naming_the_flag() {
         let error = Cli::try_parse_from(["ingest-gateway", "--max-body-bytes", "lots"]).err().expect("refused");
         assert!(error.to_string().contains("--max-body-bytes"), "{error}");
+    }
+
+    #[test]
+    fn reports_read_as_the_readonly_user_when_one_is_configured_and_as_clickhouse_user_otherwise() {
+        let parse_both = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("ingest-gateway").chain(args.iter().copied())).expect("parses");
+            (cli.config, cli.access)
+        };
+        let (config, access) = parse_both(&["--clickhouse-user", "admin", "--clickhouse-password", "a"]);
+        assert_eq!(config.reader_login(&access), ("admin", "a"));
+        let (config, access) = parse_both(&[
+            "--clickhouse-user",
+            "admin",
+            "--clickhouse-readonly-user",
+            "reader",
+            "--clickhouse-readonly-password",
+            "r",
+            "--clickhouse-writer-user",
+            "writer",
+            "--clickhouse-writer-password",
+            "w",
+        ]);
+        assert_eq!(config.reader_login(&access), ("reader", "r"));
+        assert_eq!((config.clickhouse_user.as_str(), config.clickhouse_password.as_str()), ("admin", ""));
     }
 }

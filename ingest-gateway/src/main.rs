@@ -137,7 +137,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match cli.command {
-        Command::Serve => run_server(&cli.config, &cli.replay, &cli.stats).await,
+        Command::Serve => run_server(&cli.config, &cli.replay, &cli.stats, &cli.deploy.access).await,
         Command::Migrate { print: false, .. } => migrate(&cli.config, &cli.deploy).await,
         Command::Migrate { print: true, server_version } => {
             print_migrations(&cli.config, &cli.deploy, server_version.as_deref())
@@ -159,7 +159,12 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_server(config: &Config, replay_config: &ReplayConfig, stats_config: &StatsConfig) -> anyhow::Result<()> {
+async fn run_server(
+    config: &Config,
+    replay_config: &ReplayConfig,
+    stats_config: &StatsConfig,
+    access: &warehouse::AccessConfig,
+) -> anyhow::Result<()> {
     let sink = KafkaSink::new(config).context("cannot configure the Kafka producer")?;
     let replay = Replay::from_config(replay_config, clickhouse_client(config)).map_err(anyhow::Error::msg)?;
     if replay.is_none() {
@@ -167,7 +172,9 @@ async fn run_server(config: &Config, replay_config: &ReplayConfig, stats_config:
             "session replay is off: set REPLAY_TOKEN, or REPLAY_USERNAME and REPLAY_PASSWORD, to serve /replay"
         );
     }
-    let stats = Stats::from_config(stats_config, clickhouse_client(config)).map_err(anyhow::Error::msg)?;
+    // The stats API (and the dashboard, which reads only through it) reads as the read-only user when one is
+    // configured; the rollup timer below writes, so it keeps the main client.
+    let stats = Stats::from_config(stats_config, reader_client(config, access)).map_err(anyhow::Error::msg)?;
     if stats.is_some() && stats_config.stats_rollup_interval_s > 0 {
         let (now, _) = rollup::clock();
         let (from, _) = rollup::due(now, stats_config.stats_rollup_late_s);
@@ -396,6 +403,12 @@ fn clickhouse_client(config: &Config) -> clickhouse::Client {
         &config.clickhouse_user,
         &config.clickhouse_password,
     )
+}
+
+/// The same server and database as [`clickhouse_client`], logged in as [`Config::reader_login`].
+fn reader_client(config: &Config, access: &warehouse::AccessConfig) -> clickhouse::Client {
+    let (user, password) = config.reader_login(access);
+    warehouse::client(&config.clickhouse_url, &config.clickhouse_database, user, password)
 }
 
 fn now_unix() -> anyhow::Result<u32> {

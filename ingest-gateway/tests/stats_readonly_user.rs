@@ -98,12 +98,9 @@ async fn refusal(client: &clickhouse::Client, sql: &str) -> String {
 async fn the_readonly_user_reads_every_stats_table_with_the_clients_own_settings() {
     let stack = Stack::new().await;
     for table in STATS_TABLES {
-        let admin = stack.admin.query("SELECT count() FROM ?").bind(clickhouse::sql::Identifier(table));
-        let readonly = stack.readonly.query("SELECT count() FROM ?").bind(clickhouse::sql::Identifier(table));
-        let expected: u64 = admin.fetch_one().await.expect("the administrator counts");
-        let counted: u64 = readonly.fetch_one().await.unwrap_or_else(|e| panic!("SELECT from {table}: {e}"));
-        // The stack's Kafka tables may add rows between the two counts, never remove any.
-        assert!(counted >= expected, "{table}: {counted} rows read as the read-only user, {expected} before");
+        // The read must succeed; its count is not compared: merges and the Kafka tables change counts meanwhile.
+        let query = stack.readonly.query("SELECT count() FROM ?").bind(clickhouse::sql::Identifier(table));
+        query.fetch_one::<u64>().await.unwrap_or_else(|e| panic!("SELECT from {table} as the read-only user: {e}"));
     }
     // readonly = 2 lets a client set per-query settings, which report tools send with every query.
     let limited = stack.readonly.clone().with_setting("max_execution_time", "5").with_setting("max_result_rows", "10");

@@ -176,6 +176,7 @@ impl Rewriter {
                         self.retention(name, &tokens, &words, sql, &mut edits);
                     }
                     if is_kafka {
+                        self.kafka_pacing(&tokens, &words, sql, &mut edits);
                         after.extend(
                             self.handle_kafka_errors(name, &tokens, &words, sql, &mut edits)
                                 .into_iter()
@@ -332,6 +333,22 @@ impl Rewriter {
         }
     }
 
+    /// ClickHouse 18.16 ends a Kafka read only at a block boundary, so the files set `kafka_max_block_size = 1`
+    /// for freshness (sql/README.md, "Freshness and parts"). On a current server that would make nearly every
+    /// poll an insert; there a read is bounded in time instead, by `kafka_flush_interval_ms` (which 18.16
+    /// refuses, so the files cannot say it themselves), and the block size is left at its default.
+    fn kafka_pacing(&self, tokens: &[Token], words: &[String], sql: &str, edits: &mut Edits) {
+        if words.iter().any(|w| w == "KAFKA_FLUSH_INTERVAL_MS") {
+            return; // the file chose for itself
+        }
+        let Some(at) = words.iter().position(|w| w == "KAFKA_MAX_BLOCK_SIZE") else { return };
+        let (Some(equals), Some(value)) = (tokens.get(at + 1), tokens.get(at + 2)) else { return };
+        if !equals.is(sql, "=") || words[at + 2] != "1" {
+            return; // a real block size is as valid on a current server
+        }
+        edits.replace_span(tokens[at].start, value.end, format!("kafka_flush_interval_ms = {KAFKA_FLUSH_INTERVAL_MS}"));
+    }
+
     /// A Kafka table on a current server hands records it cannot parse to its views, as `_error` and
     /// `_raw_message`, instead of stopping at them; a generated view keeps them in the dead-letter table.
     fn handle_kafka_errors(
@@ -419,6 +436,10 @@ impl Rewriter {
         )
     }
 }
+
+/// How long a current server's Kafka read may wait for more records before it inserts what it has: the
+/// local stack's `stream_flush_interval_ms` on 18.16 (sql/README.md, "Freshness and parts").
+const KAFKA_FLUSH_INTERVAL_MS: u32 = 500;
 
 fn dead_letter_view(queue: &str) -> String {
     format!("{queue}_dead_letters_mv")
@@ -635,6 +656,10 @@ impl Edits {
         self.0.push((token.start, token.end, text));
     }
 
+    fn replace_span(&mut self, start: usize, end: usize, text: String) {
+        self.0.push((start, end, text));
+    }
+
     fn insert_after(&mut self, token: &Token, text: String) {
         self.0.push((token.end, token.end, text));
     }
@@ -772,6 +797,29 @@ mod tests {
 
         let dropped = rewriter.rewrite("DROP TABLE IF EXISTS page_visits_queue;").expect("drop");
         assert_eq!(dropped.before, ["DROP TABLE IF EXISTS page_visits_queue_dead_letters_mv"]);
+    }
+
+    #[test]
+    fn a_one_row_kafka_block_becomes_a_flush_interval_on_a_current_server() {
+        let paced = "CREATE TABLE q AS page_visits\nENGINE = Kafka\nSETTINGS\n    kafka_format = 'JSONEachRow',\n    \
+                     -- why\n    kafka_max_block_size = 1;";
+        let mut legacy = Rewriter::new(Target::legacy());
+        assert_eq!(legacy.rewrite(paced).expect("legacy").statement, paced, "18.16 keeps the file");
+
+        let mut rewriter = modern(0);
+        rewriter.rewrite(TABLE).expect("table");
+        let queue = rewriter.rewrite(paced).expect("queue");
+        assert!(!queue.statement.contains("kafka_max_block_size"), "{}", queue.statement);
+        assert!(
+            queue.statement.ends_with("kafka_flush_interval_ms = 500,\n    kafka_handle_error_mode = 'stream';"),
+            "{}",
+            queue.statement
+        );
+
+        let sized = paced.replace("kafka_max_block_size = 1", "kafka_max_block_size = 65536");
+        let mut rewriter = modern(0);
+        rewriter.rewrite(TABLE).expect("table");
+        assert!(rewriter.rewrite(&sized).expect("queue").statement.contains("kafka_max_block_size = 65536"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ SETTINGS
     kafka_group_name = 'clickhouse-page-visits_recordings',
     kafka_format = 'JSONEachRow',
     -- Every row ends a block, so a read ends on time under a steady flow (sql/README.md, "Freshness and parts").
-    kafka_max_block_size = 1,
+    kafka_flush_interval_ms = 500,
     kafka_handle_error_mode = 'stream';
 
 CREATE TABLE IF NOT EXISTS kafka_dead_letters_local ON CLUSTER pathlight

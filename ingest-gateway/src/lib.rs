@@ -20,6 +20,7 @@ pub mod replay;
 pub mod report;
 pub mod retention;
 pub mod sink;
+pub mod static_files;
 pub mod stats;
 pub mod topics;
 pub mod warehouse;

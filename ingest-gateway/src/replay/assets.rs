@@ -3,53 +3,27 @@
 //! current by `node --test ingest-gateway/assets/test/`) and the pages' stylesheet. Nothing is fetched from a
 //! CDN, so the pages' Content-Security-Policy can name only the gateway itself.
 
-use std::sync::OnceLock;
-
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
+use axum::http::HeaderMap;
+use axum::response::Response;
 
 use super::ReplayError;
+use crate::static_files::{StaticFile, StaticFiles};
 
 pub const PLAYER_JS: &[u8] = include_bytes!("../../assets/dist/player.js");
 pub const PLAYER_CSS: &[u8] = include_bytes!("../../assets/dist/player.css");
 pub const REPLAY_CSS: &[u8] = include_bytes!("../../assets/src/replay.css");
 
-/// (name, content type, bytes) of every file served under `/replay/assets/`.
-const FILES: [(&str, &str, &[u8]); 3] = [
-    ("player.js", "text/javascript; charset=utf-8", PLAYER_JS),
-    ("player.css", "text/css; charset=utf-8", PLAYER_CSS),
-    ("replay.css", "text/css; charset=utf-8", REPLAY_CSS),
-];
+/// Every file served under `/replay/assets/`.
+static FILES: StaticFiles = StaticFiles::new(&[
+    StaticFile { name: "player.js", content_type: "text/javascript; charset=utf-8", bytes: PLAYER_JS },
+    StaticFile { name: "player.css", content_type: "text/css; charset=utf-8", bytes: PLAYER_CSS },
+    StaticFile { name: "replay.css", content_type: "text/css; charset=utf-8", bytes: REPLAY_CSS },
+]);
 
-/// A strong ETag per file, from its contents, computed once.
-fn etags() -> &'static [String; 3] {
-    static ETAGS: OnceLock<[String; 3]> = OnceLock::new();
-    ETAGS.get_or_init(|| FILES.map(|(_, _, bytes)| format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..32])))
-}
-
-/// `GET /replay/assets/{file}`. Revalidated on every use (`no-cache` + ETag), so an upgraded gateway's
-/// player is picked up at once, and an unchanged one costs a 304.
+/// `GET /replay/assets/{file}` (see `crate::static_files` for the caching).
 pub async fn asset(file: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<Response, ReplayError> {
     let Ok(Path(file)) = file else { return Err(ReplayError::UnknownRoute) };
-    let index = FILES.iter().position(|(name, _, _)| *name == file).ok_or(ReplayError::UnknownRoute)?;
-    let (_, content_type, bytes) = FILES[index];
-    let etag = &etags()[index];
-    let cache = [
-        (CACHE_CONTROL, HeaderValue::from_static("private, no-cache")),
-        (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (ETAG, HeaderValue::from_str(etag).map_err(|e| ReplayError::Internal(e.to_string()))?),
-    ];
-    let matches = headers
-        .get_all(IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
-    if matches {
-        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
-    }
-    Ok((StatusCode::OK, cache, [(CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response())
+    FILES.respond(&file, &headers).ok_or(ReplayError::UnknownRoute)
 }

@@ -10,18 +10,14 @@
 // Run: node --test tests/browser-dashboard/
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { localUrl, ports } from "../../scripts/ports.mjs";
-import { freePort, launchChromium, pngColours, poll } from "../support/browser.mjs";
+import { launchChromium, pngColours, poll } from "../support/browser.mjs";
+import { insertRows, startGateway } from "../support/gateway.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const GATEWAY_BIN = process.env.GATEWAY_BIN || join(ROOT, "target/debug/ingest-gateway");
-const CLICKHOUSE = localUrl("CLICKHOUSE_HTTP_PORT");
-const BROKERS = `127.0.0.1:${ports.BROKER_PORT}`;
 const SHOTS = join(process.env.PATHLIGHT_LOGS || join(ROOT, ".stack", "logs"), "browser-dashboard");
 // The machine may be busy compiling; deadlines are generous, and only ever reached when a test fails.
 const DEADLINE_MS = 30_000;
@@ -90,54 +86,19 @@ const seeds = [
 
 // ---------------------------------------------------------------- harness
 
-async function clickhouse(sql, body) {
-  const response = await fetch(`${CLICKHOUSE}/?query=${encodeURIComponent(sql)}`, { method: "POST", body });
-  const answer = await response.text();
-  if (!response.ok) throw new Error(`ClickHouse: ${answer}`);
-  return answer;
-}
-
-const insert = (rows) =>
-  clickhouse(`INSERT INTO ${DATABASE}.page_visits FORMAT JSONEachRow`, rows.map((row) => JSON.stringify(row)).join("\n"));
-
-const gatewayEnv = (extra) => ({
-  PATH: process.env.PATH,
-  KAFKA_BROKERS: BROKERS,
-  CLICKHOUSE_URL: CLICKHOUSE,
-  CLICKHOUSE_DATABASE: DATABASE,
-  CLICKHOUSE_KAFKA_GROUP: DATABASE,
-  PAGE_VISITS_TOPIC: `${DATABASE}_visits`,
-  SESSION_RECORDINGS_TOPIC: `${DATABASE}_recordings`,
-  SQL_DIR: join(ROOT, "sql"),
-  ...extra,
-});
+const insert = (rows) => insertRows(DATABASE, "page_visits", rows);
 
 before(async () => {
-  await clickhouse("SELECT 1").catch((error) => {
-    throw new Error(`ClickHouse is not reachable at ${CLICKHOUSE} (${error.message}): start scripts/stack.sh up`);
-  });
-  const migrated = spawnSync(GATEWAY_BIN, ["migrate"], { env: gatewayEnv({}), encoding: "utf8" });
-  assert.equal(migrated.status, 0, `ingest-gateway migrate failed:\n${migrated.stdout}${migrated.stderr}`);
+  gateway = await startGateway(DATABASE, { STATS_USERNAME: USER, STATS_PASSWORD: PASSWORD }, DEADLINE_MS);
+  origin = gateway.origin;
   await insert(seeds);
-
-  const port = await freePort();
-  origin = `http://127.0.0.1:${port}`;
-  gateway = spawn(GATEWAY_BIN, ["serve"], {
-    env: gatewayEnv({ GATEWAY_LISTEN: `127.0.0.1:${port}`, STATS_USERNAME: USER, STATS_PASSWORD: PASSWORD }),
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  gateway.stderr.on("data", (data) => (log += data));
-  await poll(`the gateway on ${origin} (log: ${log})`, async () => (await fetch(`${origin}/healthz`)).ok, DEADLINE_MS);
   browser = await launchChromium();
   mkdirSync(SHOTS, { recursive: true });
 });
 
 after(async () => {
   await browser?.close();
-  gateway?.kill("SIGTERM");
-  // The database stays until the stack is purged, for the reason tests/browser-replay gives (dropping a
-  // database whose Kafka tables have joined their groups can take ClickHouse 18.16 down).
+  gateway?.stop(); // the database stays until the stack is purged (see tests/support/gateway.mjs)
 });
 
 const dayView = (extra = "") => `${origin}/dashboard?site=${SITE}&period=custom&from=${DAY}&to=${DAY}${extra}`;

@@ -4,29 +4,19 @@
 //
 // Needs the local stack's ClickHouse and broker (scripts/stack.sh up; CLICKHOUSE_HTTP_PORT and BROKER_PORT
 // from scripts/env.sh) and a built gateway (cargo build -p ingest-gateway; GATEWAY_BIN to use another).
-// Each run migrates a fresh database and starts its own `ingest-gateway serve` on a free port.
+// Each run migrates a fresh database and starts its own `ingest-gateway serve` on a free port (tests/support/).
 //
 // Run: node --test tests/browser-replay/
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { localUrl, ports } from "../../scripts/ports.mjs";
-import { tool } from "../../tracker-js/scripts/tools.mjs";
+import { launchChromium } from "../support/browser.mjs";
+import { insertRows, startGateway } from "../support/gateway.mjs";
 
-const { chromium } = tool("playwright-core");
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const GATEWAY_BIN = process.env.GATEWAY_BIN || join(ROOT, "target/debug/ingest-gateway");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CLICKHOUSE = localUrl("CLICKHOUSE_HTTP_PORT");
-const BROKERS = `127.0.0.1:${ports.BROKER_PORT}`;
 // The machine may be busy compiling; deadlines are generous, and only ever reached when a test fails.
 const DEADLINE_MS = 30_000;
 
@@ -140,80 +130,16 @@ const gappyRecording = [
 
 // ---------------------------------------------------------------- harness
 
-async function clickhouse(sql, body) {
-  const response = await fetch(`${CLICKHOUSE}/?query=${encodeURIComponent(sql)}`, { method: "POST", body });
-  const answer = await response.text();
-  if (!response.ok) throw new Error(`ClickHouse: ${answer}`);
-  return answer;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function poll(what, check) {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-const gatewayEnv = (extra) => ({
-  PATH: process.env.PATH,
-  KAFKA_BROKERS: BROKERS,
-  CLICKHOUSE_URL: CLICKHOUSE,
-  CLICKHOUSE_DATABASE: DATABASE,
-  CLICKHOUSE_KAFKA_GROUP: DATABASE,
-  PAGE_VISITS_TOPIC: `${DATABASE}_visits`,
-  SESSION_RECORDINGS_TOPIC: `${DATABASE}_recordings`,
-  SQL_DIR: join(ROOT, "sql"),
-  ...extra,
-});
-
 before(async () => {
-  await clickhouse("SELECT 1").catch((error) => {
-    throw new Error(`ClickHouse is not reachable at ${CLICKHOUSE} (${error.message}): start scripts/stack.sh up`);
-  });
-  const migrated = spawnSync(GATEWAY_BIN, ["migrate"], { env: gatewayEnv({}), encoding: "utf8" });
-  assert.equal(migrated.status, 0, `ingest-gateway migrate failed:\n${migrated.stdout}${migrated.stderr}`);
-  const rows = [...wholeRecording, ...gappyRecording].map((row) => JSON.stringify(row)).join("\n");
-  await clickhouse(`INSERT INTO ${DATABASE}.recording_chunks FORMAT JSONEachRow`, rows);
-
-  const port = await freePort();
-  gatewayOrigin = `http://127.0.0.1:${port}`;
-  gateway = spawn(GATEWAY_BIN, ["serve"], {
-    env: gatewayEnv({ GATEWAY_LISTEN: `127.0.0.1:${port}`, REPLAY_USERNAME: USER, REPLAY_PASSWORD: PASSWORD }),
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  gateway.stderr.on("data", (data) => (log += data));
-  await poll(`the gateway on ${gatewayOrigin} (log: ${log})`, async () => (await fetch(`${gatewayOrigin}/healthz`)).ok);
-
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  gateway = await startGateway(DATABASE, { REPLAY_USERNAME: USER, REPLAY_PASSWORD: PASSWORD }, DEADLINE_MS);
+  gatewayOrigin = gateway.origin;
+  await insertRows(DATABASE, "recording_chunks", [...wholeRecording, ...gappyRecording]);
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  gateway?.kill("SIGTERM");
-  // The database stays until the stack is purged (every suite run starts with a purged stack): dropping it
-  // stops its Kafka tables' consumers, which have joined their groups here, and ClickHouse 18.16 on
-  // librdkafka 2.12.1 then aborts in rd_kafka_cgrp_destroy_final (`!rkcg->rkcg_subscription`), seen in 3
-  // of 4 runs, taking the stack's server down under the next tiers.
+  gateway?.stop(); // the database stays until the stack is purged (see tests/support/gateway.mjs)
 });
 
 const authorization = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString("base64")}`;

@@ -15,14 +15,13 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { readFileSync } from "node:fs";
 import { tool } from "../../tracker-js/scripts/tools.mjs";
+import { launchChromium } from "../support/browser.mjs";
 
-const { chromium } = tool("playwright-core");
 
 // PATHLIGHT_SNIPPET points the suite at another build, e.g. to check that a deliberately broken one fails.
 const SNIPPET = readFileSync(
   process.env.PATHLIGHT_SNIPPET || new URL("../../tracker-js/dist/pathlight.js", import.meta.url),
 );
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 // The machine may be busy compiling; deadlines are generous, and only ever reached when a test fails.
 const DEADLINE_MS = 30_000;
 const SID = /^[A-Za-z0-9]{16}$/;
@@ -193,19 +192,7 @@ const openPage = async (url, options) => {
 before(async () => {
   collectorOrigin = `http://127.0.0.1:${await listen(collector)}`;
   siteOrigin = `http://127.0.0.1:${await listen(site)}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -1,0 +1,71 @@
+// A gateway of a browser suite's own, over a database of its own on the stack's ClickHouse and broker:
+// `migrate` creates the database and topics, `serve` listens on a free port with the suite's extra
+// settings (credentials of the page under test), and the suite seeds rows straight into ClickHouse.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { localUrl, ports } from "../../scripts/ports.mjs";
+import { freePort, poll } from "./browser.mjs";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const GATEWAY_BIN = process.env.GATEWAY_BIN || join(ROOT, "target/debug/ingest-gateway");
+export const CLICKHOUSE = localUrl("CLICKHOUSE_HTTP_PORT");
+const BROKERS = `127.0.0.1:${ports.BROKER_PORT}`;
+
+/** Runs `sql` on the stack's ClickHouse (with `body` as its data) and returns the answer's text. */
+export async function clickhouse(sql, body) {
+  const response = await fetch(`${CLICKHOUSE}/?query=${encodeURIComponent(sql)}`, { method: "POST", body });
+  const answer = await response.text();
+  if (!response.ok) throw new Error(`ClickHouse: ${answer}`);
+  return answer;
+}
+
+/** Inserts `rows` (objects, one row each) into `database.table`. */
+export const insertRows = (database, table, rows) =>
+  clickhouse(`INSERT INTO ${database}.${table} FORMAT JSONEachRow`, rows.map((row) => JSON.stringify(row)).join("\n"));
+
+/**
+ * Migrates `database` and starts `ingest-gateway serve` on it with `env` added; resolves once `/healthz`
+ * answers, to `{ origin, stop }`. The database stays until the stack is purged: dropping one whose Kafka tables
+ * have joined their consumer groups can abort ClickHouse 18.16 on librdkafka 2.12.1
+ * (`rd_kafka_cgrp_destroy_final`), and every suite run starts from a purged stack.
+ */
+export async function startGateway(database, env, deadlineMs = 30_000) {
+  await clickhouse("SELECT 1").catch((error) => {
+    throw new Error(`ClickHouse is not reachable at ${CLICKHOUSE} (${error.message}): start scripts/stack.sh up`);
+  });
+  const settings = (extra) => ({
+    PATH: process.env.PATH,
+    KAFKA_BROKERS: BROKERS,
+    CLICKHOUSE_URL: CLICKHOUSE,
+    CLICKHOUSE_DATABASE: database,
+    CLICKHOUSE_KAFKA_GROUP: database,
+    PAGE_VISITS_TOPIC: `${database}_visits`,
+    SESSION_RECORDINGS_TOPIC: `${database}_recordings`,
+    SQL_DIR: join(ROOT, "sql"),
+    ...extra,
+  });
+  const migrated = spawnSync(GATEWAY_BIN, ["migrate"], { env: settings({}), encoding: "utf8" });
+  assert.equal(migrated.status, 0, `ingest-gateway migrate failed:\n${migrated.stdout}${migrated.stderr}`);
+
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const gateway = spawn(GATEWAY_BIN, ["serve"], {
+    env: settings({ GATEWAY_LISTEN: `127.0.0.1:${port}`, ...env }),
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  gateway.stderr.on("data", (data) => (log += data));
+  const exited = new Promise((resolve) => gateway.on("exit", (code) => resolve(code)));
+  await Promise.race([
+    poll(`the gateway on ${origin}`, async () => (await fetch(`${origin}/healthz`)).ok, deadlineMs),
+    exited.then((code) => {
+      throw new Error(`ingest-gateway serve exited (${code}):\n${log}`);
+    }),
+  ]).catch((error) => {
+    gateway.kill("SIGTERM");
+    throw new Error(`${error.message}\n${log}`);
+  });
+  return { origin, stop: () => gateway.kill("SIGTERM") };
+}

@@ -36,7 +36,8 @@ else
   duration=${DURATION_S:-8} levels=(1 4 16 64 128) fresh_s=${FRESHNESS_S:-20}
 fi
 fresh_rate=${FRESHNESS_RATE:-20}
-ceiling_levels=(8 32)
+# As many writers as the gateway's busiest run has connections, so the ceiling has as many batches in flight.
+ceiling_levels=(8 32 128)
 worker_connections=8
 
 use_private_stack bench 3
@@ -122,15 +123,42 @@ say "- Producer settings of the gateway and of the ceiling alike: acks=all, ling
 say ""
 
 # --- 1 and 2: broker ceiling, gateway ------------------------------------------------------------------------
+# Where the CPU goes during a run: clock ticks of the gateway, the broker and ClickHouse (/proc/PID/stat, all
+# threads) and of the whole machine (/proc/stat), so a ratio to the ceiling can be read against what each
+# process took of the 2 cores; "rest" is the load generator (wrk or the ceiling's producer) and anything else.
+pid_file() { cut -d' ' -f1 "$PATHLIGHT_STATE/run/$1.pid"; }
+gw_pid=$(pid_file gateway)
+broker_pid=$(pid_file broker)
+ch_pid=$(pid_file clickhouse)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_snapshot() { # -> "gateway broker clickhouse machine-busy machine-all" in clock ticks
+  echo "$(ticks "$gw_pid") $(ticks "$broker_pid") $(ticks "$ch_pid")" \
+    "$(awk '/^cpu / {busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6}' /proc/stat)"
+}
+cpu_shares() { # before after -> "busy gateway broker clickhouse rest", each in % of one core
+  python3 - "$1" "$2" "$(getconf CLK_TCK)" "$(nproc)" <<'PY'
+import sys
+a = [int(x) for x in sys.argv[1].split()]; b = [int(x) for x in sys.argv[2].split()]
+hz, cores = int(sys.argv[3]), int(sys.argv[4])
+d = [y - x for x, y in zip(a, b)]
+wall = d[4] / cores / hz  # seconds that passed (machine ticks count every core)
+pct = lambda t: 100 * t / hz / wall if wall else 0
+busy = pct(d[3]) / 1  # machine ticks are per core already summed: % of one core
+print(f"{busy:.0f} {pct(d[0]):.0f} {pct(d[1]):.0f} {pct(d[2]):.0f} {max(0, busy - pct(d[0]) - pct(d[1]) - pct(d[2])):.0f}")
+PY
+}
 # The ceiling: batches of the 100-record body from several writers; the best of a few writer counts.
 ceiling() {
   local best=0 c line rps
   for c in "${ceiling_levels[@]}"; do
+    local before after
+    before=$(cpu_snapshot)
     line=$("$CEILING_BIN" --brokers "$KAFKA_BROKERS" --topic page_visits --body "$work/produce-100.json" \
       --duration-s "$duration" --idempotence false --concurrency "$c")
+    after=$(cpu_snapshot)
     log "broker ceiling, $c writers: $line"
     rps=$(field records_per_s "$line")
-    ((rps > best)) && best=$rps
+    if ((rps > best)); then best=$rps; echo "$rps $(cpu_shares "$before" "$after")" >>"$work/cpu-ceiling"; fi
   done
   echo "$best"
 }
@@ -145,9 +173,12 @@ rows=()
 for n in 1 10 100; do
   best=0
   for c in "${levels[@]}"; do
+    before=$(cpu_snapshot)
     line=$(load "$c" "$GW/topics/page_visits" "$work/produce-$n.json" application/vnd.kafka.json.v2+json)
+    after=$(cpu_snapshot)
     rps=$(field accepted_per_s "$line")
     records=$(python3 -c "print(round($rps * $n))")
+    ((n == 100 && records > best)) && cpu_gateway="$records $c $(cpu_shares "$before" "$after")"
     rows+=("$n $c $rps $records $(field p50_ms "$line") $(field p99_ms "$line") $(($(field requests "$line") - $(field accepted "$line")))")
     # Stop raising concurrency once records/s grew by less than 5 %: the curve has flattened.
     if ((records * 100 < best * 105)); then ((records > best)) && best=$records; break; fi
@@ -155,7 +186,6 @@ for n in 1 10 100; do
   done
   peak[$n]=$best
 done
-gw_pid=$(cut -d' ' -f1 "$PATHLIGHT_STATE/run/gateway.pid")
 hwm_kib=$(awk '/VmHWM/ {print $2}' "/proc/$gw_pid/status")
 ceiling_after=$(ceiling)
 # The reference is the better of the two ceilings of this run (machine noise only ever lowers a figure).
@@ -178,6 +208,17 @@ say ""
 say "Peak records/s: 1 record/request $(fmt "${peak[1]}") ($(pct "${peak[1]}") of the ceiling)," \
   "10 records/request $(fmt "${peak[10]}") ($(pct "${peak[10]}")), 100 records/request $(fmt "${peak[100]}")" \
   "($(pct "${peak[100]}")). Gateway peak resident memory (VmHWM): $((hwm_kib / 1024)) MiB."
+say ""
+
+cpu_ceiling=$(sort -n "$work/cpu-ceiling" | tail -n1)
+say "CPU during the best 100-record run and the best ceiling run, % of one core (the machine has $(nproc)):"
+say ""
+say "| run | records/s | machine busy | gateway | broker | ClickHouse | rest (load generator, others) |"
+say "|---|---:|---:|---:|---:|---:|---:|"
+read -r rec conns busy g b ch rest <<<"$cpu_gateway"
+say "| gateway, 100 records/request, $conns connections | $(fmt "$rec") | $busy % | $g % | $b % | $ch % | $rest % |"
+read -r rec busy g b ch rest <<<"$cpu_ceiling"
+say "| broker ceiling (plain producer) | $(fmt "$rec") | $busy % | $g % | $b % | $ch % | $rest % |"
 say ""
 
 # The gateway runs leave a backlog in ClickHouse's consumer; later figures must not pay for it.

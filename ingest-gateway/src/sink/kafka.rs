@@ -19,8 +19,6 @@ use std::time::{Duration, Instant};
 
 use event_schema::produce::UNKNOWN_TOPIC_OR_PARTITION;
 use event_schema::PartitionOffset;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -307,23 +305,15 @@ pub enum TopicCreation {
 }
 
 /// Creates `name` with replication factor 1 (a single-broker cluster); an existing topic is success and
-/// keeps its partition count.
+/// keeps its partition count. [`crate::topics::create_product_topic`] with that layout.
 pub async fn create_topic(
     brokers: &str,
     name: &str,
     partitions: i32,
     timeout: Duration,
 ) -> Result<TopicCreation, KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout));
-    let results = admin.create_topics([&topic], &options).await?;
-    match results.into_iter().next() {
-        Some(Ok(_)) => Ok(TopicCreation::Created),
-        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(TopicCreation::AlreadyExisted),
-        Some(Err((_, code))) => Err(KafkaError::AdminOp(code)),
-        None => Err(KafkaError::AdminOpCreation(format!("the broker answered nothing about topic {name}"))),
-    }
+    let layout = crate::topics::TopicLayout { partitions, replication_factor: 1 };
+    crate::topics::create_product_topic(brokers, name, layout, timeout).await
 }
 
 #[cfg(test)]

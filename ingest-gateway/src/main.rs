@@ -85,11 +85,16 @@ enum Command {
         #[arg(long, requires = "from")]
         to: Option<chrono::NaiveDate>,
     },
-    /// Print a query file with its `?` placeholders bound as the gateway binds them, connecting nowhere: how
-    /// tests run the gateway's query files on other ClickHouse engines without a binder of their own.
+    /// Print a query file as the gateway runs it, connecting nowhere: its analytics-model markers filled, its
+    /// filters written, its `?` placeholders bound. How tests run the gateway's query files on other
+    /// ClickHouse engines without a template renderer or binder of their own.
     BindSql {
         /// The query file, e.g. sql/queries/visits_by_country.sql.
         file: std::path::PathBuf,
+        /// A filter NAME=VALUE (an API name, e.g. country=DE), written at the file's filter marker with its
+        /// value bound there; repeatable.
+        #[arg(long = "filter", value_name = "NAME=VALUE")]
+        filters: Vec<String>,
         /// One JSON value per `?`, in order: a string ("a.example"), a whole number (1767225600) or a list of
         /// strings (["2026-01-01"]).
         values: Vec<String>,
@@ -148,7 +153,7 @@ async fn main() -> ExitCode {
         Command::Stats(command) => stats(&cli.config, &command).await,
         Command::Retention => retention(&cli.config, &cli.replay).await,
         Command::Rollup { from, to } => rollup(&cli.config, &cli.stats, from.zip(to)).await,
-        Command::BindSql { file, values } => bind_sql(&file, &values),
+        Command::BindSql { file, filters, values } => bind_sql(&file, &filters, &values),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -309,10 +314,22 @@ async fn visits_by_country(
     Ok(())
 }
 
-fn bind_sql(file: &std::path::Path, values: &[String]) -> anyhow::Result<()> {
+fn bind_sql(file: &std::path::Path, filter_args: &[String], values: &[String]) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut query = clickhouse::Client::default().query(&text);
+    let template = analytics_model::Template::parse(&text).with_context(|| format!("{}", file.display()))?;
+    let mut filters = analytics_model::Filters::default();
+    for filter in filter_args {
+        let (name, value) = filter.split_once('=').with_context(|| format!("--filter {filter:?} is not NAME=VALUE"))?;
+        filters.set(name, value).with_context(|| format!("--filter {name}"))?;
+    }
+    let rendered = template.render(&filters);
+    let mut query = clickhouse::Client::default().query(&rendered.sql);
     for (index, value) in values.iter().enumerate() {
+        if index == rendered.binds_before_filters {
+            for filter_value in &rendered.values {
+                query = query.bind(filter_value.as_str());
+            }
+        }
         let value: serde_json::Value =
             serde_json::from_str(value).with_context(|| format!("value {} is not JSON: {value}", index + 1))?;
         query = match value {
@@ -324,6 +341,11 @@ fn bind_sql(file: &std::path::Path, values: &[String]) -> anyhow::Result<()> {
             }
             other => bail!("value {} must be a string, a whole number or a list of strings, not {other}", index + 1),
         };
+    }
+    if values.len() <= rendered.binds_before_filters {
+        for filter_value in &rendered.values {
+            query = query.bind(filter_value.as_str());
+        }
     }
     println!("{}", query.sql_display());
     Ok(())

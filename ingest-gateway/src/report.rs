@@ -18,18 +18,13 @@ pub fn parse_instant(text: &str) -> Result<u32, String> {
         .map_err(|_| format!("{text:?} is outside 1970-01-01..2106-02-07, the range of a ClickHouse DateTime"))
 }
 
+/// The "visits by country" report as an aligned table, columns named as the analytics model names them.
 pub fn render_visits_by_country(rows: &[CountryVisits]) -> String {
-    let header = ["country", "visits", "visitors"];
-    let cells: Vec<[String; 3]> =
-        rows.iter().map(|r| [r.country.clone(), r.visits.to_string(), r.visitors.to_string()]).collect();
-    let width =
-        |column: usize| cells.iter().map(|row| row[column].len()).chain([header[column].len()]).max().unwrap_or(0);
-    let (w0, w1, w2) = (width(0), width(1), width(2));
-    let mut out = format!("{:<w0$}  {:>w1$}  {:>w2$}\n", header[0], header[1], header[2]);
-    for [country, visits, visitors] in &cells {
-        out.push_str(&format!("{country:<w0$}  {visits:>w1$}  {visitors:>w2$}\n"));
-    }
-    out
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| vec![r.country.clone(), r.visits.to_string(), r.pageviews.to_string(), r.visitors.to_string()])
+        .collect();
+    crate::stats::cli::render(&["country", "visits", "pageviews", "visitors"], &cells)
 }
 
 #[cfg(test)]
@@ -53,14 +48,14 @@ mod tests {
     #[test]
     fn the_table_aligns_text_left_and_numbers_right() {
         let rows = [
-            CountryVisits { country: "DE".to_owned(), visits: 1200, visitors: 31 },
-            CountryVisits { country: "XX".to_owned(), visits: 7, visitors: 7 },
+            CountryVisits { country: "DE".to_owned(), visits: 40, pageviews: 1200, visitors: 31 },
+            CountryVisits { country: "XX".to_owned(), visits: 7, pageviews: 7, visitors: 7 },
         ];
         assert_eq!(
             render_visits_by_country(&rows),
-            "country  visits  visitors\n\
-             DE         1200        31\n\
-             XX            7         7\n"
+            "country  visits  pageviews  visitors\n\
+             DE           40       1200        31\n\
+             XX            7          7         7\n"
         );
     }
 }

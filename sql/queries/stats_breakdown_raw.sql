@@ -2,17 +2,11 @@
 -- same order.
 SELECT
     ? AS value,
-    toUInt64(uniqExactIf(visitor_id, kind = 'pageview')) AS unique_visitors,
-    toUInt64(countIf(kind = 'pageview')) AS pageviews,
-    toUInt64(countIf(kind = 'event')) AS custom_events,
-    toUInt64(uniqExactIf(visitor_id, kind = 'event')) AS converted_visitors
+    {{event_metrics.raw}},
+    toUInt64({{metric.converted_visitors.raw}}) AS converted_visitors
 FROM
 (
-    SELECT
-        kind, visitor_id, pathname, referrer_host, utm_source, utm_medium, utm_campaign, country, region, city,
-        browser, os, device, event_name,
-        multiIf(screen_width = 0, '', screen_width < 576, 'mobile', screen_width < 992, 'tablet',
-                    screen_width < 1440, 'laptop', 'desktop') AS screen_class
+    SELECT kind, visitor_id, {{event_columns}}
     FROM page_visits FINAL
     WHERE site = ?
       AND timestamp >= toDateTime(?)
@@ -20,18 +14,7 @@ FROM
       AND kind IN ('pageview', 'event')
 )
 WHERE 1
-      AND (? = '' OR country = ?)
-      AND (? = '' OR region = ?)
-      AND (? = '' OR city = ?)
-      AND (? = '' OR browser = ?)
-      AND (? = '' OR os = ?)
-      AND (? = '' OR device = ?)
-      AND (? = '' OR screen_class = ?)
-      AND (? = '' OR referrer_host = ?)
-      AND (? = '' OR utm_source = ?)
-      AND (? = '' OR utm_medium = ?)
-      AND (? = '' OR utm_campaign = ?)
-      AND (? = '' OR pathname = ?)
+      {{event_filters}}
 GROUP BY value
 HAVING ? = 0 OR custom_events > 0
 ORDER BY unique_visitors DESC, custom_events DESC, value

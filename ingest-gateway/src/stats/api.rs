@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::daily::{self, Freshness};
-use super::query::{self, Counts, Filters, Property, Question, Source, Visits, DAY_S, FILTERS};
+use analytics_model::{filterable, OnVisits, Ratios};
+
+use super::query::{self, Counts, Dimension, Filters, Question, Source, Visits, DAY_S};
 use super::Stats;
 use crate::read_api::{refusal, Area};
 use crate::report::parse_instant;
@@ -23,8 +25,9 @@ pub const MAX_LIMIT: u32 = 1_000;
 pub const DEFAULT_LIMIT: u32 = 100;
 /// Most buckets one time series returns (a year of hours is 8 760).
 pub const MAX_BUCKETS: u32 = 10_000;
-/// "Current visitors" are those seen in this many seconds before now.
-pub const REALTIME_WINDOW_S: u32 = 300;
+/// Longest filter value.
+pub const MAX_FILTER_BYTES: usize = 2_048;
+pub use analytics_model::REALTIME_WINDOW_S;
 
 /// Every way a stats request fails, with its status and label.
 #[derive(Debug, thiserror::Error, strum::EnumDiscriminants)]
@@ -96,13 +99,14 @@ pub async fn unknown_route() -> StatsError {
 
 type Params = HashMap<String, String>;
 
-/// The query string as name -> value, refusing names not in `known` or [`FILTERS`], and names given twice.
+/// The query string as name -> value, refusing names not in `known` or the model's filterable dimensions,
+/// and names given twice.
 fn params(query: Result<Query<Vec<(String, String)>>, QueryRejection>, known: &[&str]) -> Result<Params, StatsError> {
     let Query(pairs) = query.map_err(|rejection| StatsError::invalid("query", rejection.body_text()))?;
     let mut params = HashMap::new();
     for (name, value) in pairs {
-        if !known.contains(&name.as_str()) && !FILTERS.contains(&name.as_str()) {
-            let all: Vec<&str> = known.iter().chain(FILTERS.iter()).copied().collect();
+        if !known.contains(&name.as_str()) && !filterable().any(|d| d.name == name) {
+            let all: Vec<&str> = known.iter().copied().chain(filterable().map(|d| d.name)).collect();
             return Err(StatsError::invalid(&name, format!("unknown parameter; known: {}", all.join(", "))));
         }
         if params.insert(name.clone(), value).is_some() {
@@ -148,12 +152,14 @@ pub fn parse_question(params: &Params) -> Result<Question, StatsError> {
         return Err(StatsError::invalid("to", "must be after from"));
     }
     let mut filters = Filters::default();
-    for name in FILTERS {
-        if let Some(value) = given(params, name) {
-            if value.len() > 2_048 {
-                return Err(StatsError::invalid(name, "must be at most 2048 bytes"));
+    for dimension in filterable() {
+        if let Some(value) = given(params, dimension.name) {
+            if value.len() > MAX_FILTER_BYTES {
+                return Err(StatsError::invalid(dimension.name, format!("must be at most {MAX_FILTER_BYTES} bytes")));
             }
-            filters.set(name, value);
+            filters
+                .set(dimension.name, value)
+                .map_err(|error| StatsError::invalid(dimension.name, error.to_string()))?;
         }
     }
     Ok(Question { site: site.to_owned(), from, to, filters })
@@ -174,29 +180,15 @@ pub struct Metrics {
     pub custom_events: u64,
 }
 
-fn rounded(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
-}
-
-#[allow(clippy::cast_precision_loss)] // counts far below 2^52
-fn ratio(numerator: u64, denominator: u64) -> f64 {
-    if denominator == 0 {
-        0.0
-    } else {
-        numerator as f64 / denominator as f64
-    }
-}
-
 impl Metrics {
     pub fn from_rows(counts: Counts, visits: Visits) -> Self {
         Self {
             visitors: counts.visitors,
             visits: visits.visits,
             pageviews: counts.pageviews,
-            views_per_visit: rounded(ratio(counts.pageviews, visits.visits), 2),
-            bounce_rate: rounded(100.0 * ratio(visits.bounces, visits.visits), 1),
-            visit_duration: (visits.duration_ms + visits.visits * 500).checked_div(visits.visits * 1_000).unwrap_or(0),
+            views_per_visit: Ratios::views_per_visit(counts.pageviews, visits.visits),
+            bounce_rate: Ratios::bounce_rate(visits.bounces, visits.visits),
+            visit_duration: Ratios::visit_duration_s(visits.duration_ms, visits.visits),
             custom_events: counts.custom_events,
         }
     }
@@ -369,15 +361,21 @@ struct BreakdownAnswer<'a> {
 
 pub const BREAKDOWN_PARAMS: &[&str] = &["site", "from", "to", "property", "limit"];
 
-pub fn parse_breakdown(params: &Params) -> Result<(Question, Property, u32), StatsError> {
+pub fn parse_breakdown(params: &Params) -> Result<(Question, &'static Dimension, u32), StatsError> {
     let q = parse_question(params)?;
     let property = given(params, "property").ok_or_else(|| StatsError::invalid("property", "is required"))?;
-    let property = property.parse::<Property>().map_err(|_| {
-        let known: Vec<&str> = <Property as strum::IntoEnumIterator>::iter().map(Property::name).collect();
+    let property = query::dimension(property).ok_or_else(|| {
+        let known: Vec<&str> = analytics_model::DIMENSIONS.iter().map(|d| d.name).collect();
         StatsError::invalid("property", format!("must be one of {}", known.join(", ")))
     })?;
-    if property.is_visit_property() && !q.filters.page().is_empty() {
-        return Err(StatsError::invalid("page", "cannot be combined with an entry_page or exit_page breakdown"));
+    if property.is_visit_dimension() {
+        let by_pageview = q.filters.given().find(|(d, _)| d.on_visits == OnVisits::AnyPageview);
+        if let Some((dimension, _)) = by_pageview {
+            return Err(StatsError::invalid(
+                dimension.name,
+                format!("cannot be combined with a breakdown by {}", property.name),
+            ));
+        }
     }
     let limit = match given(params, "limit") {
         None => DEFAULT_LIMIT,
@@ -400,7 +398,7 @@ pub async fn breakdown(
         site: &q.site,
         from: q.from,
         to: q.to,
-        property: property.name(),
+        property: property.name,
         source,
         results,
     }))
@@ -411,7 +409,7 @@ pub async fn breakdown(
 pub async fn breakdown_rows(
     client: &clickhouse::Client,
     q: &Question,
-    property: Property,
+    property: &Dimension,
     limit: u32,
     freshness: Freshness,
 ) -> Result<(Source, Vec<BreakdownRow>), StatsError> {
@@ -430,7 +428,7 @@ pub async fn breakdown_rows(
         _ => None,
     };
     let plan = plan.filter(|plan| !plan.days.is_empty());
-    if property.is_visit_property() {
+    if property.is_visit_dimension() {
         let rows = match &plan {
             Some(plan) => daily::visit_breakdown(client, q, plan, property, limit).await?,
             None => query::visit_breakdown(client, q, property, limit).await?,
@@ -439,8 +437,8 @@ pub async fn breakdown_rows(
             .into_iter()
             .map(|row| BreakdownRow {
                 visits: Some(row.visits),
-                bounce_rate: Some(rounded(100.0 * ratio(row.bounces, row.visits), 1)),
-                visit_duration: (row.duration_ms + row.visits * 500).checked_div(row.visits * 1_000),
+                bounce_rate: Some(Ratios::bounce_rate(row.bounces, row.visits)),
+                visit_duration: (row.visits > 0).then(|| Ratios::visit_duration_s(row.duration_ms, row.visits)),
                 value: row.value,
                 ..empty.clone()
             })
@@ -451,7 +449,7 @@ pub async fn breakdown_rows(
         Some(plan) => (Source::Rollup, daily::event_breakdown(client, q, plan, property, limit).await?),
         None => query::event_breakdown(client, q, property, limit).await?,
     };
-    if property == Property::Event {
+    if query::is_custom_event(property) {
         let visitors = match &plan {
             Some(plan) => {
                 daily::totals(&daily::per_day(client, q, ("", ""), plan).await?.0, &HashMap::new()).0.visitors
@@ -463,7 +461,7 @@ pub async fn breakdown_rows(
             .map(|row| BreakdownRow {
                 visitors: Some(row.converted_visitors),
                 events: Some(row.custom_events),
-                conversion_rate: Some(rounded(100.0 * ratio(row.converted_visitors, visitors), 1)),
+                conversion_rate: Some(Ratios::conversion_rate(row.converted_visitors, visitors)),
                 value: row.value,
                 ..empty.clone()
             })
@@ -539,8 +537,8 @@ mod tests {
         let mut pairs = GOOD.to_vec();
         pairs.extend([("limit", "5"), ("country", "DE"), ("page", "/x")]);
         let (q, property, limit) = parse_breakdown(&params(&pairs)).expect("valid");
-        assert_eq!((q.from, q.to, property, limit), (1_767_225_600, 1_767_312_000, Property::Country, 5));
-        assert_eq!(q.filters.page(), "/x");
+        assert_eq!((q.from, q.to, property.name, limit), (1_767_225_600, 1_767_312_000, "country", 5));
+        assert_eq!(q.filters.get("page"), Some("/x"));
     }
 
     #[test]

@@ -74,11 +74,8 @@ fn params(range: &Range, extra: &[(&str, String)]) -> Result<HashMap<String, Str
             parameter: "filter".to_owned(),
             reason: format!("{filter:?} is not NAME=VALUE"),
         })?;
-        if !query::FILTERS.contains(&name) {
-            return Err(StatsError::InvalidParameter {
-                parameter: name.to_owned(),
-                reason: format!("is not a filter; filters: {}", query::FILTERS.join(", ")),
-            });
+        if let Err(error) = query::Filters::default().set(name, value) {
+            return Err(StatsError::InvalidParameter { parameter: name.to_owned(), reason: error.to_string() });
         }
         params.insert(name.to_owned(), value.to_owned());
     }
@@ -110,7 +107,7 @@ pub async fn run(client: &clickhouse::Client, command: &StatsCommand, now: u32) 
             let (q, property, limit) =
                 api::parse_breakdown(&params(range, &[("property", property.clone()), ("limit", limit.to_string())])?)?;
             let (_, rows) = api::breakdown_rows(client, &q, property, limit, freshness).await?;
-            Ok(render_breakdown(property.name(), &rows))
+            Ok(render_breakdown(property.name, &rows))
         }
         StatsCommand::Realtime { site } => {
             let now =

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use clickhouse::Client;
 use serde::Deserialize;
 
-use super::query::{self, Counts, EventRow, Property, Question, VisitRow, Visits, DAY_S};
+use super::query::{self, Counts, Dimension, EventRow, Question, VisitRow, Visits, DAY_S};
 
 const DAYS: &str = include_str!("../../../sql/queries/stats_daily_days.sql");
 const COUNTS: &str = include_str!("../../../sql/queries/stats_daily_counts.sql");
@@ -79,15 +79,17 @@ pub struct Plan {
 }
 
 /// The dimension and value of the daily rows that answer a question: `("", "")` without filters, the
-/// filter's own name with one filter other than `page`; `None` when the range is not whole UTC days or the
+/// filter's own name with one filter on a dimension that has daily rows of both events and visits (one that
+/// visits take from their first event, not `page`); `None` when the range is not whole UTC days or the
 /// filters are not one the daily rows key.
 pub fn key(q: &Question) -> Option<(&'static str, String)> {
     if !q.from.is_multiple_of(DAY_S) || !q.to.is_multiple_of(DAY_S) {
         return None;
     }
-    match q.filters.given().as_slice() {
+    let given: Vec<(&'static Dimension, &str)> = q.filters.given().collect();
+    match given.as_slice() {
         [] => Some(("", String::new())),
-        [(name, value)] if *name != "page" => Some((*name, (*value).to_owned())),
+        [(dimension, value)] if dimension.visit_alias().is_some() => Some((dimension.name, (*value).to_owned())),
         _ => None,
     }
 }
@@ -189,16 +191,16 @@ pub fn totals(counts: &HashMap<u32, Counts>, visits: &HashMap<u32, Visits>) -> (
     total
 }
 
-/// The top `limit` values of an event property over a question without filters: the daily rows, plus the
+/// The top `limit` values of an event dimension over a question without filters: the daily rows, plus the
 /// states of the days they cannot answer, merged by value and ordered as `stats_breakdown.sql` orders.
 pub async fn event_breakdown(
     client: &Client,
     q: &Question,
     plan: &Plan,
-    property: Property,
+    dimension: &Dimension,
     limit: u32,
 ) -> Result<Vec<EventRow>, clickhouse::error::Error> {
-    let only_events = u8::from(property == Property::Event);
+    let only_events = u8::from(query::is_custom_event(dimension));
     // Merged with other parts, every value is needed before the top ones can be known.
     let whole = if plan.states.is_empty() { limit } else { u32::MAX };
     let mut rows: Vec<EventRow> = if plan.days.is_empty() {
@@ -207,7 +209,7 @@ pub async fn event_breakdown(
         client
             .query(BREAKDOWN)
             .bind(&q.site)
-            .bind(property.name())
+            .bind(dimension.name)
             .bind(day_name(q.from))
             .bind(day_name(q.to))
             .bind(&plan.days)
@@ -221,7 +223,7 @@ pub async fn event_breakdown(
     }
     let mut by_value: HashMap<String, EventRow> = rows.drain(..).map(|row| (row.value.clone(), row)).collect();
     for &range in &plan.states {
-        let (_, part_rows) = query::event_breakdown(client, &part(q, range), property, u32::MAX).await?;
+        let (_, part_rows) = query::event_breakdown(client, &part(q, range), dimension, u32::MAX).await?;
         for row in part_rows {
             let total =
                 by_value.entry(row.value.clone()).or_insert_with(|| EventRow { value: row.value.clone(), ..zero() });
@@ -248,7 +250,7 @@ pub async fn visit_breakdown(
     client: &Client,
     q: &Question,
     plan: &Plan,
-    property: Property,
+    dimension: &Dimension,
     limit: u32,
 ) -> Result<Vec<VisitRow>, clickhouse::error::Error> {
     let whole = if plan.states.is_empty() { limit } else { u32::MAX };
@@ -258,7 +260,7 @@ pub async fn visit_breakdown(
         client
             .query(BREAKDOWN_VISITS)
             .bind(&q.site)
-            .bind(property.name())
+            .bind(dimension.name)
             .bind(day_name(q.from))
             .bind(day_name(q.to))
             .bind(&plan.days)
@@ -271,7 +273,7 @@ pub async fn visit_breakdown(
     }
     let mut by_value: HashMap<String, VisitRow> = rows.drain(..).map(|row| (row.value.clone(), row)).collect();
     for &range in &plan.states {
-        for row in query::visit_breakdown(client, &part(q, range), property, u32::MAX).await? {
+        for row in query::visit_breakdown(client, &part(q, range), dimension, u32::MAX).await? {
             let total = by_value.entry(row.value.clone()).or_insert_with(|| VisitRow {
                 value: row.value.clone(),
                 visits: 0,
@@ -299,7 +301,7 @@ mod tests {
     fn question(from: u32, to: u32, filters: &[(&str, &str)]) -> Question {
         let mut set = Filters::default();
         for (name, value) in filters {
-            assert!(set.set(name, value));
+            set.set(name, value).expect("filterable");
         }
         Question { site: "s".into(), from, to, filters: set }
     }

@@ -16,6 +16,20 @@
 //! GET /api/v1/stats/realtime    site                                          visitors of the last 5 minutes
 //! ```
 
+/// A query template of `sql/queries/` (see [`analytics_model::Template`]), parsed when first used; every one
+/// is parsed by the tests of the module that uses it.
+macro_rules! template {
+    ($file:literal) => {
+        std::sync::LazyLock::new(|| {
+            analytics_model::Template::parse(include_str!(concat!("../../../sql/queries/", $file))).expect(concat!(
+                "sql/queries/",
+                $file,
+                " is a valid template"
+            ))
+        })
+    };
+}
+
 pub mod api;
 pub mod cli;
 pub mod daily;

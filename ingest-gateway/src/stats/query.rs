@@ -1,131 +1,63 @@
-//! The stats queries: which table answers a question, and the question bound into `sql/queries/stats_*.sql`.
+//! The stats queries: which table answers a question, and the question rendered into the templates of
+//! `sql/queries/stats_*.sql`.
 //!
-//! Every value is bound with `?`; the only identifier, a breakdown's column, comes from [`Property`], a fixed
-//! list, and is bound as an [`Identifier`]. The hourly rollup answers counts for ranges of whole hours, the
-//! visit table answers visit metrics for any range without a page filter; anything else reads the raw events
-//! (`FINAL`), which gives the same numbers more slowly (the chDB and 18.16 tests hold both to the same seeds).
+//! The templates' metrics, visit subquery and filter clauses are written by the analytics model
+//! (`analytics-model`): every filter names its column from the model and binds its value with `?`; the only
+//! other identifier, a breakdown's column, is a [`Dimension`]'s and bound as an [`Identifier`]. The hourly
+//! rollup answers counts for ranges of whole hours, the visit table answers visit metrics for any range
+//! unless a filter selects visits by a page view; anything else reads the raw events (`FINAL`), which gives
+//! the same numbers more slowly (the chDB and 18.16 tests hold both to the same seeds).
 
+use std::sync::LazyLock;
+
+pub use analytics_model::{Dimension, Filters};
+use analytics_model::{Scope, Template};
+use clickhouse::query::Query;
 use clickhouse::sql::Identifier;
 use clickhouse::Client;
 use serde::{Deserialize, Serialize};
 
-const COUNTS: &str = include_str!("../../../sql/queries/stats_counts.sql");
-const COUNTS_RAW: &str = include_str!("../../../sql/queries/stats_counts_raw.sql");
-const VISITS: &str = include_str!("../../../sql/queries/stats_visits.sql");
-const VISITS_RAW: &str = include_str!("../../../sql/queries/stats_visits_raw.sql");
-const BREAKDOWN: &str = include_str!("../../../sql/queries/stats_breakdown.sql");
-const BREAKDOWN_RAW: &str = include_str!("../../../sql/queries/stats_breakdown_raw.sql");
-const BREAKDOWN_VISITS: &str = include_str!("../../../sql/queries/stats_breakdown_visits.sql");
-const REALTIME: &str = include_str!("../../../sql/queries/stats_realtime.sql");
+static COUNTS: LazyLock<Template> = template!("stats_counts.sql");
+static COUNTS_RAW: LazyLock<Template> = template!("stats_counts_raw.sql");
+static VISITS: LazyLock<Template> = template!("stats_visits.sql");
+static VISITS_RAW: LazyLock<Template> = template!("stats_visits_raw.sql");
+static BREAKDOWN: LazyLock<Template> = template!("stats_breakdown.sql");
+static BREAKDOWN_RAW: LazyLock<Template> = template!("stats_breakdown_raw.sql");
+static BREAKDOWN_VISITS: LazyLock<Template> = template!("stats_breakdown_visits.sql");
+static REALTIME: LazyLock<Template> = template!("stats_realtime.sql");
 const INGESTED_PER_MINUTE: &str = include_str!("../../../sql/queries/ingested_per_minute.sql");
 
 const HOUR_S: u32 = 3_600;
 pub(crate) const DAY_S: u32 = 86_400;
 
-/// A property a report can be broken down by. The names are the API's; each maps to one fixed column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::EnumIter)]
-#[strum(serialize_all = "snake_case")]
-pub enum Property {
-    Page,
-    EntryPage,
-    ExitPage,
-    Source,
-    UtmSource,
-    UtmMedium,
-    UtmCampaign,
-    Country,
-    Region,
-    City,
-    Browser,
-    Os,
-    Device,
-    ScreenClass,
-    Event,
+/// `template` rendered for `filters`: `before` binds the template's own values ahead of the filter marker,
+/// then the filters' values are bound; the caller binds what follows the marker.
+pub(crate) fn filtered(
+    client: &Client,
+    template: &Template,
+    filters: &Filters,
+    before: impl FnOnce(Query) -> Query,
+) -> Query {
+    let rendered = template.render(filters);
+    let mut query = before(client.query(&rendered.sql));
+    for value in &rendered.values {
+        query = query.bind(value.as_str());
+    }
+    query
 }
 
-impl Property {
-    /// The column of the table that answers a breakdown by this property.
-    fn column(self) -> &'static str {
-        match self {
-            Self::Page => "pathname",
-            Self::EntryPage => "visit_entry_page",
-            Self::ExitPage => "visit_exit_page",
-            Self::Source => "referrer_host",
-            Self::UtmSource => "utm_source",
-            Self::UtmMedium => "utm_medium",
-            Self::UtmCampaign => "utm_campaign",
-            Self::Country => "country",
-            Self::Region => "region",
-            Self::City => "city",
-            Self::Browser => "browser",
-            Self::Os => "os",
-            Self::Device => "device",
-            Self::ScreenClass => "screen_class",
-            Self::Event => "event_name",
-        }
-    }
-
-    /// Entry and exit pages are properties of a visit, counted in visits; the others of events.
-    pub fn is_visit_property(self) -> bool {
-        matches!(self, Self::EntryPage | Self::ExitPage)
-    }
-
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
+/// The dimension of a breakdown's API name (`property`).
+pub fn dimension(name: &str) -> Option<&'static Dimension> {
+    analytics_model::dimension(name)
 }
 
-/// The filterable properties, in the order the queries bind them (see `sql/queries/stats_counts.sql`).
-pub const FILTERS: [&str; 12] = [
-    "country",
-    "region",
-    "city",
-    "browser",
-    "os",
-    "device",
-    "screen_class",
-    "source",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "page",
-];
-const PAGE_FILTER: usize = 11;
-
-/// Equality filters; an empty value is no filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filters {
-    values: [String; 12],
-}
-
-impl Filters {
-    /// Sets the filter `name` (one of [`FILTERS`]); `false` for an unknown name.
-    pub fn set(&mut self, name: &str, value: &str) -> bool {
-        match FILTERS.iter().position(|known| *known == name) {
-            Some(index) => {
-                self.values[index] = value.to_owned();
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn page(&self) -> &str {
-        &self.values[PAGE_FILTER]
-    }
-
-    /// The filters that are set, as (API name, value), in [`FILTERS`] order.
-    pub fn given(&self) -> Vec<(&'static str, &str)> {
-        FILTERS.iter().zip(&self.values).filter(|(_, value)| !value.is_empty()).map(|(n, v)| (*n, v.as_str())).collect()
-    }
-
-    /// Binds each filter twice, as `(? = '' OR column = ?)`; the visit queries take all but the page.
-    fn bind(&self, mut query: clickhouse::query::Query, with_page: bool) -> clickhouse::query::Query {
-        let count = if with_page { FILTERS.len() } else { PAGE_FILTER };
-        for value in &self.values[..count] {
-            query = query.bind(value.as_str()).bind(value.as_str());
-        }
-        query
+/// The column a breakdown by `dimension` groups by: its rollup column for an event dimension, its visit
+/// column for a visit dimension.
+fn breakdown_column(dimension: &Dimension) -> String {
+    if dimension.scope == Scope::Event {
+        dimension.column.to_owned()
+    } else {
+        dimension.visit_alias().unwrap_or_default()
     }
 }
 
@@ -158,9 +90,10 @@ impl Question {
         }
     }
 
-    /// Visit metrics come from the visit table unless a page filter asks which pages a visit viewed.
+    /// Visit metrics come from the visit table unless a filter selects visits by a page view (the table
+    /// keeps no list of a visit's pages).
     pub fn visits_source(&self) -> Source {
-        if self.filters.page().is_empty() {
+        if !self.filters.need_every_pageview() {
             Source::Rollup
         } else {
             Source::Raw
@@ -227,9 +160,11 @@ pub async fn counts(
     step: u32,
 ) -> Result<(Source, Vec<Counts>), clickhouse::error::Error> {
     let source = q.counts_source();
-    let sql = if source == Source::Rollup { COUNTS } else { COUNTS_RAW };
-    let query = client.query(sql).bind(q.from).bind(step).bind(step).bind(q.from).bind(&q.site).bind(q.from).bind(q.to);
-    Ok((source, q.filters.bind(query, true).fetch_all().await?))
+    let template = if source == Source::Rollup { &COUNTS } else { &COUNTS_RAW };
+    let query = filtered(client, template, &q.filters, |query| {
+        query.bind(q.from).bind(step).bind(step).bind(q.from).bind(&q.site).bind(q.from).bind(q.to)
+    });
+    Ok((source, query.fetch_all().await?))
 }
 
 /// Visits, bounces and duration per bucket of visit start.
@@ -239,53 +174,61 @@ pub async fn visits(
     step: u32,
 ) -> Result<(Source, Vec<Visits>), clickhouse::error::Error> {
     let source = q.visits_source();
-    let sql = if source == Source::Rollup { VISITS } else { VISITS_RAW };
-    let query = client
-        .query(sql)
-        .bind(q.from)
-        .bind(step)
-        .bind(step)
-        .bind(q.from)
-        .bind(&q.site)
-        .bind(q.from)
-        .bind(u64::from(q.from) * 1_000)
-        .bind(u64::from(q.to) * 1_000);
-    let mut query = q.filters.bind(query, false);
-    if source == Source::Raw {
-        query = query.bind(q.filters.page()).bind(q.filters.page());
-    }
+    let template = if source == Source::Rollup { &VISITS } else { &VISITS_RAW };
+    let query = filtered(client, template, &q.filters, |query| {
+        query
+            .bind(q.from)
+            .bind(step)
+            .bind(step)
+            .bind(q.from)
+            .bind(&q.site)
+            .bind(q.from)
+            .bind(u64::from(q.from) * 1_000)
+            .bind(u64::from(q.to) * 1_000)
+    });
     Ok((source, query.fetch_all().await?))
 }
 
-/// The top values of an event property.
+/// The top values of an event dimension.
 pub async fn event_breakdown(
     client: &Client,
     q: &Question,
-    property: Property,
+    dimension: &Dimension,
     limit: u32,
 ) -> Result<(Source, Vec<EventRow>), clickhouse::error::Error> {
     let source = q.counts_source();
-    let sql = if source == Source::Rollup { BREAKDOWN } else { BREAKDOWN_RAW };
-    let query = client.query(sql).bind(Identifier(property.column())).bind(&q.site).bind(q.from).bind(q.to);
-    let only_events = u8::from(property == Property::Event);
-    Ok((source, q.filters.bind(query, true).bind(only_events).bind(limit).fetch_all().await?))
+    let template = if source == Source::Rollup { &BREAKDOWN } else { &BREAKDOWN_RAW };
+    let column = breakdown_column(dimension);
+    let query = filtered(client, template, &q.filters, |query| {
+        query.bind(Identifier(&column)).bind(&q.site).bind(q.from).bind(q.to)
+    });
+    let only_events = u8::from(is_custom_event(dimension));
+    Ok((source, query.bind(only_events).bind(limit).fetch_all().await?))
 }
 
-/// The top entry or exit pages, in visits. A page filter cannot be answered here (the caller refuses it).
+/// Whether a breakdown lists custom event names (rows without a custom event are left out).
+pub fn is_custom_event(dimension: &Dimension) -> bool {
+    dimension.column == "event_name"
+}
+
+/// The top values of a visit dimension (entry or exit page), in visits. A filter selecting visits by a page
+/// view cannot be answered here (the caller refuses it).
 pub async fn visit_breakdown(
     client: &Client,
     q: &Question,
-    property: Property,
+    dimension: &Dimension,
     limit: u32,
 ) -> Result<Vec<VisitRow>, clickhouse::error::Error> {
-    let query = client
-        .query(BREAKDOWN_VISITS)
-        .bind(Identifier(property.column()))
-        .bind(&q.site)
-        .bind(q.from)
-        .bind(u64::from(q.from) * 1_000)
-        .bind(u64::from(q.to) * 1_000);
-    q.filters.bind(query, false).bind(limit).fetch_all().await
+    let column = breakdown_column(dimension);
+    let query = filtered(client, &BREAKDOWN_VISITS, &q.filters, |query| {
+        query
+            .bind(Identifier(&column))
+            .bind(&q.site)
+            .bind(q.from)
+            .bind(u64::from(q.from) * 1_000)
+            .bind(u64::from(q.to) * 1_000)
+    });
+    query.bind(limit).fetch_all().await
 }
 
 /// Distinct visitors and page views of `site` in `[since, until)`.
@@ -295,7 +238,7 @@ pub async fn realtime(
     since: u32,
     until: u32,
 ) -> Result<Realtime, clickhouse::error::Error> {
-    client.query(REALTIME).bind(site).bind(since).bind(until).fetch_one().await
+    client.query(&REALTIME.sql()).bind(site).bind(since).bind(until).fetch_one().await
 }
 
 /// Events received per minute over `minutes` minutes from `from` (a whole minute), every minute listed.
@@ -341,7 +284,6 @@ pub fn interval_seconds(name: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strum::IntoEnumIterator;
 
     fn question(from: u32, to: u32) -> Question {
         Question { site: "s".into(), from, to, filters: Filters::default() }
@@ -355,21 +297,41 @@ mod tests {
     }
 
     #[test]
-    fn only_a_page_filter_sends_visit_metrics_to_the_raw_events() {
+    fn only_a_filter_on_any_page_view_sends_visit_metrics_to_the_raw_events() {
         let mut q = question(0, 60);
-        q.filters.set("country", "DE");
+        q.filters.set("country", "DE").expect("filterable");
         assert_eq!(q.visits_source(), Source::Rollup);
-        assert!(q.filters.set("page", "/pricing"));
+        q.filters.set("page", "/pricing").expect("filterable");
         assert_eq!(q.visits_source(), Source::Raw);
-        assert!(!q.filters.set("pathname", "/"), "filters go by their API names");
     }
 
     #[test]
-    fn every_property_maps_to_a_plain_column_name() {
-        for property in Property::iter() {
-            let column = property.column();
-            assert!(column.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{column}");
-            assert_eq!(property.name().parse::<Property>().ok(), Some(property));
+    fn every_template_parses_and_binds_as_many_values_before_its_filters_as_its_caller() {
+        // The callers above bind these many values ahead of the filter marker.
+        for (template, before) in [
+            (&COUNTS, 7),
+            (&COUNTS_RAW, 7),
+            (&VISITS, 8),
+            (&VISITS_RAW, 8),
+            (&BREAKDOWN, 4),
+            (&BREAKDOWN_RAW, 4),
+            (&BREAKDOWN_VISITS, 5),
+        ] {
+            let mut filters = Filters::default();
+            filters.set("country", "DE").expect("filterable");
+            let rendered = template.render(&filters);
+            assert_eq!(rendered.binds_before_filters, before, "{}", rendered.sql);
+            assert_eq!(rendered.values, ["DE"]);
+            assert!(!rendered.sql.contains("{{"), "{}", rendered.sql);
+        }
+        assert!(!REALTIME.sql().contains("{{"));
+    }
+
+    #[test]
+    fn every_dimension_breaks_down_by_a_plain_column_name() {
+        for dimension in analytics_model::DIMENSIONS {
+            let column = breakdown_column(dimension);
+            assert!(!column.is_empty() && column.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{column}");
         }
     }
 

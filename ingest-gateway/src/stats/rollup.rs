@@ -10,15 +10,17 @@
 //! by the next run. A day is marked closed by the first run after its late window, and then left alone; until
 //! then its rows answer only while recent.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use analytics_model::Template;
 use clickhouse::Client;
 
 use super::daily::day_name;
 use super::query::DAY_S;
 
-const EVENTS: &str = include_str!("../../../sql/queries/stats_rollup_events.sql");
-const VISITS: &str = include_str!("../../../sql/queries/stats_rollup_visits.sql");
+static EVENTS: LazyLock<Template> = template!("stats_rollup_events.sql");
+static VISITS: LazyLock<Template> = template!("stats_rollup_visits.sql");
 const MARK: &str = include_str!("../../../sql/queries/stats_rollup_mark.sql");
 const CLOSED: &str = include_str!("../../../sql/queries/stats_rollup_closed.sql");
 
@@ -84,9 +86,9 @@ pub async fn run(
         let end = start.saturating_add(DAY_S);
         let day = day_name(start);
         let closed = u64::from(now) >= u64::from(end) + u64::from(late_s);
-        client.query(EVENTS).bind(&day).bind(version).bind(start).bind(end).execute().await?;
+        client.query(&EVENTS.sql()).bind(&day).bind(version).bind(start).bind(end).execute().await?;
         client
-            .query(VISITS)
+            .query(&VISITS.sql())
             .bind(&day)
             .bind(version)
             .bind(&day)

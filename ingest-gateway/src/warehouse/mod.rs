@@ -118,9 +118,12 @@ pub struct Applied {
 pub struct CountryVisits {
     /// ISO 3166-1 alpha-2, or `XX` when the edge did not know.
     pub country: String,
-    /// Page views.
+    /// Visits that started in the range with their first event from this country (the analytics model's
+    /// `visits`).
     pub visits: u64,
-    /// Distinct visitor ids.
+    /// Page views from this country.
+    pub pageviews: u64,
+    /// Distinct visitors among those page views.
     pub visitors: u64,
 }
 

@@ -14,6 +14,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// The first version given the current-server form: 21.8, the oldest long-term-support release with
 /// everything the form uses (LowCardinality without a setting, table TTL, `kafka_handle_error_mode`, SQL
@@ -21,23 +22,9 @@ use std::fmt;
 pub const MODERN_SINCE: (u32, u32) = (21, 8);
 
 /// Columns holding few distinct values (a kind, a country, a browser family...), stored as
-/// `LowCardinality(String)` on current servers wherever a table declares them as plain `String`.
-pub const LOW_CARDINALITY_COLUMNS: &[&str] = &[
-    "kind",
-    "country",
-    "region_code",
-    "continent",
-    "timezone",
-    "language",
-    "browser",
-    "os",
-    "device",
-    "vendor",
-    "colo",
-    "encoding",
-    "screen_class",
-    "utm_medium",
-];
+/// `LowCardinality(String)` on current servers wherever a table declares them as plain `String`: the
+/// analytics model's list (its low-cardinality dimensions and a few other stored columns).
+static LOW_CARDINALITY_COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(analytics_model::low_cardinality_columns);
 
 /// Tables whose rows expire after EVENTS_RETENTION_DAYS, and the column they are counted from.
 pub const EVENT_RETENTION_TABLES: &[(&str, &str)] = &[("page_visits", "timestamp")];

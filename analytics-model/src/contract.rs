@@ -25,6 +25,7 @@ pub fn contract() -> Value {
                 "filterable": d.filterable,
                 "low_cardinality": d.low_cardinality,
                 "on_visits": d.on_visits,
+                "counts": d.counts,
                 "visit_alias": d.visit_alias(),
                 "event_filter": d.event_filter(),
                 "visit_filter": d.visit_filter(),

@@ -58,6 +58,18 @@ pub enum OnVisits {
     Nothing,
 }
 
+/// What a breakdown by a dimension counts per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counts {
+    /// Visitors and page views.
+    Pageviews,
+    /// Custom events, the visitors who sent them and the conversion rate; values of page views left out.
+    CustomEvents,
+    /// Visits, bounce rate and visit duration.
+    Visits,
+}
+
 /// One dimension of the reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Dimension {
@@ -78,6 +90,8 @@ pub struct Dimension {
     pub low_cardinality: bool,
     /// For event dimensions, how a filter on it selects visits.
     pub on_visits: OnVisits,
+    /// What a breakdown by it counts.
+    pub counts: Counts,
 }
 
 impl Dimension {
@@ -146,6 +160,7 @@ const fn event(
         filterable: !matches!(on_visits, OnVisits::Nothing),
         low_cardinality,
         on_visits,
+        counts: Counts::Pageviews,
     }
 }
 
@@ -159,6 +174,7 @@ const fn visit(name: &'static str, label: &'static str, scope: Scope) -> Dimensi
         filterable: false,
         low_cardinality: false,
         on_visits: OnVisits::Nothing,
+        counts: Counts::Visits,
     }
 }
 
@@ -181,7 +197,10 @@ pub const DIMENSIONS: &[Dimension] = &[
         event_sql: SCREEN_CLASS_SQL,
         ..event("screen_class", "Screen class", "screen_class", true, OnVisits::FirstEvent)
     },
-    event("event", "Custom event", "event_name", false, OnVisits::Nothing),
+    Dimension {
+        counts: Counts::CustomEvents,
+        ..event("event", "Custom event", "event_name", false, OnVisits::Nothing)
+    },
 ];
 
 /// The dimension of an API name.

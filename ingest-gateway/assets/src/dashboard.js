@@ -10,41 +10,17 @@
 // The whole view lives in the query string (site, period or from/to, the filters, the chosen tab of each
 // panel), so a view can be linked, and back/forward walk through the filters.
 import uPlot from "uplot";
+import { dimensions } from "../../../analytics-model/contracts/dimensions.json";
+import { PANELS } from "./dashboard-layout.js";
 import "uplot/dist/uPlot.min.css";
 import "./dashboard.css";
 
-/** The stats API's equality filters (ingest-gateway/src/stats/query.rs, FILTERS), with their labels. */
-const FILTERS = {
-  page: "Page",
-  source: "Referrer",
-  utm_source: "UTM source",
-  utm_medium: "UTM medium",
-  utm_campaign: "UTM campaign",
-  country: "Country",
-  region: "Region",
-  city: "City",
-  browser: "Browser",
-  os: "OS",
-  device: "Device",
-  screen_class: "Screen class",
-};
-
-/** Breakdown panels and their tabs (the API's `property` values). Entry and exit pages and custom events
- * have no filter in the API, so their rows are not clickable. */
-const PANELS = [
-  { id: "pages", tabs: [["page", "Pages"], ["entry_page", "Entry pages"], ["exit_page", "Exit pages"]] },
-  {
-    id: "sources",
-    tabs: [["source", "Referrers"], ["utm_source", "UTM source"], ["utm_medium", "UTM medium"],
-      ["utm_campaign", "UTM campaign"]],
-  },
-  { id: "locations", tabs: [["country", "Countries"], ["region", "Regions"], ["city", "Cities"]] },
-  {
-    id: "devices",
-    tabs: [["browser", "Browsers"], ["os", "Operating systems"], ["device", "Devices"], ["screen_class", "Screens"]],
-  },
-  { id: "events", tabs: [["event", "Custom events"]] },
-];
+/** The reporting model's dimensions (analytics-model/contracts/dimensions.json, generated from the Rust
+ * registry): the filters with their labels, and what each breakdown counts. */
+const DIMENSIONS = Object.fromEntries(dimensions.map((d) => [d.name, d]));
+const FILTERS = Object.fromEntries(dimensions.filter((d) => d.filterable).map((d) => [d.name, d.label]));
+/** Filters that select visits by any page view, which visit breakdowns (entry, exit pages) cannot take. */
+const PAGEVIEW_FILTERS = dimensions.filter((d) => d.on_visits === "any_pageview").map((d) => d.name);
 
 const PERIODS = ["day", "7d", "30d", "custom"];
 const ROWS_PER_TABLE = 10;
@@ -279,10 +255,10 @@ function axisTime(seconds, interval) {
 }
 
 function breakdownColumns(property) {
-  if (property === "entry_page" || property === "exit_page") {
+  if (DIMENSIONS[property].counts === "visits") {
     return [["visits", "Visits", count], ["bounce_rate", "Bounce", percent], ["visit_duration", "Duration", duration]];
   }
-  if (property === "event") {
+  if (DIMENSIONS[property].counts === "custom_events") {
     return [["visitors", "Visitors", count], ["events", "Events", count], ["conversion_rate", "Conversion", percent]];
   }
   return [["visitors", "Visitors", count], ["pageviews", "Views", count]];
@@ -349,8 +325,10 @@ async function loadPanel(panel) {
   renderPanelFrame(panel);
   const property = view.tabs[panel.id];
   section.dataset.property = property;
-  if ((property === "entry_page" || property === "exit_page") && view.filters.page) {
-    content.replaceChildren(el("p", { class: "note" }, "Entry and exit pages are not available with a page filter."));
+  const blocking = PAGEVIEW_FILTERS.filter((name) => view.filters[name]);
+  if (DIMENSIONS[property].counts === "visits" && blocking.length) {
+    const names = blocking.map((name) => FILTERS[name].toLowerCase()).join(", ");
+    content.replaceChildren(el("p", { class: "note" }, `${panel.tabs.find(([p]) => p === property)[1]} are not available with a ${names} filter.`));
     return;
   }
   content.replaceChildren(el("p", { class: "note" }, "Loading…"));

@@ -37,3 +37,16 @@ test("the dashboard bundle holds uPlot and its styles, and its source never writ
   assert.ok(!/setAttribute\(\s*["']style/.test(code), "inline style attributes would be refused by the policy");
   assert.ok(!/\/\/# sourceMappingURL=[^\n]*\n?$/.test(bundle), "no source map reference");
 });
+
+test("the dashboard shows every dimension of the reporting model in exactly one tab, and nothing else", async () => {
+  const { PANELS } = await import("../src/dashboard-layout.js");
+  const contract = JSON.parse(readFileSync(join(root, "../../analytics-model/contracts/dimensions.json"), "utf8"));
+  const shown = PANELS.flatMap((panel) => panel.tabs.map(([property]) => property)).sort();
+  assert.deepEqual(shown, contract.dimensions.map((d) => d.name).sort());
+  // Filters, labels and what each breakdown counts are read from the model, not restated in the source.
+  const code = readFileSync(join(root, "src/dashboard.js"), "utf8");
+  assert.match(code, /from "\.\.\/\.\.\/\.\.\/analytics-model\/contracts\/dimensions\.json"/);
+  for (const d of contract.dimensions.filter((d) => d.filterable)) {
+    assert.ok(!code.includes(`"${d.label}"`), `the label of ${d.name} is restated in src/dashboard.js`);
+  }
+});

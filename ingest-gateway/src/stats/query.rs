@@ -208,7 +208,7 @@ pub async fn event_breakdown(
 
 /// Whether a breakdown lists custom event names (rows without a custom event are left out).
 pub fn is_custom_event(dimension: &Dimension) -> bool {
-    dimension.column == "event_name"
+    dimension.counts == analytics_model::Counts::CustomEvents
 }
 
 /// The top values of a visit dimension (entry or exit page), in visits. A filter selecting visits by a page

@@ -21,8 +21,8 @@ pub struct Range {
     /// End, exclusive: unix seconds or RFC 3339; a date includes that day.
     #[arg(long)]
     pub to: String,
-    /// A filter, NAME=VALUE, repeatable; NAME is one of country, region, city, browser, os, device,
-    /// screen_class, source, utm_source, utm_medium, utm_campaign, page.
+    /// A filter, NAME=VALUE, repeatable; NAME is a filter of the stats API (a filterable dimension of the
+    /// analytics model: country, page, source, ...).
     #[arg(long = "filter", value_name = "NAME=VALUE")]
     pub filters: Vec<String>,
 }
@@ -39,8 +39,7 @@ pub enum StatsCommand {
         #[arg(long, default_value = "day")]
         interval: String,
     },
-    /// The top values of a property (page, entry_page, exit_page, source, utm_source, utm_medium,
-    /// utm_campaign, country, region, city, browser, os, device, screen_class, event).
+    /// The top values of a property: a dimension of the analytics model (page, entry_page, country, ...).
     Breakdown {
         #[command(flatten)]
         range: Range,

@@ -81,3 +81,39 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod docs {
+    use crate::{filterable, DIMENSIONS, SCREEN_CLASS_SQL};
+
+    /// The paragraph of README.md that starts with `start`, up to the next blank line.
+    fn paragraph(start: &str) -> String {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+        let from = readme.find(start).unwrap_or_else(|| panic!("README.md has no paragraph starting {start:?}"));
+        readme[from..].split("\n\n").next().unwrap_or_default().to_owned()
+    }
+
+    /// The `code` spans of a text.
+    fn names(text: &str) -> Vec<&str> {
+        text.split('`').skip(1).step_by(2).collect()
+    }
+
+    #[test]
+    fn the_readme_lists_every_filter_and_breakdown_of_the_model() {
+        let parameters = paragraph("Parameters: ");
+        let filters = &parameters[parameters.find("equality filters").expect("the filters sentence")..];
+        let mut listed: Vec<&str> = names(filters.split('.').next().unwrap_or_default());
+        let mut model: Vec<&str> = filterable().map(|d| d.name).collect();
+        listed.sort_unstable();
+        model.sort_unstable();
+        assert_eq!(listed, model, "README.md's equality filters");
+        let breakdowns = paragraph("Breakdown properties: ");
+        let list = breakdowns.split(". Filters").next().unwrap_or_default();
+        let listed: Vec<&str> = names(list).into_iter().filter(|n| crate::dimension(n).is_some()).collect();
+        let model: Vec<&str> = DIMENSIONS.iter().map(|d| d.name).collect();
+        assert_eq!(listed, model, "README.md's breakdown properties, in the model's order");
+        for breakpoint in ["576", "992", "1440"] {
+            assert!(breakdowns.contains(breakpoint) && SCREEN_CLASS_SQL.contains(breakpoint), "{breakpoint}");
+        }
+    }
+}

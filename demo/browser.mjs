@@ -122,17 +122,27 @@ export const RECORDED_SECRETS = { typed: 'secret.person@example.com', shown: 'ME
  * A visitor on the recorded demo page (signup.html, `data-record`): types a secret e-mail address into the
  * form, submits it, follows a link to another page view of the same recorded page, types it again, then
  * leaves, which sends the recorder's final chunk with a keepalive request the browser finishes on its own.
- * Resolves with the session id and `close()`, which the caller calls once it has seen what it needs in
- * storage (closing earlier would take down this visitor's edge under the final chunk). Every chunk the
- * browser saw answered was accepted (202), or this throws.
+ * Resolves with the session id, `finalChunks` and `close()`, which the caller calls once it has seen what it
+ * needs in storage (closing earlier would take down this visitor's edge under the final chunk). Every chunk
+ * the browser saw answered was accepted (202), or this throws.
+ *
+ * Every page the tab leaves with something recorded sends one chunk marked final, so the first final chunk
+ * in storage is not the end of the recording: `finalChunks` is how many the visit sent (one per page left,
+ * each page waited for until its recorder runs), the number `recordingComplete` waits for.
  */
 export async function recordedVisit(browser, { workerOrigin, country }) {
   const visitor = await startVisitor(browser, { workerOrigin, country });
-  const recordUrl = `${new URL(visitor.trackUrl).origin}/record`;
+  const edgeOrigin = new URL(visitor.trackUrl).origin;
+  const recordUrl = `${edgeOrigin}/record`;
   const answers = [];
   visitor.context.on('response', (response) => {
     if (response.url().startsWith(`${recordUrl}?`)) answers.push(response.status());
   });
+  // The recorder module the snippet imports while the page loads; importing it again resolves once that
+  // one evaluation has run, i.e. once this page records (its Meta and full snapshot are taken at start).
+  const recording = (page) =>
+    page.evaluate((url) => import(url).then(() => true), `${edgeOrigin}/record.js`);
+  let pagesLeft = 0;
   try {
     const page = await visitor.context.newPage();
     await page.goto(`${visitor.siteOrigin}/signup.html`);
@@ -141,17 +151,49 @@ export async function recordedVisit(browser, { workerOrigin, country }) {
     await waitUntil(() => answers.length >= 1, 'the first recording chunk', 30_000);
     await page.fill('#email', RECORDED_SECRETS.typed);
     await page.click('#join');
-    await page.click('#signup-link');
-    await page.waitForLoadState('load');
+    // The link loads the same page again: its URL does not change, so wait for the new document's load
+    // event (the first page has long fired its own) rather than for a URL.
+    await Promise.all([page.waitForEvent('load', { timeout: 30_000 }), page.click('#signup-link')]);
+    pagesLeft += 1;
+    await recording(page);
     await page.fill('#email', RECORDED_SECRETS.typed);
     const sid = await page.evaluate(() => sessionStorage.getItem('pathlight_sid'));
     await page.close({ runBeforeUnload: true });
+    pagesLeft += 1;
     if (answers.some((status) => status !== 202)) throw new Error(`the worker refused a chunk: ${answers}`);
-    return { sid, siteOrigin: visitor.siteOrigin, close: () => visitor.close() };
+    return { sid, siteOrigin: visitor.siteOrigin, finalChunks: pagesLeft, close: () => visitor.close() };
   } catch (error) {
     await visitor.close();
     throw error;
   }
+}
+
+/**
+ * Whether the stored chunks of one session (rows with tab_id, seq, part, parts, is_final) are the whole
+ * recording of a visit that sent `finalChunks` final chunks: that many distinct final chunks, each tab's
+ * sequence numbers without a gap from 0, and every part of every chunk. Only then can nothing more arrive.
+ */
+export function recordingComplete(rows, finalChunks) {
+  const tabs = new Map(); // tab -> seq -> { parts, seen: Set of part numbers }
+  let finals = 0;
+  for (const row of rows) {
+    if (!tabs.has(row.tab_id)) tabs.set(row.tab_id, new Map());
+    const seqs = tabs.get(row.tab_id);
+    const seq = Number(row.seq);
+    if (!seqs.has(seq)) {
+      seqs.set(seq, { parts: Number(row.parts), seen: new Set() });
+      if (Number(row.is_final) === 1) finals += 1;
+    }
+    seqs.get(seq).seen.add(Number(row.part));
+  }
+  if (finals < finalChunks) return false;
+  for (const seqs of tabs.values()) {
+    for (let seq = 0; seq < seqs.size; seq++) {
+      const chunk = seqs.get(seq);
+      if (!chunk || chunk.seen.size !== chunk.parts) return false;
+    }
+  }
+  return true;
 }
 
 async function waitUntil(check, what, deadlineMs) {

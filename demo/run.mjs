@@ -1,7 +1,7 @@
 // The demo's visitors: walks headless Chromium through the demo site (its pages carry the script tag) as
 // visitors from several countries, and waits until ClickHouse holds every accepted page view.
 // scripts/demo.sh then prints the visits-by-country table.
-import { launchBrowser, visit, recordedVisit, pollRows, sqlString, stack } from './browser.mjs';
+import { launchBrowser, visit, recordedVisit, recordingComplete, pollRows, sqlString, stack } from './browser.mjs';
 
 const { workerOrigin, clickhouseUrl, database } = stack;
 
@@ -42,10 +42,12 @@ try {
   // One more visitor, on the recorded page (signup.html carries data-record): a masked session recording.
   const recorded = await recordedVisit(browser, { workerOrigin, country: 'FR' });
   try {
-    const chunks = await pollRows(clickhouseUrl, `SELECT seq, is_final FROM ${database}.recording_chunks FINAL
-      WHERE site = 'demo' AND session_id = ${sqlString(recorded.sid)}`, (r) => r.some((c) => Number(c.is_final) === 1));
-    const complete = chunks.some((c) => Number(c.is_final) === 1);
-    console.log(`recorded visitor from FR (session ${recorded.sid}): ${chunks.length} chunks stored${complete ? ', final chunk included' : ', final chunk NOT arrived'}`);
+    // Each page the visitor left sent a final chunk: the recording is whole once all of them and every
+    // chunk before them are stored.
+    const chunks = await pollRows(clickhouseUrl, `SELECT tab_id, seq, part, parts, is_final FROM ${database}.recording_chunks FINAL
+      WHERE site = 'demo' AND session_id = ${sqlString(recorded.sid)}`, (r) => recordingComplete(r, recorded.finalChunks));
+    const complete = recordingComplete(chunks, recorded.finalChunks);
+    console.log(`recorded visitor from FR (session ${recorded.sid}): ${chunks.length} chunk parts stored${complete ? `, complete with its ${recorded.finalChunks} final chunks` : ', NOT complete'}`);
     if (!complete) process.exitCode = 1;
     console.log(`REPLAY_SESSION=${recorded.sid}`);
   } finally {

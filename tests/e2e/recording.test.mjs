@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { launchBrowser, recordedVisit, pollRows, sqlString, stack, RECORDED_SECRETS } from '../../demo/browser.mjs';
+import {
+  launchBrowser, recordedVisit, recordingComplete, pollRows, sqlString, stack, RECORDED_SECRETS,
+} from '../../demo/browser.mjs';
 import { localUrl } from '../../scripts/ports.mjs';
 
 const { workerOrigin, clickhouseUrl, database } = stack;
@@ -24,15 +26,19 @@ test('a recorded visit arrives complete and in order, holds no secret, and repla
   t.after(() => browser.close());
   const visit = await recordedVisit(browser, { workerOrigin, country: 'DE' });
   t.after(() => visit.close());
-  const { sid } = visit;
+  const { sid, finalChunks } = visit;
   assert.match(sid ?? '', /^[A-Za-z0-9]{16}$/);
+  assert.equal(finalChunks, 2, 'the visit left two pages, each with a final chunk');
 
-  // Storage: wait for the final chunk, then hold every chunk to the envelope's promises.
+  // Storage: wait for the whole recording (each page left sends a final chunk, so the first final chunk
+  // stored is not the end), then hold every chunk to the envelope's promises.
   const sql = `SELECT tab_id, seq, part, parts, is_final, full_snapshot, compressed_bytes, encoding, payload, country
     FROM ${database}.recording_chunks FINAL WHERE site = 'demo' AND session_id = ${sqlString(sid)}
     ORDER BY tab_id, seq, part`;
-  const rows = await pollRows(clickhouseUrl, sql, (r) => r.some((c) => Number(c.is_final) === 1), { deadlineMs: 90_000 });
-  assert.ok(rows.some((c) => Number(c.is_final) === 1), `the final chunk arrived (${rows.length} chunks stored)`);
+  const rows = await pollRows(clickhouseUrl, sql, (r) => recordingComplete(r, finalChunks), { deadlineMs: 90_000 });
+  const stored = rows.map((c) => `${c.seq}.${c.part}/${c.parts}${Number(c.is_final) ? ' final' : ''}`).join(', ');
+  assert.ok(recordingComplete(rows, finalChunks), `all ${finalChunks} final chunks and every chunk before them arrived (stored: ${stored})`);
+  assert.equal(new Set(rows.filter((c) => Number(c.is_final) === 1).map((c) => c.seq)).size, finalChunks, 'one final chunk per page left');
   assert.equal(new Set(rows.map((c) => c.tab_id)).size, 1, 'one tab');
   const chunks = rows;
   const seqs = [...new Set(chunks.map((c) => Number(c.seq)))];
@@ -80,9 +86,11 @@ test('a recorded visit arrives complete and in order, holds no secret, and repla
   assert.equal(response.status(), 200);
   await page.waitForSelector('#player[data-state="ready"]', { timeout: 30_000 });
   await page.evaluate(() => window.pathlightPlayer.goto(window.pathlightPlayer.getMetaData().totalTime + 1, false));
-  const heading = await page.evaluate(() =>
-    document.querySelector('.replayer-wrapper iframe')?.contentDocument?.querySelector('h1')?.textContent);
-  assert.equal(heading, 'Join the coffee club');
+  // The replayed document is the player's to build; poll for the heading rather than read it once.
+  const heading = () => document.querySelector('.replayer-wrapper iframe')?.contentDocument?.querySelector('h1')?.textContent;
+  await page.waitForFunction(() => document.querySelector('.replayer-wrapper iframe')?.contentDocument
+    ?.querySelector('h1')?.textContent === 'Join the coffee club', null, { timeout: 30_000 }).catch(() => {});
+  assert.equal(await page.evaluate(heading), 'Join the coffee club');
   const png = await page.locator('.rr-player').screenshot();
   assert.ok(png.length > 5_000, `a drawn player, not a blank one (${png.length} bytes of PNG)`);
 });

@@ -171,8 +171,11 @@ async function signedInPage(t) {
   return { page, problems };
 }
 
-/** Opens the player on `sessionId`, waits for it to load, seeks to the end, and returns the heading text. */
-async function playToTheEnd(page, sessionId) {
+/**
+ * Opens the player on `sessionId`, waits for it to load, seeks to the end, and returns the heading text once
+ * it reads `expected` (polled: the replayed document is the player's to build), or as it reads at the deadline.
+ */
+async function playToTheEnd(page, sessionId, expected) {
   const response = await page.goto(`${gatewayOrigin}/replay/sessions/${SITE}/${sessionId}`);
   assert.equal(response.status(), 200);
   await page.waitForSelector('#player[data-state="ready"]', { timeout: DEADLINE_MS });
@@ -183,6 +186,14 @@ async function playToTheEnd(page, sessionId) {
   });
   const replayed = () =>
     document.querySelector(".replayer-wrapper iframe")?.contentDocument?.querySelector("#greeting")?.textContent;
+  await page
+    .waitForFunction(
+      (text) => document.querySelector(".replayer-wrapper iframe")?.contentDocument?.querySelector("#greeting")
+        ?.textContent === text,
+      expected,
+      { timeout: DEADLINE_MS },
+    )
+    .catch(() => {});
   return page.evaluate(replayed);
 }
 
@@ -260,7 +271,7 @@ test("the sessions page lists both recordings newest first with their completene
 
 test("the player replays a recording in a sandboxed frame and its screenshot shows the recorded page", async (t) => {
   const { page, problems } = await signedInPage(t);
-  const heading = await playToTheEnd(page, WHOLE);
+  const heading = await playToTheEnd(page, WHOLE, "Thank you for your order");
   assert.equal(heading, "Thank you for your order", "the last mutation was replayed");
 
   const frame = await page.evaluate(() => {
@@ -292,7 +303,7 @@ test("a recording with a chunk withheld is reported as a gap and still plays fro
     assert.deepEqual(detail.tabs.map((tab) => [tab.tab_id, tab.missing_seqs, tab.final_received]), [[TAB, [1], true]]);
 
     const { page, problems } = await signedInPage(t);
-    const heading = await playToTheEnd(page, GAPPY);
+    const heading = await playToTheEnd(page, GAPPY, "Resumed after the gap");
     assert.equal(heading, "Resumed after the gap");
     assert.match(await page.locator("#gaps").textContent(), /sequence numbers\): 1\./);
     assert.match(await page.locator("#completeness").textContent(), /^gaps \(1 missing\)$/);

@@ -4,7 +4,9 @@ The real server of the local stack is ClickHouse 18.16 (the Rust tests in ingest
 run there); these tests apply the same migrations and the named query on a current engine, so the DDL stays
 portable. Nothing here reads SQL by itself: the statements come from `ingest-gateway migrate --print`, the
 gateway's own reading and substitution of sql/, and the expected columns from
-event-schema/contracts/page_visits.columns.json, generated from the Rust `StoredEvent`.
+event-schema/contracts/page_visits.columns.json, generated from the Rust `StoredEvent`. The query files are
+templates of the analytics model (analytics-model/): the gateway fills them (`ingest-gateway bind-sql`), and the
+model itself is read from its generated contract, analytics-model/contracts/dimensions.json.
 
 chDB cannot start a Kafka consumer: creating `page_visits_queue` records the table and then fails its start-up
 with "Shutdown was called", so that one error is accepted once the table is seen recorded as a Kafka table.
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = ROOT / "sql"
 GATEWAY = ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "ingest-gateway"
 COLUMNS = ROOT / "event-schema" / "contracts" / "page_visits.columns.json"
+MODEL = ROOT / "analytics-model" / "contracts" / "dimensions.json"
 VARS = {"KAFKA_BROKERS": "127.0.0.1:19092", "PAGE_VISITS_TOPIC": "page_visits",
         "SESSION_RECORDINGS_TOPIC": "session_recordings", "CONSUMER_GROUP": "clickhouse-page-visits"}
 DATABASE = "pathlight"
@@ -38,6 +41,14 @@ def stored_event_columns():
     columns = json.loads(COLUMNS.read_text())
     assert columns and all(len(column) == 2 for column in columns), f"{COLUMNS} is not a list of [name, type]"
     return columns
+
+
+def analytics_model():
+    """The reporting model as data (dimensions, metrics, the SQL fragments of the templates), generated from the
+    Rust registry in analytics-model/src/lib.rs."""
+    model = json.loads(MODEL.read_text())
+    assert model["dimensions"] and model["metrics"] and model["fragments"], f"{MODEL} is not the model's contract"
+    return model
 
 
 def migrations_as_the_gateway_sends_them():
@@ -64,8 +75,10 @@ EMPTY_ROW = {name: (0 if ty.startswith(("UInt", "Int", "DateTime")) else "") for
 
 
 def event(event_id, country, visitor, ts=FROM + 3600, kind="pageview", site="a.example"):
+    """An event of the visitor's one visit (session `s-<visitor>`), as in ingest-gateway/tests/warehouse.rs."""
     return {**EMPTY_ROW, "event_id": event_id, "schema_version": 1, "kind": kind, "site": site,
-            "visitor_id": visitor, "timestamp": ts, "timestamp_ms": ts * 1000, "country": country, "props": "{}"}
+            "session_id": f"s-{visitor}", "visitor_id": visitor, "timestamp": ts, "timestamp_ms": ts * 1000,
+            "country": country, "props": "{}"}
 
 
 ROWS = [
@@ -79,9 +92,37 @@ ROWS = [
     event("e8", "DE", "v5", ts=FROM),                # the start is inclusive
     event("e9", "BR", "v6"),
     event("e10", "BR", "v6"),
+    # v7's visit began the day before the range: its page view in the range counts, the visit does not.
+    event("e11", "NL", "v7", ts=FROM - 600),
+    event("e12", "NL", "v7", ts=FROM + 600),
+    # v8's visit began in Canada and went on in Mexico: it counts where it began.
+    event("e13", "CA", "v8", ts=FROM + 7200),
+    event("e14", "MX", "v8", ts=FROM + 7260),
+    # v10's visit began with two page views at the same instant: its first event is the smaller event id, e15,
+    # listed (and inserted) second.
+    event("e16", "ES", "v10", ts=FROM + 10_800),
+    event("e15", "IT", "v10", ts=FROM + 10_800),
+    # v11 sent a custom event only: no visit, no page view, so no row for JP.
+    event("e17", "JP", "v11", kind="event"),
+    # v12's visit began in the range and went on past its end: the visit counts, the later page view does not.
+    event("e18", "PT", "v12", ts=TO - 60),
+    event("e19", "PT", "v12", ts=TO + 60),
 ]
 DUPLICATE = ROWS[0]  # delivered twice, in a separate insert, so it lands in its own part
-EXPECTED = [("US", 3, 2), ("BR", 2, 1), ("DE", 2, 2)]
+# (country, visits, page views, visitors) of a.example over [FROM, TO), from the rows above:
+# - US: visits s-v1 and s-v2 begin there in the range (2); page views e1 (once, though delivered twice), e2, e3
+#   (3); visitors v1, v2 (2).
+# - DE: visits s-v3 (first event e4, at the same instant as its custom event e5, which is DE too) and s-v5 (e8,
+#   at FROM, which is in the range) (2); page views e4, e8, not the custom event e5 (2); visitors v3, v5 (2).
+# - BR: one visit s-v6 (1) of two page views e9, e10 (2) by one visitor v6 (1).
+# - CA, IT, PT: the visits s-v8 (first e13), s-v10 (first e15 by event id) and s-v12 (e18, a minute before TO)
+#   begin there (1 each); one page view (e13, e15, e18: e19 is after TO) by one visitor each.
+# - ES, MX, NL: no visit begins there in the range (s-v10 and s-v8 begin elsewhere, s-v7 the day before), but
+#   each has one page view in it (e16, e14, e12) by one visitor.
+# - No row for FR (e6 and its visit are at TO, outside), GB (another site), JP (a custom event, no visit).
+# Most visits first, then most page views, then by country.
+EXPECTED = [("US", 2, 3, 2), ("DE", 2, 2, 2), ("BR", 1, 2, 1), ("CA", 1, 1, 1), ("IT", 1, 1, 1), ("PT", 1, 1, 1),
+            ("ES", 0, 1, 1), ("MX", 0, 1, 1), ("NL", 0, 1, 1)]
 
 
 class Warehouse:
@@ -131,24 +172,34 @@ def wh(migrations, tmp_path_factory):
     for replay in (False, True):
         for migration in migrations:
             wh.apply(migration, replay)
-    return wh
+    yield wh
+    # chDB serves one path per process: close, so that a failure kept in a traceback does not hold this path open
+    # and keep the next module (test_chdb_recordings.py opens a path of its own) from starting.
+    wh.session.close()
 
 
-def bind(query, *values):
-    """`query` (a query file's text) with its `?` bound by the gateway's own binder (`ingest-gateway bind-sql`),
-    so these tests carry no SQL binder of their own."""
+def bind(query, *values, filters=None):
+    """`query` (a query file's text, a template of the analytics model) rendered and bound by the gateway itself
+    (`ingest-gateway bind-sql`), so these tests carry no template renderer or SQL binder of their own.
+
+    `values` are the template's own `?`s, in order (each file's "Bound in order" comment lists them); `filters`
+    maps API names (`country`, `page`, `source`, ...) to values: the gateway writes one condition per filter
+    at the template's filter marker and binds its value there.
+    """
+    flags = [f"--filter={name}={value}" for name, value in (filters or {}).items()]
     with tempfile.NamedTemporaryFile("w", suffix=".sql") as file:
         file.write(query)
         file.flush()
-        done = subprocess.run([str(GATEWAY), "bind-sql", file.name, *(json.dumps(v) for v in values)], cwd=ROOT,
-                              capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+        done = subprocess.run([str(GATEWAY), "bind-sql", file.name, *flags, *(json.dumps(v) for v in values)],
+                              cwd=ROOT, capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
     assert done.returncode == 0, f"bind-sql failed:\n{done.stdout}{done.stderr}"
     return done.stdout
 
 
 def visits_by_country(wh, site):
     query = (SQL_DIR / "queries" / "visits_by_country.sql").read_text()
-    return wh.query(bind(query, site, FROM, TO))
+    # Bound in order: site, from, to (page views and visitors), site, from (the visit subquery), from_ms, to_ms.
+    return wh.query(bind(query, site, FROM, TO, site, FROM, FROM * 1000, TO * 1000))
 
 
 def test_each_migration_file_is_exactly_one_statement(migrations, wh):
@@ -194,13 +245,13 @@ def test_the_table_has_exactly_the_stored_event_columns(wh, table):
     assert wh.columns(table) == stored_event_columns()
 
 
-def test_visits_by_country_counts_page_views_once_per_event(wh):
+def test_visits_by_country_counts_each_visit_and_page_view_once(wh):
     wh.insert(ROWS)
     wh.insert([DUPLICATE])
     stored = int(wh.query("SELECT count() FROM page_visits WHERE event_id = 'e1'"))
     assert stored == 2, f"the duplicate should still be stored twice before a merge, got {stored}"
     result = visits_by_country(wh, "a.example")
-    rows = [(c, int(v), int(u)) for c, v, u in (line.split("\t") for line in result.splitlines())]
+    rows = [(c, int(v), int(p), int(u)) for c, v, p, u in (line.split("\t") for line in result.splitlines())]
     assert rows == EXPECTED, rows
 
 

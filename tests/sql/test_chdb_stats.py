@@ -9,6 +9,11 @@ this directory opened it already, this one works on that path, in a database of 
 At-least-once delivery: after every number below was taken, two of the events are delivered again (in their
 own insert, so in their own parts, as a Kafka re-read would); every number must stay the same.
 
+The query files are templates of the analytics model: filters and breakdowns are named as the API names them
+(`country`, `page`, `source`, `entry_page`, ...), and the gateway writes the filter conditions (`bind-sql
+--filter`); a breakdown's column and which filters only the raw visit query answers come from the model's
+contract (analytics-model/contracts/dimensions.json), as the gateway takes them from the model.
+
 Run: python3 -m pytest tests/sql
 """
 
@@ -17,7 +22,7 @@ import sys
 
 import pytest
 
-from test_chdb import EMPTY_ROW, SQL_DIR, Warehouse, bind, migrations_as_the_gateway_sends_them
+from test_chdb import EMPTY_ROW, SQL_DIR, Warehouse, analytics_model, bind, migrations_as_the_gateway_sends_them
 
 DATABASE = "pathlight_stats"
 
@@ -27,8 +32,7 @@ FROM = 1_767_225_600  # 2026-01-01T00:00:00Z
 TO = FROM + DAY
 H1, H2 = FROM + 3600, FROM + 7200
 SITE = "s.example"
-FILTERS = ["country", "region", "city", "browser", "os", "device", "screen_class", "referrer_host", "utm_source",
-           "utm_medium", "utm_campaign", "pathname"]
+DIMENSIONS = {dimension["name"]: dimension for dimension in analytics_model()["dimensions"]}
 
 
 def ev(event_id, session, visitor, ts, pathname, kind="pageview", site=SITE, **fields):
@@ -57,47 +61,51 @@ ROWS = [
 REDELIVERED = [ROWS[0], ROWS[2]]
 
 
-def filters(**given):
-    unknown = set(given) - set(FILTERS)
-    assert not unknown, unknown
-    return [v for name in FILTERS for v in (given.get(name, ""), given.get(name, ""))]
-
-
-def visit_filters(**given):
-    return filters(**given)[:-2]
-
-
 def rows(wh, sql):
     return [tuple(int(c) if c.isdigit() else c for c in line.split("\t")) for line in wh.query(sql).splitlines()]
 
 
+def breakdown_column(name):
+    """The column a breakdown by the API name `name` groups by: an event dimension's column (of the hourly rollup
+    and of the raw queries' event columns), a visit dimension's column of the visit subquery."""
+    dimension = DIMENSIONS[name]
+    column = dimension["column"] if dimension["scope"] == "event" else dimension["visit_alias"]
+    assert column, f"{name} cannot be broken down by"
+    return column
+
+
+def needs_every_pageview(given):
+    """Whether a filter selects visits by any of their page views (the visit rollup keeps only entry and exit
+    pages), so only the raw visit query answers it, as the gateway chooses."""
+    return any(DIMENSIONS[name]["on_visits"] == "any_pageview" for name in given)
+
+
 def counts(wh, step=TO - FROM, raw=False, **given):
     name = "stats_counts_raw.sql" if raw else "stats_counts.sql"
-    return rows(wh, bind((QUERIES / name).read_text(), FROM, step, step, FROM, SITE, FROM, TO, *filters(**given)))
+    return rows(wh, bind((QUERIES / name).read_text(), FROM, step, step, FROM, SITE, FROM, TO, filters=given))
 
 
-def visits(wh, step=TO - FROM, page="", **given):
-    args = [FROM, step, step, FROM, SITE, FROM, FROM * 1000, TO * 1000, *visit_filters(**given)]
-    if page:
-        return rows(wh, bind((QUERIES / "stats_visits_raw.sql").read_text(), *args, page, page))
-    return rows(wh, bind((QUERIES / "stats_visits.sql").read_text(), *args))
+def visits(wh, step=TO - FROM, raw=False, **given):
+    name = "stats_visits_raw.sql" if raw or needs_every_pageview(given) else "stats_visits.sql"
+    return rows(wh, bind((QUERIES / name).read_text(), FROM, step, step, FROM, SITE, FROM, FROM * 1000, TO * 1000,
+                         filters=given))
 
 
-def bind_with_identifier(query, column, *values):
+def bind_with_identifier(query, column, *values, filters=None):
     """The first `?` bound as an identifier (backquoted), as the clickhouse crate binds `Identifier`."""
     head, rest = query.split("?", 1)
-    return bind(head + "`" + column + "`" + rest, *values)
+    return bind(head + "`" + column + "`" + rest, *values, filters=filters)
 
 
-def breakdown(wh, column, raw=False, only_events=0, limit=10, **given):
-    name = "stats_breakdown_raw.sql" if raw else "stats_breakdown.sql"
-    return rows(wh, bind_with_identifier((QUERIES / name).read_text(), column, SITE, FROM, TO, *filters(**given),
-                                         only_events, limit))
+def breakdown(wh, name, raw=False, only_events=0, limit=10, **given):
+    query = "stats_breakdown_raw.sql" if raw else "stats_breakdown.sql"
+    return rows(wh, bind_with_identifier((QUERIES / query).read_text(), breakdown_column(name), SITE, FROM, TO,
+                                         only_events, limit, filters=given))
 
 
-def visit_breakdown(wh, column, limit=10, **given):
-    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(), column, SITE, FROM,
-                                         FROM * 1000, TO * 1000, *visit_filters(**given), limit))
+def visit_breakdown(wh, name, limit=10, **given):
+    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(), breakdown_column(name),
+                                         SITE, FROM, FROM * 1000, TO * 1000, limit, filters=given))
 
 
 def realtime(wh, since, until):
@@ -113,8 +121,8 @@ def every_number(wh):
     return {
         "counts": counts(wh), "hourly": counts(wh, step=3600), "raw": counts(wh, raw=True),
         "visits": visits(wh), "visits_hourly": visits(wh, step=3600), "page_visits": visits(wh, page="/docs"),
-        "by_country": breakdown(wh, "country"), "by_event": breakdown(wh, "event_name", only_events=1),
-        "entry": visit_breakdown(wh, "visit_entry_page"), "exit": visit_breakdown(wh, "visit_exit_page"),
+        "by_country": breakdown(wh, "country"), "by_event": breakdown(wh, "event", only_events=1),
+        "entry": visit_breakdown(wh, "entry_page"), "exit": visit_breakdown(wh, "exit_page"),
         "realtime": realtime(wh, H2, H2 + 300), "ingested": ingested(wh, "", H1, 3),
     }
 
@@ -176,15 +184,19 @@ def test_visits_bounces_and_duration(seeded):
     wh, _ = seeded
     assert visits(wh) == [(FROM, 3, 2, 130_000)]
     assert visits(wh, step=3600) == [(H1, 1, 0, 100_000), (H2, 2, 2, 30_000)]
+    assert visits(wh, raw=True) == visits(wh)
+    assert visits(wh, raw=True, step=3600) == visits(wh, step=3600)
 
 
 def test_filters_apply_to_events_and_to_the_first_event_of_a_visit(seeded):
     wh, _ = seeded
     assert counts(wh, country="DE") == [(FROM, 1, 3, 1)]
     assert counts(wh, screen_class="mobile") == [(FROM, 1, 1, 0)]
-    assert counts(wh, pathname="/pricing") == counts(wh, raw=True, pathname="/pricing") == [(FROM, 1, 1, 1)]
-    assert visits(wh, country="DE") == [(FROM, 2, 1, 130_000)]
-    assert visits(wh, referrer_host="google.com", utm_source="newsletter") == [(FROM, 1, 0, 100_000)]
+    assert counts(wh, page="/pricing") == counts(wh, raw=True, page="/pricing") == [(FROM, 1, 1, 1)]
+    assert visits(wh, country="DE") == visits(wh, raw=True, country="DE") == [(FROM, 2, 1, 130_000)]
+    assert visits(wh, source="google.com", utm_source="newsletter") == [(FROM, 1, 0, 100_000)]
+    # Given out of the registry's order, each value still goes to its own condition.
+    assert visits(wh, utm_source="newsletter", source="google.com") == [(FROM, 1, 0, 100_000)]
     assert visits(wh, page="/docs") == [(FROM, 1, 1, 30_000)]
     assert visits(wh, country="XX") == []
 
@@ -193,18 +205,23 @@ def test_breakdowns_by_event_property_and_by_custom_event(seeded):
     wh, _ = seeded
     # value, visitors, page views, custom events, visitors who sent one
     assert breakdown(wh, "country") == [("DE", 1, 3, 1, 1), ("FR", 1, 1, 0, 0)]
-    assert breakdown(wh, "pathname", limit=2) == [("/", 2, 2, 0, 0), ("/pricing", 1, 1, 1, 1)]
-    assert breakdown(wh, "event_name", only_events=1) == [("signup", 0, 0, 1, 1)]
+    assert breakdown(wh, "page", limit=2) == [("/", 2, 2, 0, 0), ("/pricing", 1, 1, 1, 1)]
+    assert breakdown(wh, "event", only_events=1) == [("signup", 0, 0, 1, 1)]
     assert breakdown(wh, "screen_class", raw=True) == breakdown(wh, "screen_class") == [
         ("desktop", 1, 3, 1, 1), ("mobile", 1, 1, 0, 0)]
+    # Filtered (the filter's value is bound between the range and only_events): FR's one page view, b1, of "/".
+    assert breakdown(wh, "page", country="FR") == breakdown(wh, "page", raw=True, country="FR") == [
+        ("/", 1, 1, 0, 0)]
 
 
 def test_entry_and_exit_pages_by_visits(seeded):
     wh, _ = seeded
     # value, visits, bounces, duration
-    assert visit_breakdown(wh, "visit_entry_page") == [("/", 2, 1, 100_000), ("/docs", 1, 1, 30_000)]
-    assert visit_breakdown(wh, "visit_exit_page") == [("/", 1, 1, 0), ("/docs", 1, 1, 30_000),
-                                                       ("/pricing", 1, 0, 100_000)]
+    assert (breakdown_column("entry_page"), breakdown_column("exit_page")) == ("visit_entry_page", "visit_exit_page")
+    assert visit_breakdown(wh, "entry_page") == [("/", 2, 1, 100_000), ("/docs", 1, 1, 30_000)]
+    assert visit_breakdown(wh, "exit_page") == [("/", 1, 1, 0), ("/docs", 1, 1, 30_000), ("/pricing", 1, 0, 100_000)]
+    # Filtered by the first event: DE's visits are S1 (entered at "/", 100 s) and S3 (a bounce on "/docs", 30 s).
+    assert visit_breakdown(wh, "entry_page", country="DE") == [("/", 1, 0, 100_000), ("/docs", 1, 1, 30_000)]
 
 
 def test_current_visitors_and_ingestion_per_minute_with_empty_minutes_as_zero(seeded):

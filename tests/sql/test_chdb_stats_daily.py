@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from test_chdb import ROOT, Warehouse, bind, migrations_as_the_gateway_sends_them
-from test_chdb_stats import FILTERS, bind_with_identifier, rows
+from test_chdb_stats import bind_with_identifier, breakdown_column, rows
 
 DATABASE = "pathlight_stats_daily"
 QUERIES = ROOT / "sql" / "queries"
@@ -26,14 +26,6 @@ TO = FROM + DAYS * DAY
 SITE = "bench.example"
 NAMES = ["2026-10-01", "2026-10-02", "2026-10-03"]
 SLOTS = 6_000
-# API filter names -> the raw queries' filter positions (FILTERS are the raw queries' column names).
-API_FILTERS = {"source": "referrer_host", "page": "pathname"}
-
-
-def filters(**given):
-    columns = {API_FILTERS.get(name, name): value for name, value in given.items()}
-    assert set(columns) <= set(FILTERS), columns
-    return [v for name in FILTERS for v in (columns.get(name, ""), columns.get(name, ""))]
 
 
 def seed(wh, offset, count):
@@ -68,11 +60,11 @@ def daily_totals(wh, dimension="", value=""):
 
 
 def raw_totals(wh, step=TO - FROM, **given):
+    """Counts and visit numbers per bucket from the raw events, with filters by API name (`given`)."""
     counts = rows(wh, bind((QUERIES / "stats_counts_raw.sql").read_text(), FROM, step, step, FROM, SITE, FROM, TO,
-                           *filters(**given)))
-    visit_filters = filters(**{k: v for k, v in given.items() if k != "page"})[:-2]
+                           filters=given))
     visits = rows(wh, bind((QUERIES / "stats_visits_raw.sql").read_text(), FROM, step, step, FROM, SITE, FROM,
-                           FROM * 1000, TO * 1000, *visit_filters, "", ""))
+                           FROM * 1000, TO * 1000, filters=given))
     return [row[1:] for row in counts], [row[1:] for row in visits]
 
 
@@ -81,9 +73,9 @@ def daily_breakdown(wh, dimension, only_events=0, limit=1000):
                          NAMES, only_events, limit))
 
 
-def raw_breakdown(wh, column, only_events=0, limit=1000):
-    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_raw.sql").read_text(), column, SITE, FROM, TO,
-                                         *filters(), only_events, limit))
+def raw_breakdown(wh, dimension, only_events=0, limit=1000):
+    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_raw.sql").read_text(),
+                                         breakdown_column(dimension), SITE, FROM, TO, only_events, limit))
 
 
 def daily_visit_breakdown(wh, dimension, limit=1000):
@@ -91,9 +83,9 @@ def daily_visit_breakdown(wh, dimension, limit=1000):
                          "2026-10-04", NAMES, limit))
 
 
-def rollup_visit_breakdown(wh, column, limit=1000):
-    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(), column, SITE, FROM,
-                                         FROM * 1000, TO * 1000, *filters()[:-2], limit))
+def rollup_visit_breakdown(wh, dimension, limit=1000):
+    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(),
+                                         breakdown_column(dimension), SITE, FROM, FROM * 1000, TO * 1000, limit))
 
 
 def every_daily_number(wh):
@@ -164,12 +156,12 @@ def test_one_filter_gives_the_raw_events_numbers(rolled, name, value):
 
 def test_breakdowns_are_the_raw_events_and_visit_rollup_numbers(rolled):
     assert daily_breakdown(rolled, "country") == raw_breakdown(rolled, "country")
-    assert daily_breakdown(rolled, "page", limit=20) == raw_breakdown(rolled, "pathname", limit=20)
-    assert daily_breakdown(rolled, "event", only_events=1) == raw_breakdown(rolled, "event_name", only_events=1)
+    assert daily_breakdown(rolled, "page", limit=20) == raw_breakdown(rolled, "page", limit=20)
+    assert daily_breakdown(rolled, "event", only_events=1) == raw_breakdown(rolled, "event", only_events=1)
     assert daily_breakdown(rolled, "screen_class") == raw_breakdown(rolled, "screen_class")
     assert len(daily_breakdown(rolled, "country")) > 10
-    assert daily_visit_breakdown(rolled, "entry_page") == rollup_visit_breakdown(rolled, "visit_entry_page")
-    assert daily_visit_breakdown(rolled, "exit_page", limit=5) == rollup_visit_breakdown(rolled, "visit_exit_page", 5)
+    assert daily_visit_breakdown(rolled, "entry_page") == rollup_visit_breakdown(rolled, "entry_page")
+    assert daily_visit_breakdown(rolled, "exit_page", limit=5) == rollup_visit_breakdown(rolled, "exit_page", 5)
 
 
 def test_a_redelivered_event_changes_no_number_before_or_after_the_next_run(rolled):

@@ -19,7 +19,7 @@ FROM
       AND timestamp >= toDateTime(?)
       AND timestamp < toDateTime(?)
     GROUP BY country
-)
+) AS per_pageview
 ANY LEFT JOIN
 (
     SELECT
@@ -30,6 +30,6 @@ ANY LEFT JOIN
       AND visit_started_ms >= ?
       AND visit_started_ms < ?
     GROUP BY country
-) USING country
+) AS per_visit USING country
 WHERE visits > 0 OR pageviews > 0
 ORDER BY visits DESC, pageviews DESC, country

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { localUrl } from "../../scripts/ports.mjs";
 import { storedEvent } from "../../scripts/bench/bodies.mjs";
-import { freePortPair } from "../worker/wrangler-dev.mjs";
+import { withPort } from "../support/ports.mjs";
 
 // wrangler colours its log lines.
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -211,11 +211,15 @@ export async function produce(rows) {
 
 /**
  * Starts the edge worker with `vars` over wrangler.toml's, through scripts/worker-dev.sh (the one way the
- * project runs it), on free ports. Unlike tests/worker/wrangler-dev.mjs, its output goes to a log file,
- * whose tally lines the tests add up (`tallies`) and whose volume under load would drown the test output.
+ * project runs it), on free ports (again on others if another process took them first). Unlike
+ * tests/worker/wrangler-dev.mjs, its output goes to a log file, whose tally lines the tests add up
+ * (`tallies`) and whose volume under load would drown the test output.
  */
-export async function startWorker(name, vars) {
-  const port = await freePortPair();
+export function startWorker(name, vars) {
+  return withPort((port) => startWorkerOn(port, name, vars), { pair: true });
+}
+
+async function startWorkerOn(port, name, vars) {
   const dir = mkdtempSync(join(tmpdir(), `pathlight-faults-${name}-`));
   const logFile = join(stack.logs ?? dir, `faults-worker-${name}.log`);
   const out = openSync(logFile, "w");
@@ -232,14 +236,22 @@ export async function startWorker(name, vars) {
   };
   const url = `http://127.0.0.1:${port}`;
   try {
-    // The first start may build the worker (wrangler.toml's [build] command).
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
-      return (await fetch(`${url}/health`)).status;
-    }, (status) => status === 200, `the ${name} worker on ${url} (log: ${logFile})`, { deadlineMs: 300_000, intervalMs: 250 });
+    // The first start may build the worker (wrangler.toml's [build] command). Up once wrangler says it
+    // listens on this port (an answer alone could come from another process holding it) and answers.
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the ${name} worker exited (${child.exitCode ?? child.signalCode})`);
+      const ready = readFileSync(logFile, "utf8").replace(ANSI, "").includes(`Ready on ${url}`);
+      if (ready && (await fetch(`${url}/health`).then((r) => r.status, () => 0)) === 200) break;
+      if (Date.now() > deadline) throw new Error(`timed out after 300 s waiting for the ${name} worker on ${url} (log: ${logFile})`);
+      await pause(250);
+    }
   } catch (error) {
     await stop();
-    throw new Error(`${error.message}\n${readFileSync(logFile, "utf8").slice(-3000)}`);
+    const log = readFileSync(logFile, "utf8");
+    const failure = new Error(`${error.message}\n${log.slice(-3000)}`);
+    failure.portTaken = /address already in use/i.test(log.replace(ANSI, ""));
+    throw failure;
   }
   return {
     url,

@@ -1,8 +1,7 @@
 // What the browser test suites share: headless Chromium launched the way this machine runs it (Debian's
 // /usr/bin/chromium through playwright-core, which downloads no browser; see /work/shared/PLATFORM.md for
-// why each flag), polling with a deadline instead of sleeping, a free port for a gateway of the suite's
-// own, and reading a screenshot's colours to tell a drawn page from a blank one.
-import net from "node:net";
+// why each flag), polling with a deadline instead of sleeping, and reading a screenshot's colours to tell a
+// drawn page from a blank one. Ports for a gateway of a suite's own: ports.mjs.
 import { tool } from "../../tracker-js/scripts/tools.mjs";
 
 const { chromium } = tool("playwright-core");
@@ -34,18 +33,6 @@ export async function poll(what, check, deadlineMs = 30_000) {
     if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-/** A TCP port nothing listens on now, for a server the suite starts. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -1,12 +1,13 @@
 // A gateway of a browser suite's own, over a database of its own on the stack's ClickHouse and broker:
-// `migrate` creates the database and topics, `serve` listens on a free port with the suite's extra
+// `migrate` creates the database and topics, `serve` listens on a free port (ports.mjs) with the suite's extra
 // settings (credentials of the page under test), and the suite seeds rows straight into ClickHouse.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { localUrl, ports } from "../../scripts/ports.mjs";
-import { freePort, poll } from "./browser.mjs";
+import { poll } from "./browser.mjs";
+import { withPort } from "./ports.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const GATEWAY_BIN = process.env.GATEWAY_BIN || join(ROOT, "target/debug/ingest-gateway");
@@ -49,23 +50,34 @@ export async function startGateway(database, env, deadlineMs = 30_000) {
   const migrated = spawnSync(GATEWAY_BIN, ["migrate"], { env: settings({}), encoding: "utf8" });
   assert.equal(migrated.status, 0, `ingest-gateway migrate failed:\n${migrated.stdout}${migrated.stderr}`);
 
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  const gateway = spawn(GATEWAY_BIN, ["serve"], {
-    env: settings({ GATEWAY_LISTEN: `127.0.0.1:${port}`, ...env }),
-    stdio: ["ignore", "ignore", "pipe"],
+  return withPort(async (port) => {
+    const origin = `http://127.0.0.1:${port}`;
+    const gateway = spawn(GATEWAY_BIN, ["serve"], {
+      env: settings({ GATEWAY_LISTEN: `127.0.0.1:${port}`, ...env }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    // Its log (tracing writes to stdout, a failed start to stderr), read all along so that neither pipe
+    // fills up; the last 100 kB are kept for failure messages.
+    let log = "";
+    const keep = (data) => (log = (log + data).slice(-100_000));
+    gateway.stdout.on("data", keep);
+    gateway.stderr.on("data", keep);
+    const exited = new Promise((resolve) => gateway.on("exit", (code, signal) => resolve(code ?? signal)));
+    // Up once it logged that it serves (it has bound the port: an answer alone could come from another
+    // process holding it) and answers /healthz there.
+    const up = async () => log.includes("serving the produce API") && (await fetch(`${origin}/healthz`)).ok;
+    await Promise.race([
+      poll(`the gateway on ${origin}`, up, deadlineMs),
+      exited.then((code) => {
+        const error = new Error(`ingest-gateway serve exited (${code}):\n${log}`);
+        error.portTaken = /cannot listen|address already in use/i.test(log);
+        throw error;
+      }),
+    ]).catch((error) => {
+      gateway.kill("SIGTERM");
+      if (error.portTaken) throw error;
+      throw new Error(`${error.message}\n${log}`);
+    });
+    return { origin, stop: () => gateway.kill("SIGTERM") };
   });
-  let log = "";
-  gateway.stderr.on("data", (data) => (log += data));
-  const exited = new Promise((resolve) => gateway.on("exit", (code) => resolve(code)));
-  await Promise.race([
-    poll(`the gateway on ${origin}`, async () => (await fetch(`${origin}/healthz`)).ok, deadlineMs),
-    exited.then((code) => {
-      throw new Error(`ingest-gateway serve exited (${code}):\n${log}`);
-    }),
-  ]).catch((error) => {
-    gateway.kill("SIGTERM");
-    throw new Error(`${error.message}\n${log}`);
-  });
-  return { origin, stop: () => gateway.kill("SIGTERM") };
 }

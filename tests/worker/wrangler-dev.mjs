@@ -4,17 +4,26 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, withPort } from "../support/ports.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const READY_DEADLINE_MS = 120_000;
 
-/** Starts the worker with `vars` (NAME -> value) over wrangler.toml's; resolves once it answers /health. */
-export async function startWorker(vars) {
-  const port = await freePortPair();
+// wrangler colours its log lines.
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/**
+ * Starts the worker with `vars` (NAME -> value) over wrangler.toml's; resolves once it answers /health. On a
+ * port another process took first (wrangler then exits: "Address already in use"), again on another one.
+ */
+export function startWorker(vars) {
+  return withPort((port) => startWorkerOn(port, vars), { pair: true });
+}
+
+async function startWorkerOn(port, vars) {
   const dir = mkdtempSync(join(tmpdir(), "pathlight-worker-test-"));
   const args = ["scripts/worker-dev.sh", String(port), dir, "--env-file", "/dev/null"];
   for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
@@ -43,11 +52,16 @@ export async function startWorker(vars) {
 
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + READY_DEADLINE_MS;
-  // Any answer from the worker will do: one with an invalid configuration answers /health with a 503.
-  while (!(await fetch(`${url}/health`).then(() => true, () => false))) {
+  // Up once wrangler says it listens on this port (an answer alone could come from another process holding
+  // it) and the worker answers /health. Any answer will do: one with an invalid configuration is a 503.
+  const up = async () =>
+    output.replace(ANSI, "").includes(`Ready on ${url}`) && fetch(`${url}/health`).then(() => true, () => false);
+  while (!(await up())) {
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`wrangler dev did not start (exit ${child.exitCode}):\n${output}`);
+      const error = new Error(`wrangler dev did not start (exit ${child.exitCode}):\n${output}`);
+      error.portTaken = /address already in use/i.test(output.replace(ANSI, ""));
+      throw error;
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -55,20 +69,10 @@ export async function startWorker(vars) {
   return { url, stop };
 }
 
-/** A free port whose successor (the inspector's, see worker-dev.sh) is free too. */
-export async function freePortPair() {
-  for (;;) {
-    const port = await listenAndClose(0);
-    if (port < 65_535 && (await listenAndClose(port + 1).catch(() => null))) return port;
-  }
-}
-
-async function listenAndClose(port) {
-  const server = createServer();
-  server.listen(port, "127.0.0.1");
-  await Promise.race([once(server, "listening"), once(server, "error").then(([e]) => Promise.reject(e))]);
-  const bound = server.address().port;
-  server.close();
-  await once(server, "close");
-  return bound;
+/**
+ * A free port whose successor (the inspector's, see worker-dev.sh) is free too, below the kernel's
+ * ephemeral range and apart from the local stacks' ports (tests/support/ports.mjs).
+ */
+export function freePortPair() {
+  return freePort({ pair: true });
 }

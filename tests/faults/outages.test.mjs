@@ -134,9 +134,16 @@ test("with the gateway down for 30 s under /track load, queue mode stores every 
       (c) => c.events_forwarded - before.direct.events_forwarded + c.events_lost_after_retries - before.direct.events_lost_after_retries === counts.acknowledged,
       "direct mode to settle every accepted event (forwarded + lost = accepted)", { deadlineMs: 90_000 });
     const lostCounter = settled.events_lost_after_retries - before.direct.events_lost_after_retries;
-    const lostSids = new Set(direct.logged("msg", "forward failed; events lost").filter((l) => l.site === sites.edgeDirect).map((l) => l.session_id));
-    const lostTallies = direct.logged("tally", "events_lost").filter((l) => l.site === sites.edgeDirect).reduce((n, l) => n + l.count, 0);
-    const lostPaths = new Set(acknowledged.filter((r) => lostSids.has(r.sid)).flatMap((r) => r.paths));
+    // The counter is the isolate's own; its log lines reach the log file later, through wrangler's output.
+    const readLostLog = () => {
+      const lostSids = new Set(direct.logged("msg", "forward failed; events lost").filter((l) => l.site === sites.edgeDirect).map((l) => l.session_id));
+      const lostTallies = direct.logged("tally", "events_lost").filter((l) => l.site === sites.edgeDirect).reduce((n, l) => n + l.count, 0);
+      const lostPaths = new Set(acknowledged.filter((r) => lostSids.has(r.sid)).flatMap((r) => r.paths));
+      return { lostSids, lostTallies, lostPaths };
+    };
+    const { lostSids, lostTallies, lostPaths } = await waitFor(async () => readLostLog(),
+      (log) => log.lostTallies === lostCounter && log.lostPaths.size === lostCounter,
+      "the log to name and tally every lost event", { deadlineMs: 30_000, intervalMs: 250 }).catch(() => readLostLog());
     const expected = new Set(acknowledged.filter((r) => !lostSids.has(r.sid)).flatMap((r) => r.paths));
     const stored = await waitFor(() => storedBySite(sites.edgeDirect), holdsAll(expected),
       "every forwarded event of direct mode in ClickHouse", { deadlineMs: 120_000 }).catch(() => storedBySite(sites.edgeDirect));

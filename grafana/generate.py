@@ -4,6 +4,11 @@
 Writes grafana/dashboards/*.json and grafana/provisioning/alerting/pathlight.yaml; never edit those by hand
 (tests/grafana regenerates them and fails when they differ). Run: `python3 grafana/generate.py`.
 
+The "Web analytics" dashboard says nothing of its own about what a number means: its filters, filter clauses,
+metrics, visit subquery and ratios are read from the reporting model's contract,
+analytics-model/contracts/dimensions.json (generated from analytics-model/src/lib.rs, which the stats API's
+queries are written from too), so a panel counts what the API counts for the same range and filters.
+
 Every query must run on ClickHouse 18.16 as well as on current ClickHouse, so it uses only the plugin macros
 that expand to SQL 18.16 understands ($__timeFilter, $__fromTime/$__toTime, $__interval_s; see
 ../shared/PLATFORM.md) and buckets time with intDiv instead of $__timeInterval (no toStartOfInterval in 18.16).
@@ -20,10 +25,6 @@ DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "pathlight-clickho
 # The gateway's /metrics (prometheus-client), scraped by a Prometheus that Grafana reads through this datasource.
 PROMETHEUS = {"type": "prometheus", "uid": "pathlight-prometheus"}
 SITE = "site = ${site:sqlstring}"
-# Equality filters of the web dashboard, textbox variables where empty means any (as in the stats API).
-FILTERS = ("country", "device", "browser", "os", "pathname")
-SITE_AND_FILTERS = SITE + "".join(f"\n  AND (${{{name}:sqlstring}} = '' OR {name} = ${{{name}:sqlstring}})"
-                                  for name in FILTERS)
 # The plugin's query editor modes: 1 = table, 0 = time series (the SQL editor's "format" field).
 TABLE, TIME_SERIES = 1, 0
 # Silence that raises the alert: no page view ingested for this many minutes.
@@ -35,76 +36,188 @@ def bucket(column):
     return f"toDateTime(intDiv(toUInt32({column}), $__interval_s) * $__interval_s)"
 
 
+# ---- The reporting model --------------------------------------------------------------------------------------
+
+MODEL_PATH = HERE.parent / "analytics-model" / "contracts" / "dimensions.json"
+MODEL = json.loads(MODEL_PATH.read_text())
+DIMENSIONS = {dimension["name"]: dimension for dimension in MODEL["dimensions"]}
+METRICS = {metric["name"]: metric for metric in MODEL["metrics"]}
+FRAGMENTS = MODEL["fragments"]
+# The dimensions the API filters by, in the model's order: one dashboard variable each, named by its API name.
+FILTERS = tuple(dimension["name"] for dimension in MODEL["dimensions"] if dimension["filterable"])
+# The event kinds the stats API counts (sql/queries/stats_counts_raw.sql): not engagement events, which would
+# otherwise add rows of nothing but zeros to a breakdown.
+COUNTED_KINDS = "kind IN ('pageview', 'event')"
+
+
+def variable(name):
+    """A dashboard variable as an SQL string literal (Grafana quotes it and doubles its quotes)."""
+    return f"${{{name}:sqlstring}}"
+
+
+def with_value(condition, name):
+    """A model condition with one `?` for the value, the value being the variable `name`."""
+    assert condition.count("?") == 1, condition
+    return condition.replace("?", variable(name))
+
+
+def event_filter(name):
+    """The condition a filter puts on an event row; an empty variable means any value, as an absent filter does
+    in the API."""
+    dimension = DIMENSIONS[name]
+    return f"({variable(name)} = '' OR {dimension['event_sql']} = {variable(name)})"
+
+
+def visit_filter(name):
+    """The condition a filter puts on a row of the visit subquery: the visit's first event's value, or for
+    `page` any of its page views (the model's visit_filter)."""
+    return f"({variable(name)} = '' OR {with_value(DIMENSIONS[name]['visit_filter'], name)})"
+
+
+def metric(name):
+    """A counted metric over raw event rows (page_visits FINAL), as the API selects it, named as the model names it."""
+    sql = METRICS[name]["raw"]
+    assert sql, f"the model has no SQL over raw events for {name}"
+    return f"toUInt64({sql}) AS {name}"
+
+
+def ratio(name):
+    """A ratio of the model, over columns named as its metrics.
+
+    18.16 evaluates both branches of `if`, so `if(visits = 0, 0, intDiv(x, visits * 1000))` still divides by
+    zero there and fails the query when a range has no visit (measured: "Division by zero"); intDivOrZero is the
+    same number wherever the model's guard lets intDiv run, and 0 where it does not.
+    """
+    return f"{MODEL['ratios'][name].replace('intDiv(', 'intDivOrZero(')} AS {name}"
+
+
+def indented(text, spaces):
+    """`text` with its later lines moved right, to nest a fragment in a subquery."""
+    return text.replace("\n", "\n" + " " * spaces)
+
+
+AND = "\n  AND "
+EVENT_FILTERS = "".join(AND + event_filter(name) for name in FILTERS)
+VISIT_FILTERS = "".join(AND + visit_filter(name) for name in FILTERS)
+# The site's counted events of the range, with the filters. $__timeFilter includes both ends' seconds: Grafana
+# ends a range such as "today" at .999 of its last second, so this is the API's [from, to) with `to` the next
+# second (for whole days: the API's `from=DAY&to=DAY`).
+EVENTS_OF_RANGE = f"{SITE}{EVENT_FILTERS}{AND}$__timeFilter(timestamp){AND}{COUNTED_KINDS}"
+
+# The site's visits, one row each (the model's visit columns over the raw events, as the API computes them for
+# a page filter, and with the same numbers as its visit rollup otherwise), read from the day before the range
+# on, so that a visit begun then is not taken for one starting in the range.
+VISITS_OF_SITE = f"""(
+        SELECT
+            session_id,
+            {indented(FRAGMENTS['visit_columns.raw'], 4)}
+        FROM page_visits FINAL
+        WHERE {SITE}
+          AND toDate(timestamp) >= toDate($__fromTime) - 1
+        GROUP BY session_id
+    )"""
+# Visits (the model's is_visit) whose first event falls in the range's seconds, as EVENTS_OF_RANGE's events do,
+# selected by the filters as the API selects visits.
+VISITS_OF_RANGE = (f"{FRAGMENTS['is_visit']}"
+                   f"{AND}visit_started_ms >= toUInt64(toUInt32($__fromTime)) * 1000"
+                   f"{AND}visit_started_ms < (toUInt64(toUInt32($__toTime)) + 1) * 1000"
+                   f"{VISIT_FILTERS}")
+
+
 # ---- Web analytics --------------------------------------------------------------------------------------------
 
 TOP_STATS = f"""SELECT
-    toUInt64(uniqExact(visitor_id)) AS visitors,
-    toUInt64(countIf(kind = 'pageview')) AS pageviews,
-    toUInt64(countIf(kind = 'event')) AS custom_events
+    {metric('visitors')},
+    {metric('pageviews')},
+    {metric('custom_events')}
 FROM page_visits FINAL
-WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp)"""
+WHERE {EVENTS_OF_RANGE}"""
+
+# The API's aggregate visit numbers: the model's visit metrics over the visits of the range, its ratios over
+# them, and the range's page views (event filters) for views per visit, as the API divides them.
+VISIT_STATS = f"""SELECT
+    visits,
+    bounce_rate,
+    visit_duration,
+    views_per_visit
+FROM
+(
+    SELECT
+        {indented(FRAGMENTS['visit_metrics'], 4)},
+        (
+            SELECT {metric('pageviews')}
+            FROM page_visits FINAL
+            WHERE {indented(EVENTS_OF_RANGE, 12)}
+        ) AS pageviews,
+        {ratio('bounce_rate')},
+        {ratio('visit_duration')},
+        {ratio('views_per_visit')}
+    FROM {VISITS_OF_SITE}
+    WHERE {indented(VISITS_OF_RANGE, 4)}
+)"""
 
 OVER_TIME = f"""SELECT
     {bucket('timestamp')} AS time,
-    toUInt64(uniqExact(visitor_id)) AS visitors,
-    toUInt64(countIf(kind = 'pageview')) AS pageviews
+    {metric('visitors')},
+    {metric('pageviews')}
 FROM page_visits FINAL
-WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp)
+WHERE {EVENTS_OF_RANGE}
 GROUP BY time
 ORDER BY time"""
 
 
-def breakdown(column, label):
-    """Visitors and page views per value of a page_visits column, most visitors first."""
+def breakdown(*names, metrics=("visitors", "pageviews")):
+    """Metrics per value of one or more event dimensions (by API name), in the API's breakdown order: most
+    visitors first, then most custom events, then by value."""
+    values = ",\n    ".join(f"{DIMENSIONS[name]['event_sql']} AS {name}" for name in names)
+    counted = ",\n    ".join(metric(name) for name in metrics)
     return f"""SELECT
-    {column} AS {label},
-    toUInt64(uniqExact(visitor_id)) AS visitors,
-    toUInt64(count()) AS pageviews
+    {values},
+    {counted}
 FROM page_visits FINAL
-WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp) AND kind = 'pageview'
-GROUP BY {label}
-ORDER BY visitors DESC, pageviews DESC, {label}
+WHERE {EVENTS_OF_RANGE}
+GROUP BY {', '.join(names)}
+ORDER BY visitors DESC, {METRICS['custom_events']['raw']} DESC, {', '.join(names)}
 LIMIT 100"""
 
 
-SOURCES = f"""SELECT
-    referrer_host AS source,
-    utm_source,
-    utm_medium,
-    utm_campaign,
-    toUInt64(uniqExact(visitor_id)) AS visitors
-FROM page_visits FINAL
-WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp) AND kind = 'pageview'
-GROUP BY source, utm_source, utm_medium, utm_campaign
-ORDER BY visitors DESC, source, utm_source, utm_medium, utm_campaign
-LIMIT 100"""
+SOURCES = breakdown("source", "utm_source", "utm_medium", "utm_campaign", metrics=("visitors",))
+REGIONS = breakdown("country", "region", "city")
 
-REGIONS = f"""SELECT
-    country,
-    region,
-    city,
-    toUInt64(uniqExact(visitor_id)) AS visitors,
-    toUInt64(count()) AS pageviews
-FROM page_visits FINAL
-WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp) AND kind = 'pageview'
-GROUP BY country, region, city
-ORDER BY visitors DESC, pageviews DESC, country, region, city
-LIMIT 100"""
-
+# The API's breakdown by custom event: events, the visitors who sent them, and those visitors as a share of
+# the range's visitors (same filters).
 CUSTOM_EVENTS = f"""SELECT
-    event_name,
-    toUInt64(count()) AS events,
-    toUInt64(uniqExact(visitor_id)) AS visitors
-FROM page_visits FINAL
-WHERE {SITE_AND_FILTERS} AND $__timeFilter(timestamp) AND kind = 'event'
-GROUP BY event_name
-ORDER BY events DESC, event_name
+    event,
+    custom_events,
+    converted_visitors,
+    conversion_rate
+FROM
+(
+    SELECT
+        {DIMENSIONS['event']['event_sql']} AS event,
+        {metric('custom_events')},
+        {metric('converted_visitors')},
+        (
+            SELECT {metric('visitors')}
+            FROM page_visits FINAL
+            WHERE {indented(EVENTS_OF_RANGE, 12)}
+        ) AS visitors,
+        {ratio('conversion_rate')}
+    FROM page_visits FINAL
+    WHERE {indented(EVENTS_OF_RANGE, 4)}
+    GROUP BY event
+    HAVING custom_events > 0
+)
+ORDER BY custom_events DESC, event
 LIMIT 100"""
 
-# The last five minutes whatever the dashboard's range, as the gateway's realtime report counts them.
-CURRENT_VISITORS = f"""SELECT toUInt64(uniqExact(visitor_id)) AS current_visitors
+# The realtime report's window whatever the dashboard's range: the API counts [now - window, now + 1).
+REALTIME_WINDOW_S = MODEL["realtime_window_s"]
+CURRENT_VISITORS = f"""SELECT {metric('current_visitors')}
 FROM page_visits FINAL
-WHERE {SITE_AND_FILTERS} AND timestamp >= now() - 300"""
+WHERE {SITE}{EVENT_FILTERS}
+  AND timestamp >= now() - {REALTIME_WINDOW_S}
+  AND timestamp <= now()"""
 
 SITES = "SELECT DISTINCT site FROM page_visits ORDER BY site"
 
@@ -237,12 +350,21 @@ def text_panel(panel_id, title, markdown, grid):
             "options": {"mode": "markdown", "content": markdown}}
 
 
-def panel(panel_id, title, kind, sql, fmt, grid, unit=None):
+def panel(panel_id, title, kind, sql, fmt, grid, unit=None, units=None, description=None):
+    """A ClickHouse panel; `unit` for all its fields, `units` per column name."""
     x, y, w, h = grid
     defaults = {"unit": unit} if unit else {}
-    return {"id": panel_id, "type": kind, "title": title, "datasource": DATASOURCE,
+    overrides = [{"matcher": {"id": "byName", "options": column}, "properties": [{"id": "unit", "value": value}]}
+                 for column, value in (units or {}).items()]
+    extra = {"description": description} if description else {}
+    return {"id": panel_id, "type": kind, "title": title, **extra, "datasource": DATASOURCE,
             "gridPos": {"x": x, "y": y, "w": w, "h": h}, "targets": [target(sql, fmt)],
-            "fieldConfig": {"defaults": defaults, "overrides": []}, "options": {}}
+            "fieldConfig": {"defaults": defaults, "overrides": overrides}, "options": {}}
+
+
+def definitions(*names):
+    """The model's words for what its metrics count, for a panel's description."""
+    return "\n\n".join(f"**{METRICS[name]['label']}**: {METRICS[name]['definition']}." for name in names)
 
 
 # Countries on a world map: the `country` column holds ISO 3166-1 alpha-2 codes, which Grafana's countries
@@ -264,25 +386,38 @@ SITE_VARIABLE = {"name": "site", "label": "Site", "type": "query", "datasource":
                  "refresh": 1, "sort": 1, "multi": False, "includeAll": False}
 
 
-FILTER_VARIABLES = [{"name": name, "label": name, "type": "textbox", "query": "", "current": {"text": "", "value": ""}}
-                    for name in FILTERS]
+# One textbox per filterable dimension of the model, named as the API's filter and labelled as the model labels
+# it; empty means any value, as an absent filter does in the API.
+FILTER_VARIABLES = [{"name": name, "label": DIMENSIONS[name]["label"], "type": "textbox", "query": "",
+                     "current": {"text": "", "value": ""}} for name in FILTERS]
+
+VISIT_DESCRIPTION = (definitions("visits", "bounces", "duration_ms") + "\n\nBounce rate: bounces per 100 visits; "
+                     "visit duration: the mean of the visits' times, in seconds; views per visit: the range's page "
+                     "views per visit. A filter selects visits by their first event, and `page` by any of their "
+                     "page views, as in the stats API.")
 
 
 def web_analytics():
     panels = [
-        panel(1, "Visitors, page views, custom events", "stat", TOP_STATS, TABLE, (0, 0, 18, 4)),
-        panel(2, "Current visitors (last 5 minutes)", "stat", CURRENT_VISITORS, TABLE, (18, 0, 6, 4)),
+        panel(1, "Visitors, page views, custom events", "stat", TOP_STATS, TABLE, (0, 0, 9, 4),
+              description=definitions("visitors", "pageviews", "custom_events")),
+        panel(13, "Visits, bounce rate, visit duration, views per visit", "stat", VISIT_STATS, TABLE,
+              (9, 0, 10, 4), units={"bounce_rate": "percent", "visit_duration": "s"}, description=VISIT_DESCRIPTION),
+        panel(2, f"Current visitors (last {REALTIME_WINDOW_S // 60} minutes)", "stat", CURRENT_VISITORS, TABLE,
+              (19, 0, 5, 4), description=definitions("current_visitors")),
         panel(3, "Visitors and page views", "timeseries", OVER_TIME, TIME_SERIES, (0, 4, 24, 8)),
-        panel(4, "Pages", "table", breakdown("pathname", "page"), TABLE, (0, 12, 12, 9)),
+        panel(4, "Pages", "table", breakdown("page"), TABLE, (0, 12, 12, 9)),
         panel(5, "Sources and UTM", "table", SOURCES, TABLE, (12, 12, 12, 9)),
-        panel(6, "Countries", "table", breakdown("country", "country"), TABLE, (0, 21, 8, 9)),
-        panel(7, "Browsers", "barchart", breakdown("browser", "browser"), TABLE, (8, 21, 8, 9)),
-        panel(8, "Devices", "piechart", breakdown("device", "device"), TABLE, (16, 21, 8, 9)),
-        {**panel(9, "Countries on a map", "geomap", breakdown("country", "country"), TABLE, (0, 30, 12, 10)),
+        panel(6, "Countries", "table", breakdown("country"), TABLE, (0, 21, 8, 9)),
+        panel(7, "Browsers", "barchart", breakdown("browser"), TABLE, (8, 21, 8, 9)),
+        panel(8, "Devices", "piechart", breakdown("device"), TABLE, (16, 21, 8, 9)),
+        {**panel(9, "Countries on a map", "geomap", breakdown("country"), TABLE, (0, 30, 12, 10)),
          "options": GEOMAP_OPTIONS},
         panel(10, "Regions and cities", "table", REGIONS, TABLE, (12, 30, 12, 10)),
-        panel(11, "Operating systems", "piechart", breakdown("os", "os"), TABLE, (0, 40, 8, 9)),
-        panel(12, "Custom events", "table", CUSTOM_EVENTS, TABLE, (8, 40, 16, 9)),
+        panel(11, "Operating systems", "piechart", breakdown("os"), TABLE, (0, 40, 8, 9)),
+        panel(12, "Custom events", "table", CUSTOM_EVENTS, TABLE, (8, 40, 16, 9), units={"conversion_rate": "percent"},
+              description=definitions("custom_events", "converted_visitors") + "\n\nConversion rate: converted "
+              "visitors per 100 visitors of the range (same filters)."),
     ]
     return dashboard("pathlight-web-analytics", "Web analytics", panels, [SITE_VARIABLE, *FILTER_VARIABLES])
 

@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+import generate
 from plugin_macros import MacroError, NOT_ON_18_16, expand, expand_macros
 
 FROM = datetime(2014, 11, 12, 11, 45, 26, 371000, tzinfo=timezone.utc)
@@ -80,3 +81,24 @@ def test_a_site_variable_is_quoted_as_an_sql_string():
 
 def test_the_macros_that_fail_on_18_16_are_known():
     assert {"timeInterval", "timeInterval_ms", "timeFilter_ms"} <= NOT_ON_18_16
+
+
+def test_a_filter_variable_is_filled_everywhere_it_is_used():
+    clause = "(${page:sqlstring} = '' OR has(visit_pathname_values, ${page:sqlstring}))"
+    assert expand(clause, FROM, TO, variables={"page": "/o'neil"}) == \
+        "('/o''neil' = '' OR has(visit_pathname_values, '/o''neil'))"
+
+
+def test_a_visit_range_reads_the_whole_seconds_of_the_time_range():
+    sql = ("visit_started_ms >= toUInt64(toUInt32($__fromTime)) * 1000 "
+           "AND visit_started_ms < (toUInt64(toUInt32($__toTime)) + 1) * 1000")
+    assert expand_macros(sql, FROM_123, TO_456) == (
+        "visit_started_ms >= toUInt64(toUInt32(toDateTime(1415792726))) * 1000 "
+        "AND visit_started_ms < (toUInt64(toUInt32(toDateTime(1447328726))) + 1) * 1000")
+
+
+def test_every_web_panel_is_left_with_no_variable_or_macro_once_expanded():
+    variables = {"site": "a.example", **{name: "" for name in generate.FILTERS}}
+    for panel in generate.web_analytics()["panels"]:
+        expanded = expand(panel["targets"][0]["rawSql"], FROM, TO, interval_s=60, variables=variables)
+        assert "$" not in expanded, panel["title"]

@@ -45,9 +45,9 @@ METRICS = {metric["name"]: metric for metric in MODEL["metrics"]}
 FRAGMENTS = MODEL["fragments"]
 # The dimensions the API filters by, in the model's order: one dashboard variable each, named by its API name.
 FILTERS = tuple(dimension["name"] for dimension in MODEL["dimensions"] if dimension["filterable"])
-# The event kinds the stats API counts (sql/queries/stats_counts_raw.sql): not engagement events, which would
-# otherwise add rows of nothing but zeros to a breakdown.
-COUNTED_KINDS = "kind IN ('pageview', 'event')"
+# The event kinds the stats API counts (the model's counted_kinds): not engagement events, which would otherwise
+# add rows of nothing but zeros to a breakdown.
+COUNTED_KINDS = FRAGMENTS["counted_kinds"]
 
 
 def variable(name):
@@ -82,13 +82,13 @@ def metric(name):
 
 
 def ratio(name):
-    """A ratio of the model, over columns named as its metrics.
+    """A ratio of the model, over columns named as its metrics (rounded as the API rounds it, safe on 18.16)."""
+    return f"{MODEL['ratios'][name]['sql']} AS {name}"
 
-    18.16 evaluates both branches of `if`, so `if(visits = 0, 0, intDiv(x, visits * 1000))` still divides by
-    zero there and fails the query when a range has no visit (measured: "Division by zero"); intDivOrZero is the
-    same number wherever the model's guard lets intDiv run, and 0 where it does not.
-    """
-    return f"{MODEL['ratios'][name].replace('intDiv(', 'intDivOrZero(')} AS {name}"
+
+def ratio_units(*names):
+    """Grafana's unit of each of the model's ratios named, by column."""
+    return {name: MODEL["ratios"][name]["unit"] for name in names}
 
 
 def indented(text, spaces):
@@ -402,7 +402,7 @@ def web_analytics():
         panel(1, "Visitors, page views, custom events", "stat", TOP_STATS, TABLE, (0, 0, 9, 4),
               description=definitions("visitors", "pageviews", "custom_events")),
         panel(13, "Visits, bounce rate, visit duration, views per visit", "stat", VISIT_STATS, TABLE,
-              (9, 0, 10, 4), units={"bounce_rate": "percent", "visit_duration": "s"}, description=VISIT_DESCRIPTION),
+              (9, 0, 10, 4), units=ratio_units("bounce_rate", "visit_duration"), description=VISIT_DESCRIPTION),
         panel(2, f"Current visitors (last {REALTIME_WINDOW_S // 60} minutes)", "stat", CURRENT_VISITORS, TABLE,
               (19, 0, 5, 4), description=definitions("current_visitors")),
         panel(3, "Visitors and page views", "timeseries", OVER_TIME, TIME_SERIES, (0, 4, 24, 8)),
@@ -415,7 +415,7 @@ def web_analytics():
          "options": GEOMAP_OPTIONS},
         panel(10, "Regions and cities", "table", REGIONS, TABLE, (12, 30, 12, 10)),
         panel(11, "Operating systems", "piechart", breakdown("os"), TABLE, (0, 40, 8, 9)),
-        panel(12, "Custom events", "table", CUSTOM_EVENTS, TABLE, (8, 40, 16, 9), units={"conversion_rate": "percent"},
+        panel(12, "Custom events", "table", CUSTOM_EVENTS, TABLE, (8, 40, 16, 9), units=ratio_units("conversion_rate"),
               description=definitions("custom_events", "converted_visitors") + "\n\nConversion rate: converted "
               "visitors per 100 visitors of the range (same filters)."),
     ]

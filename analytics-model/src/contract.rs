@@ -48,7 +48,7 @@ pub fn contract() -> Value {
     let fragments: serde_json::Map<String, Value> =
         fragments().into_iter().map(|(name, sql)| (name, Value::String(sql))).collect();
     let ratios: serde_json::Map<String, Value> =
-        Ratios::SQL.iter().map(|(name, sql)| ((*name).to_owned(), Value::String((*sql).to_owned()))).collect();
+        Ratios::SQL.iter().map(|ratio| (ratio.name.to_owned(), json!(ratio))).collect();
     json!({
         "comment": "Generated from analytics-model/src/lib.rs by its tests (UPDATE_CONTRACTS=1 cargo test -p analytics-model); do not edit.",
         "dimensions": dimensions,

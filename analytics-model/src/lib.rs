@@ -332,6 +332,10 @@ pub fn metric(name: &str) -> Option<&'static Metric> {
 /// "Current visitors" are those with an event in this many seconds before now.
 pub const REALTIME_WINDOW_S: u32 = 300;
 
+/// The event kinds the event metrics and breakdowns count: page views and custom events, not the engagement
+/// events sent on leaving a page (they only extend a visit's duration).
+pub const COUNTED_KINDS: &str = "kind IN ('pageview', 'event')";
+
 /// The ratios the reports show, each derived from counted metrics in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ratios;
@@ -357,14 +361,46 @@ impl Ratios {
         rounded(100.0 * ratio(converted_visitors, visitors), 1)
     }
 
-    /// The same ratios in ClickHouse SQL over columns of these names (for Grafana, which computes them in the
-    /// query): (name, SQL).
-    pub const SQL: [(&'static str, &'static str); 4] = [
-        ("views_per_visit", "if(visits = 0, 0, round(pageviews / visits, 2))"),
-        ("bounce_rate", "if(visits = 0, 0, round(100 * bounces / visits, 1))"),
-        ("visit_duration", "if(visits = 0, 0, intDiv(duration_ms + visits * 500, visits * 1000))"),
-        ("conversion_rate", "if(visitors = 0, 0, round(100 * converted_visitors / visitors, 1))"),
+    /// The same ratios in ClickHouse SQL over columns named as the counted metrics (Grafana computes them in
+    /// its queries). They round half away from zero as [`Ratios`] does, with `floor(x + 0.5)`: ClickHouse's
+    /// `round` rounds a Float64 half to even on current servers (`round(1.125, 2)` is 1.12) and away from
+    /// zero on 18.16. `intDivOrZero`, not `intDiv` under an `if`: 18.16 evaluates both branches of an `if`.
+    pub const SQL: [Ratio; 4] = [
+        Ratio {
+            name: "views_per_visit",
+            label: "Views per visit",
+            unit: "none",
+            sql: "if(visits = 0, 0, floor(pageviews / visits * 100 + 0.5) / 100)",
+        },
+        Ratio {
+            name: "bounce_rate",
+            label: "Bounce rate",
+            unit: "percent",
+            sql: "if(visits = 0, 0, floor(100 * (bounces / visits) * 10 + 0.5) / 10)",
+        },
+        Ratio {
+            name: "visit_duration",
+            label: "Visit duration",
+            unit: "s",
+            sql: "intDivOrZero(duration_ms + visits * 500, visits * 1000)",
+        },
+        Ratio {
+            name: "conversion_rate",
+            label: "Conversion rate",
+            unit: "percent",
+            sql: "if(visitors = 0, 0, floor(100 * (converted_visitors / visitors) * 10 + 0.5) / 10)",
+        },
     ];
+}
+
+/// A ratio of the reports, for surfaces that compute it in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ratio {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// Grafana's unit id: `none`, `percent` (0 to 100), `s`.
+    pub unit: &'static str,
+    pub sql: &'static str,
 }
 
 fn rounded(value: f64, decimals: i32) -> f64 {
@@ -443,6 +479,7 @@ pub fn fragments() -> Vec<(String, String)> {
         ("visits_of_site.rollup".to_owned(), visits_of_site(Source::Hourly)),
         ("visits_of_site.raw".to_owned(), visits_of_site(Source::Raw)),
         ("is_visit".to_owned(), "visit_pageviews > 0".to_owned()),
+        ("counted_kinds".to_owned(), COUNTED_KINDS.to_owned()),
         ("visit_metrics".to_owned(), select_metrics(&["visits", "bounces", "duration_ms"], Source::Visits)),
         ("daily_pairs.events".to_owned(), daily_pairs(false)),
         ("daily_pairs.visits".to_owned(), daily_pairs(true)),

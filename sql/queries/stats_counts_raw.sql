@@ -10,7 +10,7 @@ FROM
     WHERE site = ?
       AND timestamp >= toDateTime(?)
       AND timestamp < toDateTime(?)
-      AND kind IN ('pageview', 'event')
+      AND {{counted_kinds}}
 )
 WHERE 1
       {{event_filters}}

@@ -24,7 +24,7 @@ FROM
         FROM page_visits FINAL
         WHERE timestamp >= toDateTime(?)
           AND timestamp < toDateTime(?)
-          AND kind IN ('pageview', 'event')
+          AND {{counted_kinds}}
     )
 )
 GROUP BY site, dimension, value

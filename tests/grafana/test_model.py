@@ -83,9 +83,8 @@ def test_the_visit_panel_is_the_models_visit_subquery_metrics_and_ratios():
     assert indent(fragments["visit_metrics"], 4) in sql
     assert f"WHERE {fragments['is_visit']}" in sql
     for name in ("bounce_rate", "visit_duration", "views_per_visit"):
-        # intDivOrZero for intDiv: 18.16 evaluates both branches of `if` (see grafana/generate.py, ratio()).
-        assert f"{CONTRACT['ratios'][name].replace('intDiv(', 'intDivOrZero(')} AS {name}" in sql, name
-    assert f"{CONTRACT['ratios']['conversion_rate']} AS conversion_rate" in panel_sql("Custom events")
+        assert f"{CONTRACT['ratios'][name]['sql']} AS {name}" in sql, name
+    assert f"{CONTRACT['ratios']['conversion_rate']['sql']} AS conversion_rate" in panel_sql("Custom events")
 
 
 def test_every_panel_counting_visitors_counts_them_among_page_views_of_the_counted_kinds():

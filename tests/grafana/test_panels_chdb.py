@@ -332,9 +332,6 @@ def ratios_at_exact_halves(wh):
     return found, [expected for *_, expected in cases]
 
 
-@pytest.mark.xfail(strict=True, reason="current ClickHouse rounds a Float64 half to even (round(1.125, 2) = 1.12), "
-                   "the API's Ratios half away from zero (1.13), so the model's ratio SQL gives another number at "
-                   "exact halves; ClickHouse 18.16 rounds as the API does (see test_panels_clickhouse_18_16.py)")
 def test_the_ratios_round_exact_halves_as_the_api_does(wh):
     found, expected = ratios_at_exact_halves(wh)
     assert found == expected

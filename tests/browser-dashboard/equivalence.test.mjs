@@ -432,3 +432,85 @@ test("the dashboard page shows the reference's numbers for whole days, with and 
     assert.deepEqual(countries, wantCountries, `dashboard countries, filters ${JSON.stringify(filters)}`);
   }
 });
+
+// ---------------------------------------------------------------- Grafana's panels
+
+/** The "Web analytics" dashboard's panels by id, their SQL expanded as Grafana and its ClickHouse plugin
+ * expand it for the range, the bucket size and the variables (tests/grafana/expand_dashboard.py). */
+function grafanaPanels(range, variables, intervalS = DAY_S) {
+  const expanded = spawnSync("python3", [join(ROOT, "tests/grafana/expand_dashboard.py"), "--from", String(range.from),
+    "--to", String(range.to), "--interval-s", String(intervalS), "--variables", JSON.stringify(variables)], {
+    input: readFileSync(join(ROOT, "grafana/dashboards/web-analytics.json")), encoding: "utf8",
+  });
+  assert.equal(expanded.status, 0, `tests/grafana/expand_dashboard.py:\n${expanded.stderr}`);
+  return new Map(JSON.parse(expanded.stdout).map((panel) => [panel.id, panel]));
+}
+
+/** A panel's rows from the test's database, numbers as numbers (18.16 quotes 64-bit integers in JSON). */
+async function panelRows(panel) {
+  const response = await fetch(`${CLICKHOUSE}/?database=${DATABASE}&default_format=JSON`, { method: "POST", body: panel.sql });
+  const text = await response.text();
+  assert.ok(response.ok, `panel "${panel.title}": ${text}`);
+  return JSON.parse(text).data.map((row) =>
+    Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v])));
+}
+
+/** The reference grouped by several dimensions at once: visitors and page views per combination. */
+function grouped(from, to, filters, names) {
+  const groups = new Map();
+  for (const e of reference(from, to, filters).eventList) {
+    if (e.kind !== "pageview" && e.kind !== "event") continue;
+    const values = names.map((name) => valueOf(e, name));
+    const key = JSON.stringify(values);
+    const group = groups.get(key) ?? { values, viewers: new Set(), pageviews: 0 };
+    if (e.kind === "pageview") {
+      group.viewers.add(e.visitor_id);
+      group.pageviews += 1;
+    }
+    groups.set(key, group);
+  }
+  return [...groups.values()];
+}
+
+const byValues = (a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1);
+
+test("every Web analytics panel of Grafana equals the reference", async () => {
+  // The panels group by columns; these are the API names of the dimensions each one shows.
+  const breakdowns = { 4: ["page"], 6: ["country"], 7: ["browser"], 8: ["device"], 9: ["country"], 11: ["os"],
+    5: ["source", "utm_source", "utm_medium", "utm_campaign"], 10: ["country", "region", "city"] };
+  for (const range of [WHOLE, PART]) {
+    for (const filters of [{}, { country: "DE" }, { page: "/pricing" }, { screen_class: "mobile" }]) {
+      const where = describe(range, filters);
+      const panels = grafanaPanels(range, { site: SITE, ...filters });
+      const want = reference(range.from, range.to, filters);
+      assert.deepEqual(await panelRows(panels.get(1)),
+        [{ visitors: want.visitors, pageviews: want.pageviews, custom_events: want.custom_events }], `top numbers, ${where}`);
+      assert.deepEqual(await panelRows(panels.get(13)), [{ visits: want.visits, bounce_rate: want.bounce_rate,
+        visit_duration: want.visit_duration, views_per_visit: want.views_per_visit }], `visit numbers, ${where}`);
+      for (const [id, names] of Object.entries(breakdowns)) {
+        const panel = panels.get(Number(id));
+        const rows = await panelRows(panel);
+        // Columns are named by the API's dimension names; some panels show page views, all show visitors.
+        const views = rows.some((row) => "pageviews" in row);
+        const got = rows.map((row) => [...names.map((name) => row[name]), row.visitors, views ? row.pageviews : null]);
+        const expected = grouped(range.from, range.to, filters, names)
+          .map((g) => [...g.values, g.viewers.size, views ? g.pageviews : null]);
+        assert.ok(got.length > 0, `panel "${panel.title}" has rows, ${where}`);
+        assert.deepEqual(got.sort(byValues), expected.sort(byValues), `panel "${panel.title}", ${where}`);
+      }
+      const events = (await panelRows(panels.get(12))).map((r) => [r.event, r.custom_events, r.converted_visitors, r.conversion_rate]);
+      const wantEvents = eventBreakdown(range.from, range.to, filters, "event").map((r) => [r.value, r.events, r.visitors, r.conversion_rate]);
+      assert.deepEqual(events.sort(byValues), wantEvents.sort(byValues), `panel "Custom events", ${where}`);
+    }
+  }
+  // Visitors and page views over time, in day buckets of the three days.
+  for (const filters of [{}, { country: "DE" }]) {
+    const panels = grafanaPanels(WHOLE, { site: SITE, ...filters }, DAY_S);
+    const got = (await panelRows(panels.get(3))).map((r) => [r.time, r.visitors, r.pageviews]);
+    const want = [0, 1, 2].map((d) => {
+      const day = reference(D1 + d * DAY_S, D1 + (d + 1) * DAY_S, filters);
+      return [`${DAYS[d]} 00:00:00`, day.visitors, day.pageviews];
+    }).filter(([, visitors, pageviews]) => visitors || pageviews);
+    assert.deepEqual(got, want, `visitors and page views over time, filters ${JSON.stringify(filters)}`);
+  }
+});

@@ -5,10 +5,62 @@
 
 use serde_json::{json, Value};
 
-use crate::{fragments, Ratios, DIMENSIONS, METRICS, REALTIME_WINDOW_S, SCREEN_CLASS_SQL};
+use crate::{
+    fragments, Counts, OnVisits, Ratios, COUNTED_KINDS, DIMENSIONS, METRICS, REALTIME_WINDOW_S, SCREEN_CLASS_SQL,
+};
 
 /// Where the generated file lives, relative to the repository root.
 pub const CONTRACT_PATH: &str = "analytics-model/contracts/dimensions.json";
+
+/// The same model for people: every dimension and metric with its definition, generated like the contract.
+pub const REFERENCE_PATH: &str = "analytics-model/contracts/reference.md";
+
+/// The reference page (Markdown): the tables README.md points to instead of restating them.
+pub fn reference_markdown() -> String {
+    let yes = |flag: bool| if flag { "yes" } else { "" };
+    let mut out = String::from(
+        "# The reporting model\n\nGenerated from `analytics-model/src/lib.rs` by its tests \
+         (`UPDATE_CONTRACTS=1 cargo test -p analytics-model`); do not edit. The stats API, `ingest-gateway \
+         stats`, `ingest-gateway query visits-by-country`, the dashboard and Grafana all count by these \
+         definitions.\n\n## Dimensions\n\nA dimension is a breakdown `property` of the API and, where filterable, an \
+         equality filter parameter of the same name (an empty value is no filter).\n\n\
+         | name | key | label | value | filter | a filter selects visits by | a breakdown counts |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for d in DIMENSIONS {
+        let by = match (d.filterable, d.on_visits) {
+            (false, _) => "",
+            (true, OnVisits::FirstEvent) => "their first event",
+            (true, OnVisits::AnyPageview) => "any of their page views",
+            (true, OnVisits::Nothing) => "(no visits)",
+        };
+        let counts = match d.counts {
+            Counts::Pageviews => "visitors, page views",
+            Counts::CustomEvents => "custom events, their visitors, conversion rate",
+            Counts::Visits => "visits, bounce rate, visit duration",
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | `{}` | {} | {by} | {counts} |\n",
+            d.name,
+            d.key(),
+            d.label,
+            d.event_sql,
+            yes(d.filterable)
+        ));
+    }
+    out.push_str("\n## Metrics\n\n| name | label | definition |\n|---|---|---|\n");
+    for m in METRICS {
+        out.push_str(&format!("| `{}` | {} | {}. |\n", m.name, m.label, m.definition));
+    }
+    for r in &Ratios::SQL {
+        out.push_str(&format!("| `{}` | {} | {}. |\n", r.name, r.label, r.definition));
+    }
+    out.push_str(&format!(
+        "\nEvent metrics count the kinds `{COUNTED_KINDS}`; a redelivered event is counted once everywhere. \
+         Current visitors are those of the last {REALTIME_WINDOW_S} seconds.\n"
+    ));
+    out
+}
 
 /// The whole model as JSON.
 pub fn contract() -> Value {
@@ -67,53 +119,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_committed_contract_is_the_generated_one() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(CONTRACT_PATH);
-        let generated = serde_json::to_string_pretty(&contract()).expect("serializable") + "\n";
-        if std::env::var_os("UPDATE_CONTRACTS").is_some() {
-            std::fs::create_dir_all(path.parent().expect("a directory")).expect("writable");
-            std::fs::write(&path, &generated).expect("writable");
+    fn the_committed_contract_and_reference_are_the_generated_ones() {
+        let json = serde_json::to_string_pretty(&contract()).expect("serializable") + "\n";
+        for (file, generated) in [(CONTRACT_PATH, json), (REFERENCE_PATH, reference_markdown())] {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(file);
+            if std::env::var_os("UPDATE_CONTRACTS").is_some() {
+                std::fs::create_dir_all(path.parent().expect("a directory")).expect("writable");
+                std::fs::write(&path, &generated).expect("writable");
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(committed == generated, "{file} is stale: run UPDATE_CONTRACTS=1 cargo test -p analytics-model");
         }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "{CONTRACT_PATH} is stale: run UPDATE_CONTRACTS=1 cargo test -p analytics-model"
-        );
     }
 }
 
 #[cfg(test)]
 mod docs {
-    use crate::{filterable, DIMENSIONS, SCREEN_CLASS_SQL};
-
-    /// The paragraph of README.md that starts with `start`, up to the next blank line.
-    fn paragraph(start: &str) -> String {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
-        let from = readme.find(start).unwrap_or_else(|| panic!("README.md has no paragraph starting {start:?}"));
-        readme[from..].split("\n\n").next().unwrap_or_default().to_owned()
-    }
-
-    /// The `code` spans of a text.
-    fn names(text: &str) -> Vec<&str> {
-        text.split('`').skip(1).step_by(2).collect()
-    }
+    use crate::DIMENSIONS;
 
     #[test]
-    fn the_readme_lists_every_filter_and_breakdown_of_the_model() {
-        let parameters = paragraph("Parameters: ");
-        let filters = &parameters[parameters.find("equality filters").expect("the filters sentence")..];
-        let mut listed: Vec<&str> = names(filters.split('.').next().unwrap_or_default());
-        let mut model: Vec<&str> = filterable().map(|d| d.name).collect();
-        listed.sort_unstable();
-        model.sort_unstable();
-        assert_eq!(listed, model, "README.md's equality filters");
-        let breakdowns = paragraph("Breakdown properties: ");
-        let list = breakdowns.split(". Filters").next().unwrap_or_default();
-        let listed: Vec<&str> = names(list).into_iter().filter(|n| crate::dimension(n).is_some()).collect();
-        let model: Vec<&str> = DIMENSIONS.iter().map(|d| d.name).collect();
-        assert_eq!(listed, model, "README.md's breakdown properties, in the model's order");
-        for breakpoint in ["576", "992", "1440"] {
-            assert!(breakdowns.contains(breakpoint) && SCREEN_CLASS_SQL.contains(breakpoint), "{breakpoint}");
-        }
+    fn the_readme_points_to_the_reference_instead_of_restating_the_model() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+        assert!(readme.contains(super::REFERENCE_PATH), "README.md links the generated reference");
+        // A list of the dimensions in the README would go stale with the next one added.
+        let listed = DIMENSIONS.iter().filter(|d| readme.contains(&format!("`{}`", d.name))).count();
+        assert!(listed < DIMENSIONS.len() / 2, "README.md names {listed} dimensions: point to the reference instead");
     }
 }

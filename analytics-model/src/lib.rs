@@ -17,7 +17,7 @@
 mod contract;
 mod template;
 
-pub use contract::{contract, CONTRACT_PATH};
+pub use contract::{contract, reference_markdown, CONTRACT_PATH, REFERENCE_PATH};
 pub use template::{Rendered, Template, TemplateError};
 
 use serde::Serialize;
@@ -282,8 +282,11 @@ pub const METRICS: &[Metric] = &[
         ..counted(
             "visits",
             "Visits",
-            "the snippet's sessions (one per browser tab) with at least one page view, counted in the range \
-             their first event falls in, and described by that first event",
+            "the snippet's session ids with at least one page view, counted in the range their first event \
+             falls in and described by that first event. A session id is per browser tab (sessionStorage): a \
+             reload stays in it, a second tab is a second visit, a tab left open for hours is one visit. It is \
+             used instead of a 30-minute gap rule because it is on every event, so rollups keep visits exactly \
+             and incrementally, and a late or redelivered event cannot split or join visits already counted",
         )
     },
     Metric {
@@ -294,7 +297,7 @@ pub const METRICS: &[Metric] = &[
     Metric {
         raw: Some("countIf(kind = 'event')"),
         hourly: Some("uniqExactMergeIf(events, kind = 'event')"),
-        ..counted("custom_events", "Custom events", "custom events (`window.pathlight(name)`)")
+        ..counted("custom_events", "Custom events", "custom events (`window.pathlight(name, props)`)")
     },
     Metric {
         raw: Some("uniqExactIf(visitor_id, kind = 'event')"),
@@ -369,24 +372,28 @@ impl Ratios {
         Ratio {
             name: "views_per_visit",
             label: "Views per visit",
+            definition: "page views / visits, two decimals",
             unit: "none",
             sql: "if(visits = 0, 0, floor(pageviews / visits * 100 + 0.5) / 100)",
         },
         Ratio {
             name: "bounce_rate",
             label: "Bounce rate",
+            definition: "percent of visits that bounced (bounces / visits), one decimal",
             unit: "percent",
             sql: "if(visits = 0, 0, floor(100 * (bounces / visits) * 10 + 0.5) / 10)",
         },
         Ratio {
             name: "visit_duration",
             label: "Visit duration",
+            definition: "mean time from a visit's first event to its last, whole seconds (half up)",
             unit: "s",
             sql: "intDivOrZero(duration_ms + visits * 500, visits * 1000)",
         },
         Ratio {
             name: "conversion_rate",
             label: "Conversion rate",
+            definition: "percent of the range's visitors (same filters) who sent the custom event, one decimal",
             unit: "percent",
             sql: "if(visitors = 0, 0, floor(100 * (converted_visitors / visitors) * 10 + 0.5) / 10)",
         },
@@ -398,6 +405,7 @@ impl Ratios {
 pub struct Ratio {
     pub name: &'static str,
     pub label: &'static str,
+    pub definition: &'static str,
     /// Grafana's unit id: `none`, `percent` (0 to 100), `s`.
     pub unit: &'static str,
     pub sql: &'static str,

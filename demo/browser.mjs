@@ -95,7 +95,10 @@ function carriesPageview(request, url) {
 
 /** Runs a ClickHouse query over HTTP and returns the parsed JSON rows. */
 export async function clickhouseRows(clickhouseUrl, sql) {
-  const response = await fetch(`${clickhouseUrl}/?default_format=JSON`, { method: 'POST', body: sql });
+  // A connection per request: ClickHouse closes idle keep-alive connections after 3 s, and a caller that
+  // blocked its event loop longer would reuse a closed socket and fail with "fetch failed".
+  const response = await fetch(`${clickhouseUrl}/?default_format=JSON`,
+    { method: 'POST', body: sql, headers: { connection: 'close' } });
   const text = await response.text();
   if (!response.ok) throw new Error(`ClickHouse answered ${response.status}: ${text}`);
   return JSON.parse(text).data;

@@ -78,6 +78,8 @@ pub fn contract() -> Value {
                 "low_cardinality": d.low_cardinality,
                 "on_visits": d.on_visits,
                 "counts": d.counts,
+                "panel": d.panel,
+                "tab": d.tab,
                 "visit_alias": d.visit_alias(),
                 "event_filter": d.event_filter(),
                 "visit_filter": d.visit_filter(),

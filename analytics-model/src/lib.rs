@@ -92,6 +92,10 @@ pub struct Dimension {
     pub on_visits: OnVisits,
     /// What a breakdown by it counts.
     pub counts: Counts,
+    /// Where reports show it: the dashboard's panel (`pages`, `sources`, `locations`, `devices`, `events`),
+    /// and the title of its tab there.
+    pub panel: &'static str,
+    pub tab: &'static str,
 }
 
 impl Dimension {
@@ -145,9 +149,8 @@ pub const SCREEN_CLASS_SQL: &str = "multiIf(screen_width = 0, '', screen_width <
                                     screen_width < 992, 'tablet', screen_width < 1440, 'laptop', 'desktop')";
 
 const fn event(
-    name: &'static str,
-    label: &'static str,
-    column: &'static str,
+    (name, label, column): (&'static str, &'static str, &'static str),
+    (panel, tab): (&'static str, &'static str),
     low_cardinality: bool,
     on_visits: OnVisits,
 ) -> Dimension {
@@ -161,10 +164,12 @@ const fn event(
         low_cardinality,
         on_visits,
         counts: Counts::Pageviews,
+        panel,
+        tab,
     }
 }
 
-const fn visit(name: &'static str, label: &'static str, scope: Scope) -> Dimension {
+const fn visit(name: &'static str, label: &'static str, tab: &'static str, scope: Scope) -> Dimension {
     Dimension {
         name,
         label,
@@ -175,31 +180,33 @@ const fn visit(name: &'static str, label: &'static str, scope: Scope) -> Dimensi
         low_cardinality: false,
         on_visits: OnVisits::Nothing,
         counts: Counts::Visits,
+        panel: "pages",
+        tab,
     }
 }
 
 /// Every dimension, in the order reports list them and filters are applied.
 pub const DIMENSIONS: &[Dimension] = &[
-    event("page", "Page", "pathname", false, OnVisits::AnyPageview),
-    visit("entry_page", "Entry page", Scope::VisitFirst),
-    visit("exit_page", "Exit page", Scope::VisitLast),
-    event("source", "Referrer", "referrer_host", false, OnVisits::FirstEvent),
-    event("utm_source", "UTM source", "utm_source", false, OnVisits::FirstEvent),
-    event("utm_medium", "UTM medium", "utm_medium", true, OnVisits::FirstEvent),
-    event("utm_campaign", "UTM campaign", "utm_campaign", false, OnVisits::FirstEvent),
-    event("country", "Country", "country", true, OnVisits::FirstEvent),
-    event("region", "Region", "region", false, OnVisits::FirstEvent),
-    event("city", "City", "city", false, OnVisits::FirstEvent),
-    event("browser", "Browser", "browser", true, OnVisits::FirstEvent),
-    event("os", "OS", "os", true, OnVisits::FirstEvent),
-    event("device", "Device", "device", true, OnVisits::FirstEvent),
+    event(("page", "Page", "pathname"), ("pages", "Pages"), false, OnVisits::AnyPageview),
+    visit("entry_page", "Entry page", "Entry pages", Scope::VisitFirst),
+    visit("exit_page", "Exit page", "Exit pages", Scope::VisitLast),
+    event(("source", "Referrer", "referrer_host"), ("sources", "Referrers"), false, OnVisits::FirstEvent),
+    event(("utm_source", "UTM source", "utm_source"), ("sources", "UTM source"), false, OnVisits::FirstEvent),
+    event(("utm_medium", "UTM medium", "utm_medium"), ("sources", "UTM medium"), true, OnVisits::FirstEvent),
+    event(("utm_campaign", "UTM campaign", "utm_campaign"), ("sources", "UTM campaign"), false, OnVisits::FirstEvent),
+    event(("country", "Country", "country"), ("locations", "Countries"), true, OnVisits::FirstEvent),
+    event(("region", "Region", "region"), ("locations", "Regions"), false, OnVisits::FirstEvent),
+    event(("city", "City", "city"), ("locations", "Cities"), false, OnVisits::FirstEvent),
+    event(("browser", "Browser", "browser"), ("devices", "Browsers"), true, OnVisits::FirstEvent),
+    event(("os", "OS", "os"), ("devices", "Operating systems"), true, OnVisits::FirstEvent),
+    event(("device", "Device", "device"), ("devices", "Devices"), true, OnVisits::FirstEvent),
     Dimension {
         event_sql: SCREEN_CLASS_SQL,
-        ..event("screen_class", "Screen class", "screen_class", true, OnVisits::FirstEvent)
+        ..event(("screen_class", "Screen class", "screen_class"), ("devices", "Screens"), true, OnVisits::FirstEvent)
     },
     Dimension {
         counts: Counts::CustomEvents,
-        ..event("event", "Custom event", "event_name", false, OnVisits::Nothing)
+        ..event(("event", "Custom event", "event_name"), ("events", "Custom events"), false, OnVisits::Nothing)
     },
 ];
 

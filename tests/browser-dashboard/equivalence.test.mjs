@@ -448,7 +448,8 @@ function grafanaPanels(range, variables, intervalS = DAY_S) {
 
 /** A panel's rows from the test's database, numbers as numbers (18.16 quotes 64-bit integers in JSON). */
 async function panelRows(panel) {
-  const response = await fetch(`${CLICKHOUSE}/?database=${DATABASE}&default_format=JSON`, { method: "POST", body: panel.sql });
+  const response = await fetch(`${CLICKHOUSE}/?database=${DATABASE}&default_format=JSON`,
+    { method: "POST", body: panel.sql, headers: { connection: "close" } }); // see tests/support/gateway.mjs
   const text = await response.text();
   assert.ok(response.ok, `panel "${panel.title}": ${text}`);
   return JSON.parse(text).data.map((row) =>

@@ -284,6 +284,7 @@ export async function clickhouse(sql) {
   const response = await fetch(`${stack.clickhouseUrl}/?default_format=JSON`, {
     method: "POST",
     body: sql,
+    headers: { connection: "close" }, // see tests/support/gateway.mjs, clickhouse()
     signal: AbortSignal.timeout(30_000),
   });
   const text = await response.text();

@@ -16,7 +16,11 @@ const BROKERS = `127.0.0.1:${ports.BROKER_PORT}`;
 
 /** Runs `sql` on the stack's ClickHouse (with `body` as its data) and returns the answer's text. */
 export async function clickhouse(sql, body) {
-  const response = await fetch(`${CLICKHOUSE}/?query=${encodeURIComponent(sql)}`, { method: "POST", body });
+  // A connection per request: ClickHouse closes an idle keep-alive connection after 3 s, and a test that
+  // blocked its event loop longer (spawnSync of the gateway's CLI) would otherwise reuse the closed socket
+  // before noticing, and fail with "fetch failed".
+  const response = await fetch(`${CLICKHOUSE}/?query=${encodeURIComponent(sql)}`,
+    { method: "POST", body, headers: { connection: "close" } });
   const answer = await response.text();
   if (!response.ok) throw new Error(`ClickHouse: ${answer}`);
   return answer;

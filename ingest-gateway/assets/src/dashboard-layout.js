@@ -1,18 +1,11 @@
-// Where the dashboard shows each dimension of the reporting model: breakdown panels and their tabs (the API's
-// `property` values, with the tab's title). Layout only: what a dimension is, whether it filters and what it
-// counts come from the model (analytics-model/contracts/dimensions.json); the dashboard's tests hold this
-// list to it, every dimension in exactly one tab.
-export const PANELS = [
-  { id: "pages", tabs: [["page", "Pages"], ["entry_page", "Entry pages"], ["exit_page", "Exit pages"]] },
-  {
-    id: "sources",
-    tabs: [["source", "Referrers"], ["utm_source", "UTM source"], ["utm_medium", "UTM medium"],
-      ["utm_campaign", "UTM campaign"]],
-  },
-  { id: "locations", tabs: [["country", "Countries"], ["region", "Regions"], ["city", "Cities"]] },
-  {
-    id: "devices",
-    tabs: [["browser", "Browsers"], ["os", "Operating systems"], ["device", "Devices"], ["screen_class", "Screens"]],
-  },
-  { id: "events", tabs: [["event", "Custom events"]] },
-];
+// The dashboard's breakdown panels, in the order they stand on the page. Which tabs each panel has (the API's
+// `property` values and their titles) comes from the reporting model: every dimension names its panel and tab
+// (analytics-model/contracts/dimensions.json), so a new dimension shows up without an edit here.
+import { dimensions } from "../../../analytics-model/contracts/dimensions.json";
+
+export const PANEL_ORDER = ["pages", "sources", "locations", "devices", "events"];
+
+export const PANELS = PANEL_ORDER.map((id) => ({
+  id,
+  tabs: dimensions.filter((d) => d.panel === id).map((d) => [d.name, d.tab]),
+}));

@@ -477,10 +477,10 @@ impl Filters {
         self.given.is_empty()
     }
 
-    /// Whether a filter selects visits by a page view rather than by their first event, which the visit
-    /// rollup cannot answer (it keeps no list of a visit's pages).
-    pub fn need_every_pageview(&self) -> bool {
-        self.given.iter().any(|(d, _)| d.on_visits == OnVisits::AnyPageview)
+    /// A filter that selects visits by any of their page views rather than by their first event, which the
+    /// visit rollup cannot answer (it keeps no list of a visit's pages).
+    pub fn selecting_visits_by_any_pageview(&self) -> Option<&'static Dimension> {
+        self.given.iter().map(|(d, _)| *d).find(|d| d.on_visits == OnVisits::AnyPageview)
     }
 }
 
@@ -644,9 +644,9 @@ mod tests {
         filters.set("country", "FR").expect("replaces");
         let given: Vec<(&str, &str)> = filters.given().map(|(d, v)| (d.name, v)).collect();
         assert_eq!(given, [("country", "FR"), ("os", "iOS")], "in registry order, once each");
-        assert!(!filters.need_every_pageview());
+        assert_eq!(filters.selecting_visits_by_any_pageview(), None);
         filters.set("page", "/x").expect("filterable");
-        assert!(filters.need_every_pageview());
+        assert_eq!(filters.selecting_visits_by_any_pageview().map(|d| d.name), Some("page"));
     }
 
     #[test]

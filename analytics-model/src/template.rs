@@ -74,7 +74,7 @@ impl Template {
     }
 
     /// The SQL for `filters`: each filter a condition `AND ...` at the template's filter marker. A filter
-    /// that cannot select rows of the marker's kind is left out only where [`Filters::need_every_pageview`]
+    /// that cannot select rows of the marker's kind is left out only where [`Filters::selecting_visits_by_any_pageview`]
     /// told the caller to choose a template that can (the visit rollup and a page filter).
     pub fn render(&self, filters: &Filters) -> Rendered {
         let mut sql = String::new();

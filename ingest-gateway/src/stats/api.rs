@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use analytics_model::{filterable, Ratios};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header::CACHE_CONTROL;
@@ -13,8 +14,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::daily::{self, Freshness};
-use analytics_model::{filterable, OnVisits, Ratios};
-
 use super::query::{self, Counts, Dimension, Filters, Question, Source, Visits, DAY_S};
 use super::Stats;
 use crate::read_api::{refusal, Area};
@@ -369,8 +368,7 @@ pub fn parse_breakdown(params: &Params) -> Result<(Question, &'static Dimension,
         StatsError::invalid("property", format!("must be one of {}", known.join(", ")))
     })?;
     if property.is_visit_dimension() {
-        let by_pageview = q.filters.given().find(|(d, _)| d.on_visits == OnVisits::AnyPageview);
-        if let Some((dimension, _)) = by_pageview {
+        if let Some(dimension) = q.filters.selecting_visits_by_any_pageview() {
             return Err(StatsError::invalid(
                 dimension.name,
                 format!("cannot be combined with a breakdown by {}", property.name),

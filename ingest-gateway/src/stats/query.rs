@@ -10,7 +10,7 @@
 
 use std::sync::LazyLock;
 
-pub use analytics_model::{Dimension, Filters};
+pub use analytics_model::{dimension, Dimension, Filters};
 use analytics_model::{Scope, Template};
 use clickhouse::query::Query;
 use clickhouse::sql::Identifier;
@@ -44,11 +44,6 @@ pub(crate) fn filtered(
         query = query.bind(value.as_str());
     }
     query
-}
-
-/// The dimension of a breakdown's API name (`property`).
-pub fn dimension(name: &str) -> Option<&'static Dimension> {
-    analytics_model::dimension(name)
 }
 
 /// The column a breakdown by `dimension` groups by: its rollup column for an event dimension, its visit
@@ -93,7 +88,7 @@ impl Question {
     /// Visit metrics come from the visit table unless a filter selects visits by a page view (the table
     /// keeps no list of a visit's pages).
     pub fn visits_source(&self) -> Source {
-        if !self.filters.need_every_pageview() {
+        if self.filters.selecting_visits_by_any_pageview().is_none() {
             Source::Rollup
         } else {
             Source::Raw

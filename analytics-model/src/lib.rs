@@ -11,6 +11,15 @@
 //! - the columns stored as LowCardinality on current ClickHouse ([`low_cardinality_columns`]);
 //! - the rollup tables and views (`sql/010`-`015`), which the gateway's tests hold to every dimension here.
 //!
+//! Adding a dimension: an entry in [`DIMENSIONS`], then `UPDATE_CONTRACTS=1 cargo test -p analytics-model` to
+//! regenerate the contract and the reference page, and `node ingest-gateway/assets/build.mjs` to rebuild the
+//! dashboard's bundle. The API (filter and breakdown), the CLI, the dashboard (its tab and filter chip) and
+//! Grafana (its filter variable) follow. If its value is not yet a key of the rollups, they need it too, and
+//! `ingest-gateway/tests/analytics_model.rs` fails until migrations add it: a column of `stats_hourly` added
+//! to its sorting key in the same `ALTER`, an `argMin` state of `stats_sessions`, and the four rollup views
+//! created again with it (a view's query cannot be altered on 18.16). Rows written before hold no value for
+//! it.
+//!
 //! After Plausible's Stats API v2: a dimension has a scope, `event:page` is a property of each event and
 //! `visit:entry_page` of a visit, and a filter is validated in one place ([`Filters::set`]).
 

@@ -150,7 +150,7 @@ async fn main() -> ExitCode {
         Command::Query(Query::VisitsByCountry { site, from, to }) => {
             visits_by_country(&cli.config, &site, from, to).await
         }
-        Command::Stats(command) => stats(&cli.config, &command).await,
+        Command::Stats(command) => stats(&cli.config, &cli.stats, &command).await,
         Command::Retention => retention(&cli.config, &cli.replay).await,
         Command::Rollup { from, to } => rollup(&cli.config, &cli.stats, from.zip(to)).await,
         Command::BindSql { file, filters, values } => bind_sql(&file, &filters, &values),
@@ -351,8 +351,13 @@ fn bind_sql(file: &std::path::Path, filter_args: &[String], values: &[String]) -
     Ok(())
 }
 
-async fn stats(config: &Config, command: &StatsCommand) -> anyhow::Result<()> {
-    let table = ingest_gateway::stats::cli::run(&clickhouse_client(config), command, now_unix()?).await?;
+async fn stats(config: &Config, stats: &StatsConfig, command: &StatsCommand) -> anyhow::Result<()> {
+    let client = ingest_gateway::stats::budgeted(
+        clickhouse_client(config),
+        stats.stats_query_timeout_s,
+        stats.stats_query_max_memory_bytes,
+    );
+    let table = ingest_gateway::stats::cli::run(&client, command, now_unix()?).await?;
     print!("{table}");
     Ok(())
 }

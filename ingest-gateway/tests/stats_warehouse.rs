@@ -366,3 +366,35 @@ async fn the_stats_command_prints_the_apis_numbers_as_tables() {
     assert!(refused.expect_err("refused").to_string().contains("colour"));
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_report_over_its_query_budget_is_refused_at_once_with_a_retry_after() {
+    let db = TestDatabase::new().await;
+    warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("migrates");
+    // A kilobyte is less than any query needs: ClickHouse stops the first one, as it would a page filter over
+    // a month that needs more than STATS_QUERY_MAX_MEMORY_BYTES.
+    let client = ingest_gateway::stats::budgeted(db.client.clone(), 10, 1_000);
+    let stats = Stats::new(Auth::bearer(TOKEN), client).with_clock(|| H2 + 200);
+    let router = app(AppState::new(Arc::new(MemorySink::new())).with_stats(Some(stats)));
+    let started = Instant::now();
+    let uri = format!("/api/v1/stats/aggregate?site={SITE}&from={FROM}&to={TO}&page=/");
+    let response = router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri(&uri)
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.expect("body").to_bytes()).expect("json");
+    assert_eq!(body["error"], "query_over_budget", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("memory limit")), "{body}");
+    assert!(started.elapsed() < DEADLINE, "refused, not left to run");
+    db.drop().await;
+}

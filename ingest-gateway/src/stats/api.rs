@@ -46,8 +46,23 @@ pub enum StatsError {
     UnknownRoute,
     #[error("parameter {parameter}: {reason}")]
     InvalidParameter { parameter: String, reason: String },
+    #[error("the report needs more than a stats query may take ({0}); ask for a shorter range or fewer filters")]
+    QueryOverBudget(String),
     #[error("the stats cannot be read now: {0}")]
-    Unavailable(#[from] clickhouse::error::Error),
+    Unavailable(clickhouse::error::Error),
+}
+
+/// ClickHouse's codes for a query stopped by its budget: TIMEOUT_EXCEEDED, MEMORY_LIMIT_EXCEEDED.
+const OVER_BUDGET_CODES: [(&str, &str); 2] = [("Code: 159,", "time limit"), ("Code: 241,", "memory limit")];
+
+impl From<clickhouse::error::Error> for StatsError {
+    fn from(error: clickhouse::error::Error) -> Self {
+        let text = error.to_string();
+        match OVER_BUDGET_CODES.iter().find(|(code, _)| text.contains(code)) {
+            Some((_, limit)) => Self::QueryOverBudget((*limit).to_owned()),
+            None => Self::Unavailable(error),
+        }
+    }
 }
 
 impl StatsError {
@@ -64,7 +79,7 @@ impl StatsError {
             Self::NotEnabled | Self::UnknownRoute => StatusCode::NOT_FOUND,
             Self::MissingCredentials | Self::WrongCredentials | Self::MalformedCredentials => StatusCode::UNAUTHORIZED,
             Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QueryOverBudget(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -559,6 +574,17 @@ mod tests {
         assert_eq!(refused(&backwards), "to");
         let page_and_entry = [("site", "s"), ("from", "0"), ("to", "60"), ("property", "entry_page"), ("page", "/")];
         assert_eq!(refused(&page_and_entry), "page");
+    }
+
+    #[test]
+    fn a_query_stopped_by_its_budget_is_named_so_and_other_failures_are_unavailable() {
+        let stopped = |text: &str| StatsError::from(clickhouse::error::Error::BadResponse(text.to_owned()));
+        let memory = stopped("Code: 241, e.displayText() = DB::Exception: Memory limit (for query) exceeded");
+        assert_eq!(memory.kind(), StatsErrorKind::QueryOverBudget);
+        assert!(memory.to_string().contains("memory limit"), "{memory}");
+        let time = stopped("Code: 159, e.displayText() = DB::Exception: Timeout exceeded: elapsed 10.2 seconds");
+        assert_eq!((time.kind(), time.status()), (StatsErrorKind::QueryOverBudget, StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(stopped("Code: 81, Database x doesn't exist").kind(), StatsErrorKind::Unavailable);
     }
 
     #[test]

@@ -75,7 +75,22 @@ pub struct StatsConfig {
     /// day is read from the states. Keep it above STATS_ROLLUP_INTERVAL_S.
     #[arg(long, env = "STATS_ROLLUP_FRESH_S", default_value_t = daily::DEFAULT_FRESH_S, global = true)]
     pub stats_rollup_fresh_s: u32,
+
+    /// Longest a stats query may run, in seconds (ClickHouse `max_execution_time`); a report that needs more
+    /// is refused with 503 `query_over_budget` instead of answering late.
+    #[arg(long, env = "STATS_QUERY_TIMEOUT_S", default_value_t = DEFAULT_QUERY_TIMEOUT_S, global = true)]
+    pub stats_query_timeout_s: u32,
+
+    /// Most memory one stats query may use, in bytes (ClickHouse `max_memory_usage`); past it the report is
+    /// refused with 503 `query_over_budget`, and the server's other work keeps its memory.
+    #[arg(long, env = "STATS_QUERY_MAX_MEMORY_BYTES", default_value_t = DEFAULT_QUERY_MAX_MEMORY_BYTES, global = true)]
+    pub stats_query_max_memory_bytes: u64,
 }
+
+/// See [`StatsConfig::stats_query_timeout_s`]: a dashboard waits no longer than this for a number.
+pub const DEFAULT_QUERY_TIMEOUT_S: u32 = 10;
+/// See [`StatsConfig::stats_query_max_memory_bytes`]: 2 GiB, a twelfth of the machines this is measured on.
+pub const DEFAULT_QUERY_MAX_MEMORY_BYTES: u64 = 2 << 30;
 
 impl StatsConfig {
     /// The stats credentials; `None` when none are configured (the API is off). Refuses incomplete ones,
@@ -95,6 +110,9 @@ impl StatsConfig {
             }
             _ => return Err("set both STATS_USERNAME and STATS_PASSWORD, or neither".to_owned()),
         };
+        if self.stats_query_timeout_s == 0 || self.stats_query_max_memory_bytes == 0 {
+            return Err("STATS_QUERY_TIMEOUT_S and STATS_QUERY_MAX_MEMORY_BYTES must be above 0".to_owned());
+        }
         if self.stats_rollup_interval_s > 0 && self.stats_rollup_fresh_s <= self.stats_rollup_interval_s {
             return Err("STATS_ROLLUP_FRESH_S must be above STATS_ROLLUP_INTERVAL_S, or today's numbers would \
                         be read from the slower states between runs"
@@ -133,8 +151,10 @@ impl Stats {
         self
     }
 
-    /// The API on ClickHouse, or `None` (off) when no credentials are configured.
+    /// The API on ClickHouse, or `None` (off) when no credentials are configured. Every query it sends
+    /// carries the configured budget.
     pub fn from_config(config: &StatsConfig, client: clickhouse::Client) -> Result<Option<Self>, String> {
+        let client = budgeted(client, config.stats_query_timeout_s, config.stats_query_max_memory_bytes);
         Ok(config.auth()?.map(|auth| Self { fresh_s: config.stats_rollup_fresh_s, ..Self::new(auth, client) }))
     }
 
@@ -145,6 +165,16 @@ impl Stats {
             AuthError::Malformed | AuthError::UnsupportedMethod => StatsError::MalformedCredentials,
         })
     }
+}
+
+/// `client` with a stats query's budget: ClickHouse stops a query past `timeout_s` seconds or
+/// `max_memory_bytes` bytes with an error (`timeout_overflow_mode` is `throw`, so a late answer is never a
+/// partial one), which the API answers as 503 `query_over_budget`.
+pub fn budgeted(client: clickhouse::Client, timeout_s: u32, max_memory_bytes: u64) -> clickhouse::Client {
+    client
+        .with_setting("max_execution_time", timeout_s.to_string())
+        .with_setting("timeout_overflow_mode", "throw")
+        .with_setting("max_memory_usage", max_memory_bytes.to_string())
 }
 
 fn now_unix() -> u32 {
@@ -192,6 +222,8 @@ mod tests {
             stats_rollup_interval_s: rollup::DEFAULT_INTERVAL_S,
             stats_rollup_late_s: rollup::DEFAULT_LATE_S,
             stats_rollup_fresh_s: daily::DEFAULT_FRESH_S,
+            stats_query_timeout_s: DEFAULT_QUERY_TIMEOUT_S,
+            stats_query_max_memory_bytes: DEFAULT_QUERY_MAX_MEMORY_BYTES,
         }
     }
 

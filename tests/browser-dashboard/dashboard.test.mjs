@@ -98,7 +98,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  gateway?.stop(); // the database stays until the stack is purged (see tests/support/gateway.mjs)
+  await gateway?.stop(); // its database stays, retired, until the stack is purged (tests/support/gateway.mjs)
 });
 
 const dayView = (extra = "") => `${origin}/dashboard?site=${SITE}&period=custom&from=${DAY}&to=${DAY}${extra}`;

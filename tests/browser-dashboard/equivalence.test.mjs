@@ -297,7 +297,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  gateway?.stop();
+  await gateway?.stop();
 });
 
 async function api(route, params) {

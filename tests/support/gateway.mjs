@@ -31,10 +31,26 @@ export const insertRows = (database, table, rows) =>
   clickhouse(`INSERT INTO ${database}.${table} FORMAT JSONEachRow`, rows.map((row) => JSON.stringify(row)).join("\n"));
 
 /**
+ * Ends a suite's use of `database` without dropping it: dropping a database whose Kafka tables have joined
+ * their consumer groups can abort ClickHouse 18.16 on librdkafka 2.12.1 (`rd_kafka_cgrp_destroy_final`), so it
+ * stays until the stack is purged. Its materialized views are dropped instead (as the Rust tests'
+ * TestDatabase::drop does), so that its Kafka tables stream no more: a Kafka table with views keeps polling
+ * its consumers and its group busy on the broker, and with the databases of run after run still streaming
+ * (about fifty), ClickHouse missed its consumers' poll deadlines ("Maximum application poll interval exceeded",
+ * hundreds a minute), the broker was kept near a full core by their groups, and the stack's own page views
+ * took longer than the end-to-end tests' 90 s to arrive.
+ */
+export async function retireDatabase(database) {
+  const views = await clickhouse(
+    `SELECT name FROM system.tables WHERE database = '${database}' AND engine = 'MaterializedView' FORMAT TabSeparated`,
+  );
+  for (const view of views.split("\n").filter(Boolean)) await clickhouse(`DROP TABLE IF EXISTS ${database}.${view}`);
+}
+
+/**
  * Migrates `database` and starts `ingest-gateway serve` on it with `env` added; resolves once `/healthz`
- * answers, to `{ origin, stop }`. The database stays until the stack is purged: dropping one whose Kafka tables
- * have joined their consumer groups can abort ClickHouse 18.16 on librdkafka 2.12.1
- * (`rd_kafka_cgrp_destroy_final`), and every suite run starts from a purged stack.
+ * answers, to `{ origin, stop }`. `stop()` (to be awaited) ends the gateway and retires the database
+ * (`retireDatabase`), which stays until the stack is purged; every suite run starts from a purged stack.
  */
 export async function startGateway(database, env, deadlineMs = 30_000) {
   await clickhouse("SELECT 1").catch((error) => {
@@ -82,6 +98,13 @@ export async function startGateway(database, env, deadlineMs = 30_000) {
       if (error.portTaken) throw error;
       throw new Error(`${error.message}\n${log}`);
     });
-    return { origin, stop: () => gateway.kill("SIGTERM") };
+    const stop = async () => {
+      gateway.kill("SIGTERM");
+      await retireDatabase(database);
+    };
+    return { origin, stop };
+  }).catch(async (error) => {
+    await retireDatabase(database).catch(() => {});
+    throw error;
   });
 }

@@ -20,9 +20,6 @@ echo
 echo "Visits by country (site \"demo\", every demo run so far, from ClickHouse; visits, page views and visitors as the"
 echo "stats API and the dashboard count them, analytics-model/src/lib.rs):"
 CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$PATHLIGHT_ROOT/target/debug/ingest-gateway" query visits-by-country --site demo
-# The gateway writes today's daily report rows every STATS_ROLLUP_INTERVAL_S (5 minutes); writing them now lets
-# the stats API and the dashboard below count this run's visits at once.
-CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$PATHLIGHT_ROOT/target/debug/ingest-gateway" rollup >/dev/null
 gateway="http://127.0.0.1:$GATEWAY_PORT"
 echo
 echo "Where to look (user \"demo\", password: $(cat "$PATHLIGHT_STATE/gateway/replay-password")):"

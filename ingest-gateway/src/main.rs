@@ -13,6 +13,7 @@ use ingest_gateway::replay::{self, Replay, ReplayConfig};
 use ingest_gateway::report::{parse_instant, render_visits_by_country};
 use ingest_gateway::sink::kafka::KafkaSink;
 use ingest_gateway::stats::cli::StatsCommand;
+use ingest_gateway::stats::daily::Freshness;
 use ingest_gateway::stats::{rollup, Stats, StatsConfig};
 use ingest_gateway::topics::{create_product_topic, TopicLayout};
 use ingest_gateway::{serve, warehouse, AppState, ShutdownDeadlines};
@@ -74,9 +75,9 @@ enum Command {
     /// Delete session recordings received more than RECORDING_RETENTION_DAYS days ago and the months of raw
     /// page events wholly older than EVENTS_RETENTION_DAYS days (run it daily).
     Retention,
-    /// Write the stats' finalized daily rows (sql/016-018) of today and the late window (STATS_ROLLUP_LATE_S)
-    /// not closed yet, or of the given UTC days; idempotent. The server does the former every
-    /// STATS_ROLLUP_INTERVAL_S.
+    /// Write the stats' finalized daily rows (sql/016-018) of the past days of the late window
+    /// (STATS_ROLLUP_LATE_S) that received events since their last run, or of the given UTC days;
+    /// idempotent. The server does the former every STATS_ROLLUP_INTERVAL_S.
     Rollup {
         /// First day (YYYY-MM-DD, UTC), inclusive.
         #[arg(long, requires = "to")]
@@ -185,7 +186,8 @@ async fn run_server(
         let (from, _) = rollup::due(now, stats_config.stats_rollup_late_s);
         rollup::check_retention(from, now, config.events_retention_days).map_err(anyhow::Error::msg)?;
         let interval = Duration::from_secs(stats_config.stats_rollup_interval_s.into());
-        tokio::spawn(rollup::every(clickhouse_client(config), interval, stats_config.stats_rollup_late_s));
+        let (late_s, settle_s) = (stats_config.stats_rollup_late_s, stats_config.stats_rollup_settle_s);
+        tokio::spawn(rollup::every(clickhouse_client(config), interval, late_s, settle_s));
     }
     if stats.is_none() {
         tracing::info!(
@@ -352,12 +354,13 @@ fn bind_sql(file: &std::path::Path, filter_args: &[String], values: &[String]) -
 }
 
 async fn stats(config: &Config, stats: &StatsConfig, command: &StatsCommand) -> anyhow::Result<()> {
+    let freshness = Freshness { settle_s: stats.stats_rollup_settle_s, ..Freshness::default() };
     let client = ingest_gateway::stats::budgeted(
         clickhouse_client(config),
         stats.stats_query_timeout_s,
         stats.stats_query_max_memory_bytes,
     );
-    let table = ingest_gateway::stats::cli::run(&client, command, now_unix()?).await?;
+    let table = ingest_gateway::stats::cli::run(&client, command, now_unix()?, freshness).await?;
     print!("{table}");
     Ok(())
 }
@@ -367,14 +370,17 @@ async fn rollup(
     stats: &StatsConfig,
     days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 ) -> anyhow::Result<()> {
-    let (now, version) = rollup::clock();
-    let (client, late_s) = (clickhouse_client(config), stats.stats_rollup_late_s);
+    let client = clickhouse_client(config);
+    let (now, version) = rollup::server_clock(&client)
+        .await
+        .with_context(|| format!("cannot read the time of ClickHouse on {}", config.clickhouse_url))?;
+    let (late_s, settle_s) = (stats.stats_rollup_late_s, stats.stats_rollup_settle_s);
     let started = std::time::Instant::now();
     let retention_days = config.events_retention_days;
     let written = match days {
         None => {
             rollup::check_retention(rollup::due(now, late_s).0, now, retention_days).map_err(anyhow::Error::msg)?;
-            rollup::run_due(&client, now, late_s, version).await
+            rollup::run_due(&client, now, late_s, settle_s, version).await
         }
         Some((from, to)) => {
             let start = |day: chrono::NaiveDate| {

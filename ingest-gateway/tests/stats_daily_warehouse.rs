@@ -82,7 +82,31 @@ async fn answers(client: &clickhouse::Client, freshness: Freshness) -> Vec<Value
 
 /// The freshness under which no day's rows answer unless a run closed it.
 fn states_only() -> Freshness {
-    Freshness { now: u32::MAX, fresh_s: 0 }
+    Freshness::closed_only()
+}
+
+/// The server's clock once it is past `after` (unix seconds): arrivals are recorded in whole seconds, so an
+/// event inserted then arrives strictly after anything recorded at `after`.
+async fn server_time_after(client: &clickhouse::Client, after: u32) -> u32 {
+    let started = Instant::now();
+    loop {
+        let (now, _) = rollup::server_clock(client).await.expect("reads the clock");
+        if now > after {
+            return now;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the server's clock stays at {now}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The last arrival of the seeded site's events, unix seconds (sql/019).
+async fn last_arrival(client: &clickhouse::Client) -> u32 {
+    client
+        .query("SELECT toUInt32(maxMerge(arrived)) FROM stats_arrivals WHERE site = ?")
+        .bind(SITE)
+        .fetch_one()
+        .await
+        .expect("reads the arrivals")
 }
 
 /// Visitors, page views and custom events of the range straight from `page_visits FINAL`.
@@ -105,8 +129,8 @@ async fn raw_counts(client: &clickhouse::Client) -> (u64, u64, u64) {
 async fn whole_days_are_read_from_the_daily_rows_with_the_numbers_of_the_states_and_the_raw_events() {
     let db = seeded().await;
     let q = question(FROM, TO, None);
-    assert_eq!(daily::plan(&db.client, &q, Freshness::at(LATER)).await.expect("plans").days.len(), 0);
-    let from_states = answers(&db.client, Freshness::at(LATER)).await;
+    assert_eq!(daily::plan(&db.client, &q, Freshness::default()).await.expect("plans").days.len(), 0);
+    let from_states = answers(&db.client, Freshness::default()).await;
 
     let rolled = rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, 1).await.expect("rolls up");
     assert_eq!(
@@ -127,17 +151,44 @@ async fn whole_days_are_read_from_the_daily_rows_with_the_numbers_of_the_states_
 #[tokio::test]
 async fn days_without_usable_rows_are_read_from_the_states_and_merged_with_the_others() {
     let db = seeded().await;
-    let from_states = answers(&db.client, Freshness::at(LATER)).await;
-    // The first and last day rolled up and still open (a run on the last day itself); the middle one never.
+    let from_states = answers(&db.client, Freshness::default()).await;
+    // The first and last day rolled up by a run that started once the seed had arrived, still open (a run on
+    // the last day itself); the middle one never.
+    let arrived = last_arrival(&db.client).await;
     let now = TO - 60;
-    rollup::run(&db.client, (FROM, FROM + DAY), now, rollup::DEFAULT_LATE_S, 5).await.expect("rolls up");
-    rollup::run(&db.client, (FROM + 2 * DAY, TO), now, rollup::DEFAULT_LATE_S, 5).await.expect("rolls up");
-    let recent = Freshness { now: 0, fresh_s: 300 };
-    let plan = daily::plan(&db.client, &question(FROM, TO, None), recent).await.expect("plans");
+    let version = u64::from(arrived) * 1_000;
+    rollup::run(&db.client, (FROM, FROM + DAY), now, rollup::DEFAULT_LATE_S, version).await.expect("rolls up");
+    rollup::run(&db.client, (FROM + 2 * DAY, TO), now, rollup::DEFAULT_LATE_S, version).await.expect("rolls up");
+    let settled = Freshness { settle_s: 0, open_days: true };
+    let plan = daily::plan(&db.client, &question(FROM, TO, None), settled).await.expect("plans");
     assert_eq!(plan.days, ["2026-10-01", "2026-10-03"]);
     assert_eq!(plan.states, [(FROM + DAY, FROM + 2 * DAY)]);
-    assert_eq!(answers(&db.client, recent).await, from_states);
-    // Rows of open days that are no longer recent are not read: everything comes from the states.
+    assert_eq!(answers(&db.client, settled).await, from_states);
+    // Rows written less than the settle time after the last arrival are not read.
+    let unsettled = Freshness { settle_s: 1, open_days: true };
+    let plan = daily::plan(&db.client, &question(FROM, TO, None), unsettled).await.expect("plans");
+    assert_eq!((plan.days.len(), plan.states), (0, vec![(FROM, TO)]));
+    // An event of the last day arriving after the run sends that day back to the states until a run
+    // writes it again: the report includes it at once.
+    server_time_after(&db.client, arrived).await;
+    db.client
+        .query(
+            "INSERT INTO page_visits (event_id, site, kind, timestamp, timestamp_ms, visitor_id, session_id, pathname) \
+             VALUES ('late-1', ?, 'pageview', toDateTime(?), ?, 'late-visitor', 'late-visit', '/late')",
+        )
+        .bind(SITE)
+        .bind(TO - 3_600)
+        .bind(u64::from(TO - 3_600) * 1_000)
+        .execute()
+        .await
+        .expect("inserts a late event");
+    let plan = daily::plan(&db.client, &question(FROM, TO, None), settled).await.expect("plans");
+    assert_eq!(plan.days, ["2026-10-01"]);
+    assert_eq!(plan.states, [(FROM + DAY, TO)]);
+    let (metrics, _) = api::aggregate_metrics(&db.client, &question(FROM, TO, None), settled).await.expect("runs");
+    let (visitors, pageviews, _) = raw_counts(&db.client).await;
+    assert_eq!((metrics.visitors, metrics.pageviews), (visitors, pageviews), "the late event counts at once");
+    // Rows of open days answer only when open days may: everything else comes from the states.
     let stale = daily::plan(&db.client, &question(FROM, TO, None), states_only()).await.expect("plans");
     assert_eq!((stale.days.len(), stale.states), (0, vec![(FROM, TO)]));
     db.drop().await;
@@ -160,12 +211,12 @@ async fn a_redelivered_event_changes_no_daily_number_before_or_after_the_next_ru
 }
 
 #[tokio::test]
-async fn the_servers_timer_writes_today_and_the_late_window() {
+async fn the_servers_timer_writes_the_past_days_of_the_late_window_and_leaves_today_live() {
     let db = TestDatabase::new().await;
     warehouse::migrate(&db.client, &repository().join("sql"), &db.sql_vars()).await.expect("migrates");
-    let timer = tokio::spawn(rollup::every(db.client.clone(), Duration::from_millis(100), rollup::DEFAULT_LATE_S));
-    let (now, _) = rollup::clock();
-    let today = daily::day_name(now);
+    let timer = tokio::spawn(rollup::every(db.client.clone(), Duration::from_millis(100), rollup::DEFAULT_LATE_S, 0));
+    let (now, _) = rollup::server_clock(&db.client).await.expect("reads the clock");
+    let yesterday = daily::day_name(now - DAY);
     let started = Instant::now();
     loop {
         let days: Vec<String> = db
@@ -174,8 +225,9 @@ async fn the_servers_timer_writes_today_and_the_late_window() {
             .fetch_all()
             .await
             .expect("reads");
-        if days.len() == 4 {
-            assert_eq!(days.last(), Some(&today), "{days:?}");
+        if days.len() >= 3 {
+            assert_eq!(days.len(), 3, "{days:?}");
+            assert_eq!(days.last(), Some(&yesterday), "{days:?}");
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "the timer wrote only {days:?}");
@@ -186,25 +238,40 @@ async fn the_servers_timer_writes_today_and_the_late_window() {
 }
 
 #[tokio::test]
-async fn a_day_closed_by_a_run_is_not_written_again_by_the_next() {
+async fn a_timed_run_writes_a_day_only_after_events_of_it_arrived_and_closes_it_without_computing_it_again() {
     let db = TestDatabase::new().await;
     warehouse::migrate(&db.client, &repository().join("sql"), &db.sql_vars()).await.expect("migrates");
     let now = TO + 12 * 3_600; // 2026-10-04 12:00: 2026-10-01 leaves its two-day window now
     let names = |days: Vec<rollup::RolledDay>| -> Vec<(String, bool)> {
         days.into_iter().map(|day| (day.day, day.closed)).collect()
     };
-    let first = rollup::run_due(&db.client, now, rollup::DEFAULT_LATE_S, 1).await.expect("runs");
+    let late = rollup::DEFAULT_LATE_S;
+    let first = rollup::run_due(&db.client, now, late, 0, 1_000).await.expect("runs");
     assert_eq!(
         names(first),
-        [
-            ("2026-10-01".to_owned(), true),
-            ("2026-10-02".to_owned(), false),
-            ("2026-10-03".to_owned(), false),
-            ("2026-10-04".to_owned(), false)
-        ]
+        [("2026-10-01".to_owned(), true), ("2026-10-02".to_owned(), false), ("2026-10-03".to_owned(), false)],
+        "never-written days of the window, not today"
     );
-    let second = rollup::run_due(&db.client, now + 300, rollup::DEFAULT_LATE_S, 2).await.expect("runs");
-    assert_eq!(second.first().map(|day| day.day.as_str()), Some("2026-10-02"));
-    assert_eq!(second.len(), 3);
+    let second = rollup::run_due(&db.client, now + 300, late, 0, 2_000).await.expect("runs");
+    assert_eq!(names(second), [], "no event arrived since");
+    // Events of 2026-10-02 arrive (recorded with the server's clock): the next run writes that day alone.
+    seed(&db.client, 2_400, 10).await; // visits 400 and 401 of 1,000 over three days: 2026-10-02
+    let arrived = last_arrival(&db.client).await;
+    let recorded: Vec<String> = db
+        .client
+        .query("SELECT toString(day) FROM stats_arrivals GROUP BY day ORDER BY day")
+        .fetch_all()
+        .await
+        .expect("reads");
+    assert!(recorded.contains(&"2026-10-02".to_owned()), "{recorded:?}");
+    let version = u64::from(arrived) * 1_000;
+    let unsettled = rollup::run_due(&db.client, now + 600, late, u32::MAX / 2, version).await.expect("runs");
+    assert_eq!(names(unsettled), [], "events still arriving: the day stays live");
+    let third = rollup::run_due(&db.client, now + 600, late, 0, version).await.expect("runs");
+    assert_eq!(names(third), [("2026-10-02".to_owned(), false)]);
+    // A day later 2026-10-02 leaves its window: its rows are current, so it is only marked closed; the day
+    // that was today is written for the first time.
+    let fourth = rollup::run_due(&db.client, now + DAY, late, 0, version + 1_000).await.expect("runs");
+    assert_eq!(names(fourth), [("2026-10-02".to_owned(), true), ("2026-10-04".to_owned(), false)]);
     db.drop().await;
 }

@@ -35,9 +35,16 @@ const TO: u32 = FROM + 86_400;
 const H1: u32 = FROM + 3_600;
 const H2: u32 = FROM + 7_200;
 
-/// The stats tables the API reads (sql/010-018), and the raw events it falls back to.
-const STATS_TABLES: [&str; 6] =
-    ["page_visits", "stats_hourly", "stats_sessions", "stats_daily_runs", "stats_daily_events", "stats_daily_visits"];
+/// The stats tables the API reads (sql/010-019), and the raw events it falls back to.
+const STATS_TABLES: [&str; 7] = [
+    "page_visits",
+    "stats_hourly",
+    "stats_sessions",
+    "stats_daily_runs",
+    "stats_daily_events",
+    "stats_daily_visits",
+    "stats_arrivals",
+];
 
 struct Stack {
     url: String,

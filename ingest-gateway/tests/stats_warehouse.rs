@@ -23,6 +23,7 @@ use ingest_gateway::auth::Auth;
 use ingest_gateway::sink::kafka::create_topic;
 use ingest_gateway::sink::memory::MemorySink;
 use ingest_gateway::stats::cli::{self, Range, StatsCommand};
+use ingest_gateway::stats::daily::Freshness;
 use ingest_gateway::stats::{query, Stats};
 use ingest_gateway::warehouse;
 use ingest_gateway::{app, AppState};
@@ -385,7 +386,9 @@ async fn the_stats_command_prints_the_apis_numbers_as_tables() {
     let db = migrated().await;
     insert(&db.client, &seeds()).await;
     let range = |filters: Vec<String>| Range { site: SITE.into(), from: FROM.to_string(), to: TO.to_string(), filters };
-    let aggregate = cli::run(&db.client, &StatsCommand::Aggregate(range(vec![])), H2 + 200).await.expect("runs");
+    let aggregate = cli::run(&db.client, &StatsCommand::Aggregate(range(vec![])), H2 + 200, Freshness::default())
+        .await
+        .expect("runs");
     assert_eq!(
         aggregate,
         "visitors  visits  pageviews  views_per_visit  bounce_rate  visit_duration_s  custom_events\n\
@@ -393,7 +396,7 @@ async fn the_stats_command_prints_the_apis_numbers_as_tables() {
     );
     let countries = StatsCommand::Breakdown { range: range(vec![]), property: "country".into(), limit: 10 };
     assert_eq!(
-        cli::run(&db.client, &countries, H2 + 200).await.expect("runs"),
+        cli::run(&db.client, &countries, H2 + 200, Freshness::default()).await.expect("runs"),
         "country  visitors  pageviews\nDE              1          3\nFR              1          1\n"
     );
     let phones = StatsCommand::Breakdown {
@@ -402,10 +405,11 @@ async fn the_stats_command_prints_the_apis_numbers_as_tables() {
         limit: 10,
     };
     assert_eq!(
-        cli::run(&db.client, &phones, H2 + 200).await.expect("runs"),
+        cli::run(&db.client, &phones, H2 + 200, Freshness::default()).await.expect("runs"),
         "entry_page  visits  bounce_rate  visit_duration_s\n/                1       100.0%                 0\n"
     );
-    let refused = cli::run(&db.client, &StatsCommand::Aggregate(range(vec!["colour=red".into()])), 0).await;
+    let refused =
+        cli::run(&db.client, &StatsCommand::Aggregate(range(vec!["colour=red".into()])), 0, Freshness::default()).await;
     assert!(refused.expect_err("refused").to_string().contains("colour"));
     db.drop().await;
 }

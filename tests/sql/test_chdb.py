@@ -225,6 +225,8 @@ def test_every_migration_applies_and_applies_again(wh):
                       "recording_chunks\tReplacingMergeTree", "recording_chunks_mv\tMaterializedView",
                       "recording_chunks_queue\tKafka", "recording_sessions\tAggregatingMergeTree",
                       "recording_sessions_mv\tMaterializedView", "recording_sessions_queue_mv\tMaterializedView",
+                      "stats_arrivals\tAggregatingMergeTree", "stats_arrivals_mv\tMaterializedView",
+                      "stats_arrivals_queue_mv\tMaterializedView",
                       "stats_daily_events\tReplacingMergeTree", "stats_daily_runs\tReplacingMergeTree",
                       "stats_daily_visits\tReplacingMergeTree",
                       "stats_hourly\tAggregatingMergeTree", "stats_hourly_mv\tMaterializedView",

@@ -159,7 +159,9 @@ def test_the_rollups_and_their_views_exist(seeded):
     wh, _ = seeded
     tables = wh.query(f"SELECT name, engine FROM system.tables WHERE database = '{DATABASE}' AND name LIKE 'stats_%' "
                       "ORDER BY name").splitlines()
-    assert tables == ["stats_daily_events\tReplacingMergeTree", "stats_daily_runs\tReplacingMergeTree",
+    assert tables == ["stats_arrivals\tAggregatingMergeTree", "stats_arrivals_mv\tMaterializedView",
+                      "stats_arrivals_queue_mv\tMaterializedView",
+                      "stats_daily_events\tReplacingMergeTree", "stats_daily_runs\tReplacingMergeTree",
                       "stats_daily_visits\tReplacingMergeTree",
                       "stats_hourly\tAggregatingMergeTree", "stats_hourly_mv\tMaterializedView",
                       "stats_hourly_queue_mv\tMaterializedView", "stats_sessions\tAggregatingMergeTree",

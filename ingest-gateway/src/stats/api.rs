@@ -298,8 +298,8 @@ pub async fn timeseries(
     let params = params(query, TIMESERIES_PARAMS)?;
     let q = parse_question(&params)?;
     let interval = given(&params, "interval").unwrap_or("day");
-    let step =
-        query::interval_seconds(interval).ok_or_else(|| StatsError::invalid("interval", "must be hour or day"))?;
+    let step = query::interval_seconds(interval)
+        .ok_or_else(|| StatsError::invalid("interval", "must be minute, hour or day"))?;
     if (q.to - q.from).div_ceil(step) > MAX_BUCKETS {
         return Err(StatsError::invalid(
             "interval",

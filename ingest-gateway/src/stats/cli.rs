@@ -82,9 +82,13 @@ fn params(range: &Range, extra: &[(&str, String)]) -> Result<HashMap<String, Str
     Ok(params)
 }
 
-/// Runs one report and renders it; `now` is the current unix time.
-pub async fn run(client: &clickhouse::Client, command: &StatsCommand, now: u32) -> Result<String, StatsError> {
-    let freshness = Freshness::at(now);
+/// Runs one report and renders it; `now` is the current unix time, `freshness` says which daily rows answer.
+pub async fn run(
+    client: &clickhouse::Client,
+    command: &StatsCommand,
+    now: u32,
+    freshness: Freshness,
+) -> Result<String, StatsError> {
     match command {
         StatsCommand::Aggregate(range) => {
             let q = api::parse_question(&params(range, &[])?)?;
@@ -95,7 +99,7 @@ pub async fn run(client: &clickhouse::Client, command: &StatsCommand, now: u32) 
             let q = api::parse_question(&params(range, &[])?)?;
             let step = query::interval_seconds(interval).ok_or_else(|| StatsError::InvalidParameter {
                 parameter: "interval".to_owned(),
-                reason: "must be hour or day".to_owned(),
+                reason: "must be minute, hour or day".to_owned(),
             })?;
             let (buckets, _) = api::timeseries_buckets(client, &q, step, freshness).await?;
             let rows: Vec<Vec<String>> = buckets.iter().map(bucket_cells).collect();

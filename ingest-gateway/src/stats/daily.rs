@@ -1,7 +1,8 @@
 //! Reports over whole UTC days from the finalized daily rows (`sql/016`-`018`) that [`super::rollup`]
 //! writes, so that a month is about 30 rows per value rather than sets of millions of ids merged at query
 //! time. Each day of a range is read from those rows when a rollup run closed it (past its late window) or
-//! wrote it within [`Freshness::fresh_s`]; every other day, and every question the daily rows do not key
+//! started at least [`Freshness::settle_s`] after the day's last arrival (`sql/019`); every other day (today,
+//! while events arrive), and every question the daily rows do not key
 //! (ranges that are not whole days, a page filter, two filters, a filtered breakdown), is answered from the
 //! states of `stats_hourly` and `stats_sessions` as before, so a stopped rollup makes reports slower, never
 //! wrong or stale. Both give the same numbers (the chDB and 18.16 tests hold them to the raw events).
@@ -17,39 +18,81 @@ use serde::Deserialize;
 use super::query::{self, Counts, Dimension, EventRow, Question, VisitRow, Visits, DAY_S};
 
 const DAYS: &str = include_str!("../../../sql/queries/stats_daily_days.sql");
+const ARRIVALS: &str = include_str!("../../../sql/queries/stats_arrivals.sql");
 const COUNTS: &str = include_str!("../../../sql/queries/stats_daily_counts.sql");
 const VISITS: &str = include_str!("../../../sql/queries/stats_daily_visits.sql");
 const BREAKDOWN: &str = include_str!("../../../sql/queries/stats_daily_breakdown.sql");
 const BREAKDOWN_VISITS: &str = include_str!("../../../sql/queries/stats_daily_breakdown_visits.sql");
 
-/// How recent a run's rows of a day that was not closed yet (today, yesterday) must be to answer: three
-/// default rollup intervals, so one failed or slow run does not send those days to the states.
-pub const DEFAULT_FRESH_S: u32 = 900;
+/// Default seconds a day's last arrival must precede the run that wrote its rows for them to answer: longer
+/// than any insert takes, so a run cannot have read the day before an event that arrived ahead of it was
+/// stored.
+pub const DEFAULT_SETTLE_S: u32 = 60;
 
-/// When a day's finalized rows may answer: a run closed the day, or wrote it at most `fresh_s` before `now`.
+/// When a day's finalized rows may answer: a run closed the day, or started at least `settle_s` after the
+/// site's last arrival for it (sql/019), so that they hold every event of the day that is stored. With
+/// `open_days` false only closed days answer (a test's way to read every open day from the rollups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Freshness {
-    /// Unix seconds.
-    pub now: u32,
-    pub fresh_s: u32,
+    pub settle_s: u32,
+    pub open_days: bool,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Self { settle_s: DEFAULT_SETTLE_S, open_days: true }
+    }
 }
 
 impl Freshness {
-    pub fn at(now: u32) -> Self {
-        Self { now, fresh_s: DEFAULT_FRESH_S }
+    /// Only days a run closed answer from the daily rows.
+    pub fn closed_only() -> Self {
+        Self { open_days: false, ..Self::default() }
     }
 
-    fn usable(self, run: &DayRun) -> bool {
-        run.closed > 0 || run.version / 1_000 + u64::from(self.fresh_s) >= u64::from(self.now)
+    fn usable(self, run: &DayRun, arrived: Option<u32>) -> bool {
+        run.closed > 0 || (self.open_days && current(run.version, arrived, self.settle_s))
     }
+}
+
+/// Whether rows written by a run of `version` (unix ms) hold every event of a day whose last arrival was
+/// `arrived` (unix seconds; `None`: no arrival recorded, as for days stored before sql/019).
+pub fn current(version: u64, arrived: Option<u32>, settle_s: u32) -> bool {
+    arrived.is_none_or(|arrived| u64::from(arrived) + u64::from(settle_s) <= version / 1_000)
 }
 
 /// A row of `stats_daily_days.sql`.
 #[derive(Debug, Clone, Deserialize, clickhouse::Row)]
-struct DayRun {
+pub struct DayRun {
+    pub day: String,
+    pub version: u64,
+    pub closed: u8,
+}
+
+/// A row of `stats_arrivals.sql`.
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+struct Arrival {
     day: String,
-    version: u64,
-    closed: u8,
+    arrived: u32,
+}
+
+/// The runs that wrote the days of `[from, to)` (unix seconds), by day.
+pub async fn runs(client: &Client, from: u32, to: u32) -> Result<HashMap<String, DayRun>, clickhouse::error::Error> {
+    let rows: Vec<DayRun> = client.query(DAYS).bind(day_name(from)).bind(day_name(to)).fetch_all().await?;
+    Ok(rows.into_iter().map(|run| (run.day.clone(), run)).collect())
+}
+
+/// When events of each day of `[from, to)` last arrived (unix seconds), for `site`, or for every site when
+/// `site` is empty.
+pub async fn arrivals(
+    client: &Client,
+    site: &str,
+    from: u32,
+    to: u32,
+) -> Result<HashMap<String, u32>, clickhouse::error::Error> {
+    let rows: Vec<Arrival> =
+        client.query(ARRIVALS).bind(site).bind(site).bind(day_name(from)).bind(day_name(to)).fetch_all().await?;
+    Ok(rows.into_iter().map(|row| (row.day, row.arrived)).collect())
 }
 
 /// A row of `stats_daily_counts.sql`.
@@ -106,8 +149,13 @@ fn day_start(name: &str) -> Option<u32> {
 
 /// Splits a question of whole days into the days whose finalized rows may answer and runs of the others.
 pub async fn plan(client: &Client, q: &Question, freshness: Freshness) -> Result<Plan, clickhouse::error::Error> {
-    let runs: Vec<DayRun> = client.query(DAYS).bind(day_name(q.from)).bind(day_name(q.to)).fetch_all().await?;
-    let usable: HashSet<String> = runs.into_iter().filter(|run| freshness.usable(run)).map(|run| run.day).collect();
+    let arrived = arrivals(client, &q.site, q.from, q.to).await?;
+    let usable: HashSet<String> = runs(client, q.from, q.to)
+        .await?
+        .into_values()
+        .filter(|run| freshness.usable(run, arrived.get(&run.day).copied()))
+        .map(|run| run.day)
+        .collect();
     Ok(plan_days(q.from, q.to, &usable))
 }
 
@@ -330,11 +378,14 @@ mod tests {
     }
 
     #[test]
-    fn a_day_answers_when_closed_or_written_recently() {
+    fn a_day_answers_when_closed_or_written_after_its_last_arrival_settled() {
         let run = |version_s: u64, closed: u8| DayRun { day: "2026-01-01".into(), version: version_s * 1_000, closed };
-        let freshness = Freshness { now: 10_000, fresh_s: 300 };
-        assert!(freshness.usable(&run(9_700, 0)));
-        assert!(!freshness.usable(&run(9_699, 0)));
-        assert!(freshness.usable(&run(1, 1)));
+        let freshness = Freshness { settle_s: 60, open_days: true };
+        assert!(freshness.usable(&run(10_060, 0), Some(10_000)));
+        assert!(!freshness.usable(&run(10_059, 0), Some(10_000)), "an insert may still have been under way");
+        assert!(!freshness.usable(&run(9_000, 0), Some(10_000)), "an event arrived after the run");
+        assert!(freshness.usable(&run(1, 0), None), "no arrival recorded since the rows were written");
+        assert!(freshness.usable(&run(1, 1), Some(10_000)), "a closed day answers whatever arrives");
+        assert!(!Freshness::closed_only().usable(&run(10_060, 0), Some(10_000)));
     }
 }

@@ -61,20 +61,23 @@ pub struct StatsConfig {
     #[arg(long, env = "STATS_PASSWORD", hide_env_values = true, global = true)]
     pub stats_password: Option<Secret>,
 
-    /// Seconds between the server's runs of the stats rollup (today and the late window, see
-    /// `ingest-gateway rollup`), while the stats API is on; 0 turns the timer off.
+    /// Seconds between the server's runs of the stats rollup (the days of the late window that received
+    /// events since their last run, see `ingest-gateway rollup`), while the stats API is on; 0 turns the
+    /// timer off. A run over days without new events costs two small reads.
     #[arg(long, env = "STATS_ROLLUP_INTERVAL_S", default_value_t = rollup::DEFAULT_INTERVAL_S, global = true)]
     pub stats_rollup_interval_s: u32,
 
-    /// Seconds after a UTC day's end during which its events may still arrive; each rollup run writes those
-    /// days again, and closes a day once they have passed. Keep it above the edge queue's QUEUE_MAX_AGE_S.
+    /// Seconds after a UTC day's end during which its events may still arrive; a rollup run writes such a
+    /// day again when events of it arrived, and closes it once they have passed. Keep it above the edge
+    /// queue's QUEUE_MAX_AGE_S.
     #[arg(long, env = "STATS_ROLLUP_LATE_S", default_value_t = rollup::DEFAULT_LATE_S, global = true)]
     pub stats_rollup_late_s: u32,
 
-    /// Seconds for which a rollup run's rows of a day still in its late window answer reports; older, the
-    /// day is read from the states. Keep it above STATS_ROLLUP_INTERVAL_S.
-    #[arg(long, env = "STATS_ROLLUP_FRESH_S", default_value_t = daily::DEFAULT_FRESH_S, global = true)]
-    pub stats_rollup_fresh_s: u32,
+    /// Seconds a day's last event must have arrived before a rollup run for that run's rows to answer
+    /// reports (and before a timed run writes the day); until then the day is read from the live rollups.
+    /// Longer than an insert takes; longer also delays the daily rows of a day that stopped receiving events.
+    #[arg(long, env = "STATS_ROLLUP_SETTLE_S", default_value_t = daily::DEFAULT_SETTLE_S, global = true)]
+    pub stats_rollup_settle_s: u32,
 
     /// Longest a stats query may run, in seconds (ClickHouse `max_execution_time`); a report that needs more
     /// is refused with 503 `query_over_budget` instead of answering late.
@@ -113,11 +116,6 @@ impl StatsConfig {
         if self.stats_query_timeout_s == 0 || self.stats_query_max_memory_bytes == 0 {
             return Err("STATS_QUERY_TIMEOUT_S and STATS_QUERY_MAX_MEMORY_BYTES must be above 0".to_owned());
         }
-        if self.stats_rollup_interval_s > 0 && self.stats_rollup_fresh_s <= self.stats_rollup_interval_s {
-            return Err("STATS_ROLLUP_FRESH_S must be above STATS_ROLLUP_INTERVAL_S, or today's numbers would \
-                        be read from the slower states between runs"
-                .to_owned());
-        }
         let bearer = self.stats_token.as_ref().map(|token| Client::with_token("stats-token", token.expose()));
         let clients: Vec<Client> = bearer.into_iter().chain(basic).collect();
         if clients.is_empty() {
@@ -132,18 +130,18 @@ pub struct Stats {
     pub auth: Auth,
     pub client: clickhouse::Client,
     pub now: Arc<dyn Fn() -> u32 + Send + Sync>,
-    /// See [`StatsConfig::stats_rollup_fresh_s`].
-    pub fresh_s: u32,
+    /// See [`StatsConfig::stats_rollup_settle_s`].
+    pub settle_s: u32,
 }
 
 impl Stats {
     pub fn new(auth: Auth, client: clickhouse::Client) -> Self {
-        Self { auth, client, now: Arc::new(now_unix), fresh_s: daily::DEFAULT_FRESH_S }
+        Self { auth, client, now: Arc::new(now_unix), settle_s: daily::DEFAULT_SETTLE_S }
     }
 
     /// When the daily rows of a day still in its late window answer, as of now.
     pub fn freshness(&self) -> daily::Freshness {
-        daily::Freshness { now: (self.now)(), fresh_s: self.fresh_s }
+        daily::Freshness { settle_s: self.settle_s, ..daily::Freshness::default() }
     }
 
     pub fn with_clock(mut self, now: impl Fn() -> u32 + Send + Sync + 'static) -> Self {
@@ -155,7 +153,7 @@ impl Stats {
     /// carries the configured budget.
     pub fn from_config(config: &StatsConfig, client: clickhouse::Client) -> Result<Option<Self>, String> {
         let client = budgeted(client, config.stats_query_timeout_s, config.stats_query_max_memory_bytes);
-        Ok(config.auth()?.map(|auth| Self { fresh_s: config.stats_rollup_fresh_s, ..Self::new(auth, client) }))
+        Ok(config.auth()?.map(|auth| Self { settle_s: config.stats_rollup_settle_s, ..Self::new(auth, client) }))
     }
 
     fn check(&self, headers: &axum::http::HeaderMap) -> Result<(), StatsError> {
@@ -221,7 +219,7 @@ mod tests {
             stats_password: password.map(Secret::new),
             stats_rollup_interval_s: rollup::DEFAULT_INTERVAL_S,
             stats_rollup_late_s: rollup::DEFAULT_LATE_S,
-            stats_rollup_fresh_s: daily::DEFAULT_FRESH_S,
+            stats_rollup_settle_s: daily::DEFAULT_SETTLE_S,
             stats_query_timeout_s: DEFAULT_QUERY_TIMEOUT_S,
             stats_query_max_memory_bytes: DEFAULT_QUERY_MAX_MEMORY_BYTES,
         }
@@ -233,14 +231,5 @@ mod tests {
         assert!(config(Some("t"), None, None).auth().expect("valid").is_some());
         assert!(config(None, Some("a"), None).auth().expect_err("refused").contains("STATS_PASSWORD"));
         assert!(config(Some(""), None, None).auth().expect_err("refused").contains("STATS_TOKEN"));
-    }
-
-    #[test]
-    fn rollup_rows_that_would_age_out_between_runs_are_refused() {
-        let mut stale = config(Some("t"), None, None);
-        stale.stats_rollup_fresh_s = stale.stats_rollup_interval_s;
-        assert!(stale.auth().expect_err("refused").contains("STATS_ROLLUP_FRESH_S"));
-        stale.stats_rollup_interval_s = 0;
-        assert!(stale.auth().is_ok(), "without the timer, runs are the operator's");
     }
 }

@@ -154,7 +154,8 @@ pub async fn counts(
     q: &Question,
     step: u32,
 ) -> Result<(Source, Vec<Counts>), clickhouse::error::Error> {
-    let source = q.counts_source();
+    // The rollup's buckets are hours: a finer step reads the raw events.
+    let source = if step.is_multiple_of(HOUR_S) { q.counts_source() } else { Source::Raw };
     let template = if source == Source::Rollup { &COUNTS } else { &COUNTS_RAW };
     let query = filtered(client, template, &q.filters, |query| {
         query.bind(q.from).bind(step).bind(step).bind(q.from).bind(&q.site).bind(q.from).bind(q.to)
@@ -270,6 +271,7 @@ pub fn buckets(from: u32, to: u32, step: u32) -> Vec<u32> {
 /// Seconds of an interval name, for time series.
 pub fn interval_seconds(name: &str) -> Option<u32> {
     match name {
+        "minute" => Some(60),
         "hour" => Some(HOUR_S),
         "day" => Some(DAY_S),
         _ => None,

@@ -4,11 +4,12 @@
 //! API is on.
 //!
 //! It is idempotent: a day is computed again whole from `page_visits FINAL` and `stats_sessions`, both of
-//! which hold a redelivered event once, and the new rows replace the old ones (highest version). Each timed
-//! run covers today and the days of the late window (`STATS_ROLLUP_LATE_S`, two days by default: the edge's
-//! queue gives up on a message after one) that no run has closed yet, so events that arrive late are counted
-//! by the next run. A day is marked closed by the first run after its late window, and then left alone; until
-//! then its rows answer only while recent.
+//! which hold a redelivered event once, and the new rows replace the old ones (highest version). A timed run
+//! looks at the past days of the late window (`STATS_ROLLUP_LATE_S`, two days by default: the edge's queue
+//! gives up on a message after one) and writes only those that received events since their last run (the
+//! arrivals of `sql/019`) and then none for `STATS_ROLLUP_SETTLE_S`: its work follows the events that
+//! arrived. Today is never written by the timer: it is read live from the rollups every insert updates. A day
+//! is marked closed by the first run after its late window, and then left alone.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -16,13 +17,12 @@ use std::time::Duration;
 use analytics_model::Template;
 use clickhouse::Client;
 
-use super::daily::day_name;
+use super::daily::{self, day_name, DayRun};
 use super::query::DAY_S;
 
 static EVENTS: LazyLock<Template> = template!("stats_rollup_events.sql");
 static VISITS: LazyLock<Template> = template!("stats_rollup_visits.sql");
 const MARK: &str = include_str!("../../../sql/queries/stats_rollup_mark.sql");
-const CLOSED: &str = include_str!("../../../sql/queries/stats_rollup_closed.sql");
 
 /// Default seconds between the server's runs: a run rewrites whole days (seconds of server time per day of
 /// 300,000 page views, BENCHMARKS.md), so today's numbers lag by up to this much.
@@ -104,38 +104,96 @@ pub async fn run(
     Ok(rolled)
 }
 
-/// Writes the due days that no run has closed yet, oldest first: what the server's timer does.
+/// What a timed run does with one day of the late window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayAction {
+    /// Nothing: closed already, today (read live from the rollups), rows current, or events still arriving.
+    Skip,
+    /// Write the day's rows: it has none, or events arrived after its last run and have settled.
+    Write,
+    /// Its rows are current and its late window is over: mark it closed without computing it again.
+    Close,
+}
+
+/// Decides a day `[start, start + DAY_S)` for a run at `now` of `version` (its start, unix ms, on the clock
+/// arrivals are recorded with), from the day's last run (`None`: never written) and its last arrival over
+/// every site (`None`: none recorded). Work follows the events: a day is computed
+/// again only after events of it arrived, and only once they stopped for `settle_s`, so that the new rows
+/// answer at once; today is left to the live rollups, which are exact and current without any run.
+pub fn decide(
+    (start, now, version): (u32, u32, u64),
+    late_s: u32,
+    settle_s: u32,
+    run: Option<&DayRun>,
+    arrived: Option<u32>,
+) -> DayAction {
+    let end = start.saturating_add(DAY_S);
+    if run.is_some_and(|run| run.closed > 0) || end > now {
+        return DayAction::Skip;
+    }
+    let closing = u64::from(now) >= u64::from(end) + u64::from(late_s);
+    if run.is_some_and(|run| daily::current(run.version, arrived, settle_s)) {
+        return if closing { DayAction::Close } else { DayAction::Skip };
+    }
+    // Rows written now would be current: the events have stopped arriving for the settle time.
+    if daily::current(version, arrived, settle_s) {
+        DayAction::Write
+    } else {
+        DayAction::Skip
+    }
+}
+
+/// Writes or closes the days of the late window as [`decide`] says, oldest first: what the server's timer
+/// does. `now` and `version` must come from the server's clock, the one `sql/019` records arrivals with.
 pub async fn run_due(
     client: &Client,
     now: u32,
     late_s: u32,
+    settle_s: u32,
     version: u64,
 ) -> Result<Vec<RolledDay>, clickhouse::error::Error> {
     let (from, to) = due(now, late_s);
-    let closed: Vec<String> = client.query(CLOSED).bind(day_name(from)).bind(day_name(to)).fetch_all().await?;
+    let runs = daily::runs(client, from, to).await?;
+    let arrivals = daily::arrivals(client, "", from, to).await?;
     let mut rolled = Vec::new();
     for start in (from..to).step_by(DAY_S as usize) {
-        if !closed.contains(&day_name(start)) {
-            rolled.extend(run(client, (start, start + DAY_S), now, late_s, version).await?);
+        let day = day_name(start);
+        match decide((start, now, version), late_s, settle_s, runs.get(&day), arrivals.get(&day).copied()) {
+            DayAction::Skip => {}
+            DayAction::Write => rolled.extend(run(client, (start, start + DAY_S), now, late_s, version).await?),
+            DayAction::Close => {
+                client.query(MARK).bind(&day).bind(version).bind(1_u8).execute().await?;
+                rolled.push(RolledDay { day, closed: true });
+            }
         }
     }
     Ok(rolled)
 }
 
 /// Runs the due days every `interval`, for as long as the server runs. A failed run is logged and retried at
-/// the next tick: until then the API answers those days from the states.
-pub async fn every(client: Client, interval: Duration, late_s: u32) {
+/// the next tick: until then the API answers those days from the live rollups.
+pub async fn every(client: Client, interval: Duration, late_s: u32, settle_s: u32) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let (now, version) = clock();
         let started = std::time::Instant::now();
-        match run_due(&client, now, late_s, version).await {
+        let outcome = match server_clock(&client).await {
+            Ok((now, version)) => run_due(&client, now, late_s, settle_s, version).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
             Ok(days) => tracing::debug!(?days, elapsed_ms = started.elapsed().as_millis(), "stats rollup written"),
-            Err(error) => tracing::warn!(%error, "stats rollup failed; reports read those days from the states"),
+            Err(error) => tracing::warn!(%error, "stats rollup failed; reports read those days from the live rollups"),
         }
     }
+}
+
+/// The server's current time as unix seconds and as a run's version (unix ms): the clock `sql/019`
+/// records arrivals with, so that no skew between hosts can make rows look newer than an arrival.
+pub async fn server_clock(client: &Client) -> Result<(u32, u64), clickhouse::error::Error> {
+    let now: u32 = client.query("SELECT toUInt32(now())").fetch_one().await?;
+    Ok((now, u64::from(now) * 1_000))
 }
 
 /// The current time as unix seconds and as the run's version (unix ms).
@@ -174,5 +232,26 @@ mod tests {
         // At 2026-01-03 10:00 with a two-day window: 2025-12-31 (closed now) through 2026-01-03.
         assert_eq!(due(JAN_3 + 36_000, DEFAULT_LATE_S), (JAN_3 - 3 * DAY_S, JAN_3 + DAY_S));
         assert_eq!(due(JAN_3, 0), (JAN_3 - DAY_S, JAN_3 + DAY_S));
+    }
+
+    #[test]
+    fn a_timed_run_writes_a_past_day_once_its_events_settled_and_closes_current_rows_without_computing_them() {
+        let day = JAN_3 - DAY_S; // 2026-01-02
+        let at = |now: u32| (day, now, u64::from(now) * 1_000);
+        let written = |version_s: u64, closed: u8| DayRun { day: day_name(day), version: version_s * 1_000, closed };
+        let (late, settle) = (DEFAULT_LATE_S, 60);
+        let noon = JAN_3 + 43_200;
+        assert_eq!(decide((JAN_3, noon, 0), late, settle, None, Some(noon)), DayAction::Skip, "today stays live");
+        assert_eq!(decide(at(noon), late, settle, None, None), DayAction::Write, "never written");
+        assert_eq!(decide(at(noon), late, settle, None, Some(noon - 60)), DayAction::Write);
+        assert_eq!(decide(at(noon), late, settle, None, Some(noon - 59)), DayAction::Skip, "still arriving");
+        let current = written(u64::from(noon - 600), 0);
+        assert_eq!(decide(at(noon), late, settle, Some(&current), Some(noon - 700)), DayAction::Skip, "nothing new");
+        assert_eq!(decide(at(noon), late, settle, Some(&current), Some(noon - 300)), DayAction::Write, "new events");
+        let closing = JAN_3 + DAY_S + late;
+        assert_eq!(decide(at(closing), late, settle, Some(&current), Some(noon - 700)), DayAction::Close);
+        assert_eq!(decide(at(closing), late, settle, Some(&current), Some(noon)), DayAction::Write);
+        let closed = written(u64::from(noon), 1);
+        assert_eq!(decide(at(closing), late, settle, Some(&closed), Some(closing - 1)), DayAction::Skip);
     }
 }

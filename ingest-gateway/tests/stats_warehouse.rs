@@ -254,6 +254,68 @@ async fn a_redelivered_event_is_stored_twice_and_changes_no_number() {
     db.drop().await;
 }
 
+/// A request with its `If-None-Match`, as the dashboard refreshes: the status, the `ETag` and the body.
+async fn conditional(router: &Router, uri: &str, tag: Option<&str>) -> (StatusCode, String, Vec<u8>) {
+    let mut request = Request::builder().uri(uri).header("authorization", format!("Bearer {TOKEN}"));
+    if let Some(tag) = tag {
+        request = request.header("if-none-match", tag);
+    }
+    let response = router.clone().oneshot(request.body(Body::empty()).expect("request")).await.expect("answers");
+    let status = response.status();
+    let tag = response.headers().get("etag").map(|v| v.to_str().expect("ascii").to_owned()).unwrap_or_default();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    (status, tag, bytes)
+}
+
+#[tokio::test]
+async fn an_unchanged_answer_is_not_sent_again_and_a_new_event_changes_it_at_once() {
+    let db = migrated().await;
+    let seeds = seeds();
+    insert(&db.client, &seeds).await;
+    let router = gateway(&db);
+    for uri in [
+        format!("/api/v1/stats/aggregate?{}", range()),
+        format!("/api/v1/stats/timeseries?{}&interval=hour", range()),
+        format!("/api/v1/stats/breakdown?{}&property=page", range()),
+    ] {
+        let (status, tag, body) = conditional(&router, &uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(tag.starts_with('"') && tag.len() == 34, "{uri}: a strong tag, {tag:?}");
+        let (again, same_tag, empty) = conditional(&router, &uri, Some(&tag)).await;
+        assert_eq!((again, same_tag.as_str(), empty.len()), (StatusCode::NOT_MODIFIED, tag.as_str(), 0), "{uri}");
+        let (other, _, whole) = conditional(&router, &uri, Some("\"another\"")).await;
+        assert_eq!((other, &whole), (StatusCode::OK, &body), "{uri}");
+    }
+    let uri = format!("/api/v1/stats/aggregate?{}", range());
+    let (_, tag, _) = conditional(&router, &uri, None).await;
+    insert(&db.client, &[event("n1", "S9", "v9", H1 + 30, "/new", "pageview", &DESKTOP_DE)]).await;
+    let (status, new_tag, body) = conditional(&router, &uri, Some(&tag)).await;
+    assert_eq!(status, StatusCode::OK, "the new event changed the answer");
+    assert_ne!(new_tag, tag);
+    let answer: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(answer["results"]["pageviews"], 5, "{answer}");
+    let (refused, no_tag, _) = conditional(&router, &format!("/api/v1/stats/aggregate?site={SITE}"), Some(&tag)).await;
+    assert_eq!((refused, no_tag.as_str()), (StatusCode::BAD_REQUEST, ""), "errors carry no tag");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_time_series_per_minute_counts_what_the_hour_counts() {
+    let db = migrated().await;
+    insert(&db.client, &seeds()).await;
+    let router = gateway(&db);
+    let hour = ok(&router, &format!("/api/v1/stats/aggregate?site={SITE}&from={H1}&to={H2}")).await;
+    let minutes = ok(&router, &format!("/api/v1/stats/timeseries?site={SITE}&from={H1}&to={H2}&interval=minute")).await;
+    let buckets = minutes["results"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), 60);
+    assert_eq!(buckets[0]["time"], H1);
+    let sum = |name: &str| buckets.iter().map(|b| b[name].as_u64().expect("a count")).sum::<u64>();
+    assert_eq!(sum("pageviews"), hour["results"]["pageviews"].as_u64().expect("a count"));
+    assert!(sum("pageviews") > 0, "{hour}");
+    assert_eq!(minutes["source"]["counts"], "raw", "minutes are finer than the hourly rollup");
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn ingestion_per_minute_lists_empty_minutes_as_zero() {
     let db = migrated().await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use analytics_model::{filterable, Ratios};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header::CACHE_CONTROL;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -97,9 +97,17 @@ impl IntoResponse for StatsError {
     }
 }
 
+/// An answer as JSON, never stored by caches (it shows visitor data), tagged for conditional requests
+/// ([`super::conditional`]).
 fn json_response<T: Serialize>(body: &T) -> Response {
-    let mut response = axum::Json(body).into_response();
+    // The answers are plain structs of numbers and strings; axum's own error answer covers the impossible.
+    let Ok(bytes) = serde_json::to_vec(body) else {
+        return axum::Json(body).into_response();
+    };
+    let tag = super::conditional::entity_tag(&bytes);
+    let mut response = ([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response();
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(ETAG, tag);
     response
 }
 

@@ -1,17 +1,18 @@
 //! Web analytics: the stats API (`/api/v1/stats/...`) and `ingest-gateway stats`, read from the rollups
-//! that `sql/010`-`018` keep from the ingested events (see sql/README.md, "Analytics rollups").
+//! that `sql/010`-`021` keep from the ingested events (see sql/README.md, "Analytics rollups").
 //!
 //! - [`query`]: which table answers a question (rollup or raw events) and the bound queries.
 //! - [`daily`]: whole-day questions from the finalized daily rows, merged with the states for other days.
 //! - [`rollup`]: writes those daily rows (`ingest-gateway rollup`, and a timer in the server).
 //! - [`api`]: the routes, their parameters and answers, behind their own read-only credentials.
 //! - [`cli`]: `ingest-gateway stats ...`, the same answers as tables.
+//! - [`conditional`]: `ETag` on every answer and `304 Not Modified` for `If-None-Match`, for live pages.
 //!
 //! Routes, all authenticated (`STATS_TOKEN`, or `STATS_USERNAME` and `STATS_PASSWORD`):
 //!
 //! ```text
 //! GET /api/v1/stats/aggregate   site, from, to, filters                      the headline numbers
-//! GET /api/v1/stats/timeseries  site, from, to, interval (hour|day), filters  the same per bucket
+//! GET /api/v1/stats/timeseries  site, from, to, interval (minute|hour|day), filters  the same per bucket
 //! GET /api/v1/stats/breakdown   site, from, to, property, filters, limit      top values of a property
 //! GET /api/v1/stats/realtime    site                                          visitors of the last 5 minutes
 //! ```
@@ -32,6 +33,7 @@ macro_rules! template {
 
 pub mod api;
 pub mod cli;
+pub mod conditional;
 pub mod daily;
 pub mod query;
 pub mod rollup;
@@ -192,6 +194,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(stats: Option<Arc<Stats>>) -> Ro
         .route("/api/v1/stats/breakdown", get(api::breakdown))
         .route("/api/v1/stats/realtime", get(api::realtime))
         .route("/api/v1/stats/{*rest}", axum::routing::any(api::unknown_route))
+        .layer(axum::middleware::from_fn(conditional::not_modified))
         .layer(axum::middleware::from_fn_with_state(stats.clone(), require_credentials))
         .with_state(stats)
 }

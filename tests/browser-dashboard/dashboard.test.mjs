@@ -309,3 +309,44 @@ test("on a phone-sized screen the page fits the width, and both layouts' screens
     assert.deepEqual(problems, []);
   }
 });
+
+test("the page counts new events by itself, asking again with If-None-Match, and the realtime view shows the last 30 minutes",
+  async (t) => {
+    const live = `live-${RUN}.example`;
+    const liveEvent = (session, pathname, secondsAgo) =>
+      event(session, `lv-${session}`, Date.now() / 1000 - secondsAgo, pathname, "pageview", USA, { site: live, hostname: live });
+    await insert([liveEvent("L1", "/first", 120)]);
+    const { page, problems } = await signedInPage(t);
+    const statuses = [];
+    page.on("response", (response) => {
+      if (response.url().includes("/api/v1/stats/aggregate")) statuses.push(response.status());
+    });
+    await page.goto(`${origin}/dashboard?site=${live}&period=realtime`);
+    const generation = await settled(page);
+    assert.match(await page.locator("#range").textContent(), /^last 30 minutes, \d\d:\d\d to \d\d:\d\d \(UTC\)$/);
+    assert.equal(await page.locator("#period").inputValue(), "realtime");
+    assert.deepEqual([(await headline(page)).pageviews, (await headline(page)).current], ["1", "1"]);
+    assert.deepEqual(await tableRows(page, "pages"), [["/first", "1", "1"]]);
+    await page.evaluate(() => {
+      window.__sameDocument = true;
+    });
+
+    // Unchanged numbers are asked for again and answered 304.
+    await poll("an aggregate answered 304", async () => statuses.includes(304), DEADLINE_MS);
+
+    // Two new page views are drawn without a reload: numbers, tables and the per-minute chart.
+    await insert([liveEvent("L2", "/second", 30), liveEvent("L2", "/first", 20)]);
+    await page.waitForFunction(() => document.getElementById("stat-pageviews").textContent === "3", null, { timeout: DEADLINE_MS });
+    await page.waitForFunction(
+      () => document.querySelectorAll("#panel-pages table.breakdown tbody tr").length === 2,
+      null,
+      { timeout: DEADLINE_MS },
+    );
+    assert.deepEqual(await tableRows(page, "pages"), [["/first", "2", "2"], ["/second", "1", "1"]]);
+    assert.equal(await page.locator("#chart canvas").count(), 1);
+    assert.deepEqual([(await headline(page)).visitors, (await headline(page)).current], ["2", "2"]);
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was not reloaded");
+    assert.equal(Number(await page.evaluate(() => document.body.dataset.generation)), generation, "no new view was loaded");
+    assert.ok(Number(await page.evaluate(() => document.body.dataset.refreshes)) > 0);
+    assert.deepEqual(problems, []);
+  });

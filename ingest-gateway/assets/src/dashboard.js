@@ -9,6 +9,11 @@
 //
 // The whole view lives in the query string (site, period or from/to, the filters, the chosen tab of each
 // panel), so a view can be linked, and back/forward walk through the filters.
+//
+// The page keeps itself current without a reload: every REFRESH_MS it asks for the headline numbers again
+// with If-None-Match (the API tags every answer, GET answers 304 when unchanged), and only when they changed
+// does it ask for the chart and the tables again, each conditionally, redrawing what changed. "Last 30
+// minutes" is the realtime view: the numbers, a per-minute chart and the tables over the last 30 minutes.
 import uPlot from "uplot";
 import { dimensions } from "../../../analytics-model/contracts/dimensions.json";
 import { PANELS } from "./dashboard-layout.js";
@@ -22,7 +27,10 @@ const FILTERS = Object.fromEntries(dimensions.filter((d) => d.filterable).map((d
 /** Filters that select visits by any page view, which visit breakdowns (entry, exit pages) cannot take. */
 const PAGEVIEW_FILTERS = dimensions.filter((d) => d.on_visits === "any_pageview").map((d) => d.name);
 
-const PERIODS = ["day", "7d", "30d", "custom"];
+const PERIODS = ["realtime", "day", "7d", "30d", "custom"];
+/** How often the page asks whether its numbers changed; an event is counted about a second after it is sent. */
+const REFRESH_MS = 1000;
+const REALTIME_MINUTES = 30;
 const ROWS_PER_TABLE = 10;
 const DAY_MS = 86_400_000;
 
@@ -71,8 +79,13 @@ function viewQuery(view) {
   return query.toString();
 }
 
-/** The API's `from` and `to` (both UTC dates, `to` included) and the chart's interval. */
+/** The API's `from` and `to` (both UTC dates, `to` included; unix seconds for the realtime view, `to`
+ * excluded) and the chart's interval. */
 function range(view, now = Date.now()) {
+  if (view.period === "realtime") {
+    const to = (Math.floor(now / 60_000) + 1) * 60;
+    return { from: to - REALTIME_MINUTES * 60, to, interval: "minute" };
+  }
   const today = utcDate(now);
   let from = today;
   let to = today;
@@ -123,16 +136,29 @@ const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {}
 
-async function api(route, params) {
-  const response = await fetch(`/api/v1/stats/${route}?${new URLSearchParams(params)}`, {
-    headers: { Accept: "application/json" },
-    credentials: "same-origin",
-  });
+/** The last answer of each URL with its ETag, so that asking again costs a 304 when nothing changed. Only
+ * the current view's URLs are kept (see `forgetAnswersBut`). */
+const answers = new Map();
+
+/** The answer of a stats route, and whether it is new (false: the API said 304, the kept one is returned). */
+async function ask(route, params) {
+  const url = `/api/v1/stats/${route}?${new URLSearchParams(params)}`;
+  const kept = answers.get(url);
+  const headers = { Accept: "application/json" };
+  if (kept) headers["If-None-Match"] = kept.tag;
+  const response = await fetch(url, { headers, credentials: "same-origin", cache: "no-store" });
+  if (response.status === 304 && kept) return { body: kept.body, fresh: false };
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     throw new ApiError(body?.message || `the stats API answered HTTP ${response.status}`);
   }
-  return body;
+  const tag = response.headers.get("ETag");
+  if (tag) answers.set(url, { tag, body });
+  return { body, fresh: true };
+}
+
+async function api(route, params) {
+  return (await ask(route, params)).body;
 }
 
 const questionOf = (view) => {
@@ -170,7 +196,14 @@ function renderControls() {
   for (const id of ["from", "to"]) {
     $(id).closest("label").hidden = view.period !== "custom";
   }
-  $("range").textContent = from === to ? `${from} (UTC)` : `${from} to ${to} (UTC)`;
+  if (view.period === "realtime") {
+    const time = (seconds) => new Date(seconds * 1000).toISOString().slice(11, 16);
+    $("range").textContent = `last ${REALTIME_MINUTES} minutes, ${time(from)} to ${time(to)} (UTC)`;
+    $("from").value = "";
+    $("to").value = "";
+  } else {
+    $("range").textContent = from === to ? `${from} (UTC)` : `${from} to ${to} (UTC)`;
+  }
 }
 
 function renderFilters() {
@@ -230,7 +263,7 @@ function renderChart(buckets, interval) {
       scales: { y: { range: (_, min, max) => [0, Math.max(max, 1)] } },
       axes: [{ splits: bucketTicks, values: (_, ticks) => ticks.map((tick) => axisTime(tick, interval)) }, { values: (_, ticks) => ticks.map((tick) => (Number.isInteger(tick) ? count(tick) : "")) }],
       series: [
-        { value: interval === "hour" ? "{YYYY}-{MM}-{DD} {HH}:00" : "{YYYY}-{MM}-{DD}" },
+        { value: interval === "day" ? "{YYYY}-{MM}-{DD}" : "{YYYY}-{MM}-{DD} {HH}:{mm}" },
         { label: "Visitors", stroke: "#2f6fdb", width: 2, fill: "rgba(47, 111, 219, 0.12)", points: { show: buckets.length < 40 } },
         { label: "Page views", stroke: "#0f9d7a", width: 2, points: { show: buckets.length < 40 } },
       ],
@@ -248,10 +281,10 @@ function bucketTicks(plot) {
   return times.filter((_, i) => i % step === 0);
 }
 
-/** `09:00` for hours, `01-15` for days: UTC, unambiguous in any locale. */
+/** `09:00` for hours and minutes, `01-15` for days: UTC, unambiguous in any locale. */
 function axisTime(seconds, interval) {
   const iso = new Date(seconds * 1000).toISOString();
-  return interval === "hour" ? iso.slice(11, 16) : iso.slice(5, 10);
+  return interval === "day" ? iso.slice(5, 10) : iso.slice(11, 16);
 }
 
 function breakdownColumns(property) {
@@ -318,11 +351,12 @@ function renderPanelFrame(panel) {
   }));
 }
 
-async function loadPanel(panel) {
+/** Loads and draws one panel's table; `quiet` (a refresh) keeps what is shown until a changed answer arrives. */
+async function loadPanel(panel, { quiet = false } = {}) {
   const mine = (panelLoads[panel.id] = (panelLoads[panel.id] || 0) + 1);
   const section = $(`panel-${panel.id}`);
   const content = section.querySelector(".content");
-  renderPanelFrame(panel);
+  if (!quiet) renderPanelFrame(panel);
   const property = view.tabs[panel.id];
   section.dataset.property = property;
   const blocking = PAGEVIEW_FILTERS.filter((name) => view.filters[name]);
@@ -331,15 +365,15 @@ async function loadPanel(panel) {
     content.replaceChildren(el("p", { class: "note" }, `${panel.tabs.find(([p]) => p === property)[1]} are not available with a ${names} filter.`));
     return;
   }
-  content.replaceChildren(el("p", { class: "note" }, "Loading…"));
+  if (!quiet) content.replaceChildren(el("p", { class: "note" }, "Loading…"));
   try {
-    const answer = await api("breakdown", { ...questionOf(view), property, limit: ROWS_PER_TABLE });
-    if (mine !== panelLoads[panel.id]) return;
+    const { body: answer, fresh } = await ask("breakdown", { ...questionOf(view), property, limit: ROWS_PER_TABLE });
+    if (mine !== panelLoads[panel.id] || (quiet && !fresh)) return;
     content.replaceChildren(answer.results.length
       ? breakdownTable(property, answer.results)
       : el("p", { class: "note" }, "No data for this view."));
   } catch (error) {
-    if (mine !== panelLoads[panel.id]) return;
+    if (mine !== panelLoads[panel.id] || quiet) throw error;
     content.replaceChildren(el("p", { class: "note error" }, `Could not load: ${error.message}`));
     throw error;
   }
@@ -347,7 +381,10 @@ async function loadPanel(panel) {
 
 async function load({ only } = {}) {
   const mine = ++generation;
-  if (!only) fullLoad = mine;
+  if (!only) {
+    fullLoad = mine;
+    answers.clear();
+  }
   renderControls();
   renderFilters();
   showError("");
@@ -389,6 +426,38 @@ async function load({ only } = {}) {
     setState("ready");
   }
   document.body.dataset.generation = String(mine);
+}
+
+// ---------------------------------------------------------------- keeping the view current
+
+let refreshes = 0;
+
+/** Asks again for the view's numbers; redraws only what changed. Counts `data-refreshes` when done. */
+async function refresh() {
+  const started = generation;
+  if (!view.site || document.body.dataset.state !== "ready") return;
+  if (answers.size > 200) answers.clear(); // the realtime view's URLs change every minute
+  const question = questionOf(view);
+  const { interval } = range(view);
+  const [aggregate, current] = await Promise.all([ask("aggregate", question), ask("realtime", { site: view.site })]);
+  if (started !== generation) return;
+  if (aggregate.fresh || current.fresh) renderMetrics(aggregate.body.results, current.body);
+  if (aggregate.fresh) {
+    const series = await ask("timeseries", { ...question, interval });
+    if (started !== generation) return;
+    if (series.fresh) renderChart(series.body.results, interval);
+    await Promise.allSettled(PANELS.map((panel) => loadPanel(panel, { quiet: true })));
+  }
+  if (started === generation) document.body.dataset.refreshes = String((refreshes += 1));
+}
+
+function keepCurrent() {
+  setTimeout(async () => {
+    if (!document.hidden) {
+      await refresh().catch((error) => console.warn(`the stats could not be refreshed: ${error.message}`));
+    }
+    keepCurrent();
+  }, REFRESH_MS);
 }
 
 function navigate(next, options) {
@@ -436,3 +505,4 @@ for (const panel of PANELS) {
     el("div", { class: "tabs", role: "tablist" }), el("div", { class: "content" })));
 }
 load();
+keepCurrent();

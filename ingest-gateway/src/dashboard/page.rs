@@ -47,6 +47,7 @@ fn shell() -> Markup {
                         label {
                             "Period"
                             select id="period" name="period" {
+                                option value="realtime" { "Last 30 minutes" }
                                 option value="day" { "Today" }
                                 option value="7d" { "Last 7 days" }
                                 option value="30d" { "Last 30 days" }

@@ -35,6 +35,7 @@ fn repository() -> PathBuf {
 async fn seed(client: &clickhouse::Client, offset: u32, count: u32) {
     let text = std::fs::read_to_string(repository().join("scripts/bench/stats_seed.sql")).expect("the seed");
     let sql = text
+        .replace("__START__", &FROM.to_string())
         .replace("__OFFSET__", &offset.to_string())
         .replace("__COUNT__", &count.to_string())
         .replace("__SLOTS__", &SLOTS.to_string())

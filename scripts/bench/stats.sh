@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
 # The stats API at 10 million page views (BENCHMARKS.md, "Stats at 10M page views"), on a private stack
 # (digit 7: own ports, state in .stack-stats/): seeds page_visits through its materialized views with 32 days
-# of synthetic traffic (scripts/bench/stats_seed.sql: 17,142,858 slots, about 10M page views in 2.86M visits),
-# writes the daily rollup of every seeded day (`ingest-gateway rollup`), then times a 30-day aggregate and a
-# country breakdown:
-#   - through the API (`GET /api/v1/stats/...`, curl's total time), RUNS times;
-#   - in server time (system.query_log query_duration_ms, summed over the statements one answer sends), for
-#     the statements of the daily rows (RUNS times), of the hourly and visit rollups' states and of the raw
-#     events (SLOW_RUNS times each: seconds per run).
-# Seeding and the rollup run only when the stack has no seeded events yet (about 9 minutes each here);
-# `down --purge` the stack (see the end of the output) to start over.
+# of synthetic traffic ending today (scripts/bench/stats_seed.sql: 17,142,858 slots, about 10M page views in
+# 2.86M visits), waits until the seed has settled (STATS_ROLLUP_SETTLE_S), writes the daily rows of every
+# seeded day but today (`ingest-gateway rollup`; today stays live, as under steady traffic), then times a
+# fixed list of dashboard requests through the API, RUNS times each: curl's total time on loopback, which is
+# the server's time plus well under a millisecond.
 #
-#   scripts/bench/stats.sh        RUNS (default 20), SLOW_RUNS (default 3)
+# The list: the aggregate and the time series over 1, 7 and 31 days (each including today), with none, one,
+# two and three filters and a page filter, the realtime view's per-minute series, and every dimension's
+# breakdown over 31 days without and with a filter (the dimensions come from the model's contract).
+#
+# Seeding and the rollup run only when the stack has no seeded events yet (minutes each); a stack seeded on
+# another day is refused (its days no longer end today): `down --purge` it (see the end of the output).
+#
+#   scripts/bench/stats.sh        RUNS (default 3)
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$PATHLIGHT_ROOT"
 
-runs=${RUNS:-20} slow_runs=${SLOW_RUNS:-3}
+runs=${RUNS:-3}
 site=bench.example slots=17142858 chunk=2142858 days=32
-from_day=2026-10-01 to_day=2026-10-30 # the 30 days measured, both inclusive
-from=1790812800 to=$((from + 30 * 86400))
+today=$(date -u +%F)
+start=$(($(date -u -d "$today" +%s) - (days - 1) * 86400))
+day() { date -u -d "@$1" +%F; }
 
 use_private_stack stats 7
 cargo build --locked -q -p ingest-gateway
@@ -31,95 +35,108 @@ password=$(cat "$PATHLIGHT_STATE/gateway/replay-password")
 CH="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/?database=pathlight"
 GW="http://127.0.0.1:$GATEWAY_PORT"
 sql() { curl -fsS "$CH" --data-binary "$1"; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
+seeded_from=$(sql "SELECT toString(min(toDate(timestamp))) FROM page_visits WHERE site = '$site'")
 if [ "$(sql "SELECT count() FROM page_visits WHERE site = '$site'")" = 0 ]; then
   t0=$SECONDS
   for ((offset = 0; offset < slots; offset += chunk)); do
     count=$((slots - offset < chunk ? slots - offset : chunk))
-    sed -e "s/__OFFSET__/$offset/; s/__COUNT__/$count/; s/__SLOTS__/$slots/; s/__DAYS__/$days/" \
+    sed -e "s/__START__/$start/; s/__OFFSET__/$offset/; s/__COUNT__/$count/; s/__SLOTS__/$slots/; s/__DAYS__/$days/" \
       scripts/bench/stats_seed.sql | curl -fsS "$CH" --data-binary @-
   done
   echo "seeded in $((SECONDS - t0)) s (through page_visits' views, in chunks of $chunk slots)"
+  # The daily rows answer only once written at least the settle time after a day's last arrival (sql/019).
+  settle=$((${STATS_ROLLUP_SETTLE_S:-60} + 1))
+  until [ "$(sql "SELECT now() >= toDateTime(maxMerge(arrived)) + $settle FROM stats_arrivals WHERE site = '$site'")" = 1 ]; do
+    sleep 1
+  done
   t0=$SECONDS
-  CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$gateway" rollup --from "$from_day" --to 2026-11-02 \
-    2>/dev/null
-  echo "rollup of 33 days in $((SECONDS - t0)) s"
+  CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$gateway" rollup --from "$(day "$start")" \
+    --to "$(day $(($(date -u -d "$today" +%s) - 86400)))" 2>/dev/null
+  echo "rollup of $((days - 1)) days in $((SECONDS - t0)) s"
+elif [ "$seeded_from" != "$(day "$start")" ]; then
+  echo "this stack was seeded from $seeded_from, not $(day "$start"): purge it and run again:" >&2
+  echo "  bash -c 'source scripts/env.sh; use_private_stack stats 7; scripts/stack.sh down --purge'" >&2
+  exit 1
 fi
 sql "SELECT 'page views', countIf(kind = 'pageview'), 'events', count(), 'visits', uniqExact(session_id)
-     FROM page_visits FINAL WHERE site = '$site' AND timestamp >= toDateTime($from) AND timestamp < toDateTime($to)"
+     FROM page_visits WHERE site = '$site'"
 sql "SELECT table, sum(rows), formatReadableSize(sum(bytes_on_disk)) FROM system.parts
      WHERE active AND database = 'pathlight' AND table LIKE '%s%' GROUP BY table ORDER BY table"
 
-p50() { sort -n | python3 -c "import sys; v=[float(x) for x in sys.stdin]; print(f'{sorted(v)[len(v)//2]:.1f}')"; }
+d1="from=$today&to=$today"
+d7="from=$(day $(($(date -u -d "$today" +%s) - 6 * 86400)))&to=$today"
+d31="from=$(day $(($(date -u -d "$today" +%s) - 30 * 86400)))&to=$today"
+minute_to=$(($(date -u +%s) / 60 * 60 + 60))
+requests=(
+  "aggregate?$d1" "aggregate?$d7" "aggregate?$d31"
+  "timeseries?$d1&interval=hour" "timeseries?$d7&interval=day" "timeseries?$d31&interval=day"
+  "timeseries?from=$((minute_to - 1800))&to=$minute_to&interval=minute"
+  "aggregate?$d31&country=C1" "aggregate?$d7&source=google.com" "aggregate?$d1&device=smartphone"
+  "aggregate?$d31&country=C1&browser=Chrome" "aggregate?$d7&source=google.com&os=Android"
+  "aggregate?$d31&country=C1&browser=Chrome&device=pc"
+  "aggregate?$d31&page=/p/1" "aggregate?$d7&page=/p/1&country=C1"
+  "timeseries?$d31&interval=day&country=C1" "timeseries?$d7&interval=day&page=/p/1"
+)
+dimensions=$(python3 -c "import json; print(' '.join(d['name'] for d in json.load(open(
+  'analytics-model/contracts/dimensions.json'))['dimensions']))")
+for property in $dimensions; do
+  requests+=("breakdown?$d31&property=$property&limit=10")
+done
+for property in $dimensions; do
+  requests+=("breakdown?$d31&property=$property&limit=10&country=C1")
+done
 
-# API: curl's total time in ms over `runs` requests.
-api() { # path
-  local i
+p() { # percentile file
+  python3 -c "import sys; v=sorted(float(x) for x in open(sys.argv[1])); print(f'{v[min(len(v)-1, int(len(v)*float(sys.argv[2])/100))]:.0f}' if v else '-')" "$@"
+}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo
+echo "| # | request (GET /api/v1/stats/..., site=$site) | p50 ms | max ms | answers |"
+echo "|---:|---|---:|---:|---|"
+n=0
+for request in "${requests[@]}"; do
+  n=$((n + 1))
+  : >"$work/one"
+  codes=()
   for ((i = 0; i < runs; i++)); do
-    curl -fsS -o /dev/null -u "demo:$password" -w '%{time_total}\n' "$GW$1"
-  done | awk '{ print $1 * 1000 }' | p50
-}
-
-# Server time: each bound statement (a file of $work) sent with log_queries=1 under its own query id; the run's
-# time is the sum of its statements' query_duration_ms.
-bind() { "$gateway" bind-sql "$@"; }
-server() { # n statement-file...
-  local n=$1 i file id; shift
-  for ((i = 0; i < n; i++)); do
-    for file in "$@"; do
-      id="bench-$RANDOM$RANDOM-$i"
-      curl -fsS -o /dev/null "$CH&log_queries=1&query_id=$id" --data-binary "@$file"
-      echo "$id $i" >>"$work/ids"
-    done
+    read -r code seconds < <(curl -sS -o /dev/null -u "demo:$password" -w '%{http_code} %{time_total}\n' \
+      "$GW/api/v1/stats/${request/\?/?site=$site&}")
+    codes+=("$code")
+    awk -v s="$seconds" 'BEGIN { print s * 1000 }' | tee -a "$work/all" >>"$work/one"
+    [ "$code" = 200 ] || echo "$request" >>"$work/failed"
   done
-  sql "SYSTEM FLUSH LOGS" >/dev/null
-  local ids
-  ids=$(awk '{ printf "%s\x27%s\x27", (NR > 1 ? "," : ""), $1 }' "$work/ids")
-  : >"$work/ids"
-  sql "SELECT sum(query_duration_ms) FROM system.query_log WHERE type = 2 AND query_id IN ($ids)
-       GROUP BY toUInt32(extract(query_id, '-([0-9]+)\$'))" | p50
+  shown=${request//$today/TODAY}
+  echo "| $n | \`$shown\` | $(p "$work/one" 50) | $(p "$work/one" 100) | $(printf '%s\n' "${codes[@]}" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }') |"
+done
+echo
+echo "$n requests x $runs runs: p50 $(p "$work/all" 50) ms, p95 $(p "$work/all" 95) ms, max $(p "$work/all" 100) ms;" \
+  "not 200: $(sort -u "$work/failed" 2>/dev/null | wc -l) requests"
+
+# What keeping the numbers fresh costs the server: ClickHouse's CPU time (utime + stime of its process) for a
+# timer tick of the earlier design (every tick rewrote today and the two open days), for a tick now when no
+# event arrived (two small reads), and for writing one settled day, which now happens once per day.
+read -r ch_pid _ <"$PATHLIGHT_STATE/run/clickhouse.pid"
+cpu_ms() { awk '{ printf "%d\n", ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"' }' "/proc/$ch_pid/stat"; }
+costed() { # label, then the gateway's arguments
+  local label=$1 before after t0
+  shift
+  before=$(cpu_ms) t0=$(date +%s%N)
+  CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$gateway" "$@" 2>/dev/null
+  after=$(cpu_ms)
+  echo "| $label | $(((after - before))) | $((($(date +%s%N) - t0) / 1000000)) |"
 }
-
-day_list=$(python3 -c "import json; print(json.dumps(['2026-10-%02d' % d for d in range(1, 31)]))")
-q=sql/queries
-none=() # the twelve filters, each bound twice, all empty
-for _ in $(seq 24); do none+=('""'); done
-step=$((to - from))
-bind $q/stats_daily_days.sql "\"$from_day\"" '"2026-10-31"' >"$work/days.sql"
-bind $q/stats_daily_counts.sql "\"$site\"" '""' '""' "\"$from_day\"" '"2026-10-31"' "$day_list" >"$work/d_counts.sql"
-bind $q/stats_daily_visits.sql "\"$site\"" '""' '""' "\"$from_day\"" '"2026-10-31"' "$day_list" >"$work/d_visits.sql"
-bind $q/stats_daily_breakdown.sql "\"$site\"" '"country"' "\"$from_day\"" '"2026-10-31"' "$day_list" 0 100 \
-  >"$work/d_country.sql"
-bind $q/stats_counts.sql $from $step $step $from "\"$site\"" $from $to "${none[@]}" >"$work/s_counts.sql"
-bind $q/stats_visits.sql $from $step $step $from "\"$site\"" $from "${from}000" "${to}000" "${none[@]:2}" \
-  >"$work/s_visits.sql"
-bind $q/stats_counts_raw.sql $from $step $step $from "\"$site\"" $from $to "${none[@]}" >"$work/r_counts.sql"
-bind $q/stats_visits_raw.sql $from $step $step $from "\"$site\"" $from "${from}000" "${to}000" "${none[@]}" \
-  >"$work/r_visits.sql"
-# The breakdown's first `?` is the property's column, bound as an identifier (no `?` precedes it in the file).
-sed '0,/?/s//`country`/' $q/stats_breakdown.sql >"$work/breakdown.sql"
-bind "$work/breakdown.sql" "\"$site\"" $from $to "${none[@]}" 0 100 >"$work/s_country.sql"
-sed '0,/?/s//`country`/' $q/stats_breakdown_raw.sql >"$work/breakdown_raw.sql"
-bind "$work/breakdown_raw.sql" "\"$site\"" $from $to "${none[@]}" 0 100 >"$work/r_country.sql"
-
-range="site=$site&from=$from_day&to=$to_day"
-aggregate_api=$(api "/api/v1/stats/aggregate?$range")
-aggregate_daily=$(server "$runs" "$work/days.sql" "$work/d_counts.sql" "$work/d_visits.sql")
-aggregate_states=$(server "$slow_runs" "$work/s_counts.sql" "$work/s_visits.sql")
-aggregate_raw=$(server "$slow_runs" "$work/r_counts.sql" "$work/r_visits.sql")
-country_api=$(api "/api/v1/stats/breakdown?$range&property=country")
-country_daily=$(server "$runs" "$work/days.sql" "$work/d_country.sql")
-country_states=$(server "$slow_runs" "$work/s_country.sql")
-country_raw=$(server "$slow_runs" "$work/r_country.sql")
+yesterday=$(day $(($(date -u -d "$today" +%s) - 86400)))
 echo
-echo "30 days ($from_day to $to_day), p50 in ms: API and daily rows over $runs runs, states and raw over $slow_runs"
-echo "| answer | API (daily rows) | server: daily rows | server: hourly + visit states | server: raw events |"
-echo "|---|---:|---:|---:|---:|"
-echo "| aggregate | $aggregate_api | $aggregate_daily | $aggregate_states | $aggregate_raw |"
-echo "| country breakdown | $country_api | $country_daily | $country_states | $country_raw |"
+echo "| rollup work | server CPU ms | wall ms |"
+echo "|---|---:|---:|"
+# Three past days stand for the earlier tick's today and two open days (the same work), so today stays live.
+costed "earlier design, one tick: three days rewritten (today and the two open days)" \
+  rollup --from "$(day $(($(date -u -d "$today" +%s) - 3 * 86400)))" --to "$yesterday"
+costed "one tick now, no event arrived since the last run" rollup
+costed "one settled day written (once a day, and again after late events)" rollup --from "$yesterday" --to "$yesterday"
 echo
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores, shared)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 echo "the stack keeps running with its data; to stop it and delete the data:"
 echo "  bash -c 'source scripts/env.sh; use_private_stack stats 7; scripts/stack.sh down --purge'"

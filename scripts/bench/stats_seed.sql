@@ -1,9 +1,9 @@
 -- Seeds page_visits through its materialized views, as ingestion does, with one chunk of the stats
--- benchmark's synthetic traffic (scripts/bench/stats.sh substitutes __OFFSET__, __COUNT__, __SLOTS__ and
--- __DAYS__).
+-- benchmark's synthetic traffic (scripts/bench/stats.sh substitutes __START__, __OFFSET__, __COUNT__,
+-- __SLOTS__ and __DAYS__; the tests start on 2026-10-01, unix 1790812800).
 -- Each slot is a place in a visit of up to six: the visit (intDiv(slot, 6)) has 1 to 6 page views, then an
 -- engagement event or, for one visit in five, a custom event. Visits start evenly over __DAYS__ days from
--- 2026-10-01; a visitor is one of 60,000 per day (visitor ids rotate daily, as the edge makes them);
+-- __START__ (unix seconds of a UTC midnight); a visitor is one of 60,000 per day (visitor ids rotate daily, as the edge makes them);
 -- 50 countries, 3,000 pages, 12 referrers and the devices are drawn with skew from hashes of the visit.
 INSERT INTO page_visits (event_id, schema_version, kind, site, session_id, visitor_id, timestamp, timestamp_ms, url,
                          hostname, pathname, referrer_host, screen_width, utm_source, utm_medium, event_name, props,
@@ -46,7 +46,7 @@ FROM
         intDiv(slot, 6) AS visit,
         slot % 6 AS position,
         toUInt32(cityHash64(visit) % 6) + 1 AS views,
-        toUInt32(1790812800 + intDiv(visit * (__DAYS__ * 86400), intDiv(__SLOTS__, 6))) AS start_s,
+        toUInt32(__START__ + intDiv(visit * (__DAYS__ * 86400), intDiv(__SLOTS__, 6))) AS start_s,
         toUInt32(pow((cityHash64(visit, 'c') % 10000) / 10000, 2) * 50) AS country_index
     FROM numbers(__COUNT__)
 )

@@ -30,7 +30,7 @@ SLOTS = 6_000
 
 def seed(wh, offset, count):
     sql = SEED.read_text()
-    for name, value in {"OFFSET": offset, "COUNT": count, "SLOTS": SLOTS, "DAYS": DAYS}.items():
+    for name, value in {"START": FROM, "OFFSET": offset, "COUNT": count, "SLOTS": SLOTS, "DAYS": DAYS}.items():
         sql = sql.replace(f"__{name}__", str(value))
     wh.query(sql)
 

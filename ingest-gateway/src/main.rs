@@ -187,7 +187,8 @@ async fn run_server(
         rollup::check_retention(from, now, config.events_retention_days).map_err(anyhow::Error::msg)?;
         let interval = Duration::from_secs(stats_config.stats_rollup_interval_s.into());
         let (late_s, settle_s) = (stats_config.stats_rollup_late_s, stats_config.stats_rollup_settle_s);
-        tokio::spawn(rollup::every(clickhouse_client(config), interval, late_s, settle_s));
+        let retention_days = config.events_retention_days;
+        tokio::spawn(rollup::every(clickhouse_client(config), interval, late_s, settle_s, retention_days));
     }
     if stats.is_none() {
         tracing::info!(
@@ -380,7 +381,7 @@ async fn rollup(
     let written = match days {
         None => {
             rollup::check_retention(rollup::due(now, late_s).0, now, retention_days).map_err(anyhow::Error::msg)?;
-            rollup::run_due(&client, now, late_s, settle_s, version).await
+            rollup::run_due(&client, (now, version), late_s, settle_s, retention_days).await
         }
         Some((from, to)) => {
             let start = |day: chrono::NaiveDate| {

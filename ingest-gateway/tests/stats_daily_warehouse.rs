@@ -81,9 +81,15 @@ async fn answers(client: &clickhouse::Client, freshness: Freshness) -> Vec<Value
     answers
 }
 
-/// The freshness under which no day's rows answer unless a run closed it.
+/// The freshness under which no day's rows answer unless a run closed it (and wrote it after its last
+/// arrival, in the same second or later).
 fn states_only() -> Freshness {
-    Freshness::closed_only()
+    Freshness { settle_s: 0, ..Freshness::closed_only() }
+}
+
+/// A run's version (unix ms) on the server's clock now: after every arrival so far.
+async fn version_now(client: &clickhouse::Client) -> u64 {
+    rollup::server_clock(client).await.expect("reads the clock").1
 }
 
 /// The server's clock once it is past `after` (unix seconds): arrivals are recorded in whole seconds, so an
@@ -133,7 +139,8 @@ async fn whole_days_are_read_from_the_daily_rows_with_the_numbers_of_the_states_
     assert_eq!(daily::plan(&db.client, &q, Freshness::default()).await.expect("plans").days.len(), 0);
     let from_states = answers(&db.client, Freshness::default()).await;
 
-    let rolled = rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, 1).await.expect("rolls up");
+    let version = version_now(&db.client).await;
+    let rolled = rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, version).await.expect("rolls up");
     assert_eq!(
         rolled.iter().map(|day| (day.day.as_str(), day.closed)).collect::<Vec<_>>(),
         [("2026-10-01", true), ("2026-10-02", true), ("2026-10-03", true)]
@@ -198,7 +205,8 @@ async fn days_without_usable_rows_are_read_from_the_states_and_merged_with_the_o
 #[tokio::test]
 async fn a_redelivered_event_changes_no_daily_number_before_or_after_the_next_run() {
     let db = seeded().await;
-    rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, 1).await.expect("rolls up");
+    let version = version_now(&db.client).await;
+    rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, version).await.expect("rolls up");
     let before = answers(&db.client, states_only()).await;
     // A hundred slots delivered again, in their own insert, as a Kafka re-read would.
     seed(&db.client, 1_000, 100).await;
@@ -206,7 +214,8 @@ async fn a_redelivered_event_changes_no_daily_number_before_or_after_the_next_ru
         db.client.query("SELECT count() FROM page_visits WHERE event_id = 'e1000'").fetch_one().await.expect("counts");
     assert_eq!(stored, 2);
     assert_eq!(answers(&db.client, states_only()).await, before);
-    rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, 2).await.expect("rolls up again");
+    let version = version_now(&db.client).await;
+    rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, version).await.expect("rolls up again");
     assert_eq!(answers(&db.client, states_only()).await, before);
     db.drop().await;
 }
@@ -215,7 +224,8 @@ async fn a_redelivered_event_changes_no_daily_number_before_or_after_the_next_ru
 async fn the_servers_timer_writes_the_past_days_of_the_late_window_and_leaves_today_live() {
     let db = TestDatabase::new().await;
     warehouse::migrate(&db.client, &repository().join("sql"), &db.sql_vars()).await.expect("migrates");
-    let timer = tokio::spawn(rollup::every(db.client.clone(), Duration::from_millis(100), rollup::DEFAULT_LATE_S, 0));
+    let timer =
+        tokio::spawn(rollup::every(db.client.clone(), Duration::from_millis(100), rollup::DEFAULT_LATE_S, 0, 0));
     let (now, _) = rollup::server_clock(&db.client).await.expect("reads the clock");
     let yesterday = daily::day_name(now - DAY);
     let started = Instant::now();
@@ -239,7 +249,8 @@ async fn the_servers_timer_writes_the_past_days_of_the_late_window_and_leaves_to
 }
 
 #[tokio::test]
-async fn a_timed_run_writes_a_day_only_after_events_of_it_arrived_and_closes_it_without_computing_it_again() {
+async fn a_timed_run_writes_a_day_only_after_events_of_it_arrived_even_once_closed_and_closes_it_without_computing_it()
+{
     let db = TestDatabase::new().await;
     warehouse::migrate(&db.client, &repository().join("sql"), &db.sql_vars()).await.expect("migrates");
     let now = TO + 12 * 3_600; // 2026-10-04 12:00: 2026-10-01 leaves its two-day window now
@@ -247,13 +258,13 @@ async fn a_timed_run_writes_a_day_only_after_events_of_it_arrived_and_closes_it_
         days.into_iter().map(|day| (day.day, day.closed)).collect()
     };
     let late = rollup::DEFAULT_LATE_S;
-    let first = rollup::run_due(&db.client, now, late, 0, 1_000).await.expect("runs");
+    let first = rollup::run_due(&db.client, (now, 1_000), late, 0, 0).await.expect("runs");
     assert_eq!(
         names(first),
         [("2026-10-01".to_owned(), true), ("2026-10-02".to_owned(), false), ("2026-10-03".to_owned(), false)],
         "never-written days of the window, not today"
     );
-    let second = rollup::run_due(&db.client, now + 300, late, 0, 2_000).await.expect("runs");
+    let second = rollup::run_due(&db.client, (now + 300, 2_000), late, 0, 0).await.expect("runs");
     assert_eq!(names(second), [], "no event arrived since");
     // Events of 2026-10-02 arrive (recorded with the server's clock): the next run writes that day alone.
     seed(&db.client, 2_400, 10).await; // visits 400 and 401 of 1,000 over three days: 2026-10-02
@@ -266,13 +277,18 @@ async fn a_timed_run_writes_a_day_only_after_events_of_it_arrived_and_closes_it_
         .expect("reads");
     assert!(recorded.contains(&"2026-10-02".to_owned()), "{recorded:?}");
     let version = u64::from(arrived) * 1_000;
-    let unsettled = rollup::run_due(&db.client, now + 600, late, u32::MAX / 2, version).await.expect("runs");
+    let unsettled = rollup::run_due(&db.client, (now + 600, version), late, u32::MAX / 2, 0).await.expect("runs");
     assert_eq!(names(unsettled), [], "events still arriving: the day stays live");
-    let third = rollup::run_due(&db.client, now + 600, late, 0, version).await.expect("runs");
+    let third = rollup::run_due(&db.client, (now + 600, version), late, 0, 0).await.expect("runs");
     assert_eq!(names(third), [("2026-10-02".to_owned(), false)]);
     // A day later 2026-10-02 leaves its window: its rows are current, so it is only marked closed; the day
     // that was today is written for the first time.
-    let fourth = rollup::run_due(&db.client, now + DAY, late, 0, version + 1_000).await.expect("runs");
+    let fourth = rollup::run_due(&db.client, (now + DAY, version + 1_000), late, 0, 0).await.expect("runs");
     assert_eq!(names(fourth), [("2026-10-02".to_owned(), true), ("2026-10-04".to_owned(), false)]);
+    // Events of 2026-10-01, closed by the first run, arrive (a replay of old records): it is written again.
+    seed(&db.client, 0, 10).await; // visits 0 and 1: 2026-10-01
+    let version = u64::from(last_arrival(&db.client).await) * 1_000;
+    let fifth = rollup::run_due(&db.client, (now + DAY + 300, version), late, 0, 0).await.expect("runs");
+    assert_eq!(names(fifth), [("2026-10-01".to_owned(), true)]);
     db.drop().await;
 }

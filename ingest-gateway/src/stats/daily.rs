@@ -1,8 +1,8 @@
 //! Reports over whole UTC days from the finalized daily rows (`sql/016`-`018`) that [`super::rollup`]
 //! writes, so that a month is about 30 rows per value rather than sets of millions of ids merged at query
-//! time. Each day of a range is read from those rows when a rollup run closed it (past its late window) or
-//! started at least [`Freshness::settle_s`] after the day's last arrival (`sql/019`); every other day (today,
-//! while events arrive), and every question the daily rows do not key
+//! time. Each day of a range is read from those rows when the run that wrote them started at least
+//! [`Freshness::settle_s`] after the day's last arrival (`sql/019`); every other day (today, while events
+//! arrive, or a day that just received late events), and every question the daily rows do not key
 //! (ranges that are not whole days, a page filter, two filters, a filtered breakdown), is answered from the
 //! states of `stats_hourly` and `stats_sessions` as before, so a stopped rollup makes reports slower, never
 //! wrong or stale. Both give the same numbers (the chDB and 18.16 tests hold them to the raw events).
@@ -29,9 +29,10 @@ const BREAKDOWN_VISITS: &str = include_str!("../../../sql/queries/stats_daily_br
 /// stored.
 pub const DEFAULT_SETTLE_S: u32 = 60;
 
-/// When a day's finalized rows may answer: a run closed the day, or started at least `settle_s` after the
-/// site's last arrival for it (sql/019), so that they hold every event of the day that is stored. With
-/// `open_days` false only closed days answer (a test's way to read every open day from the rollups).
+/// When a day's finalized rows may answer: the run that wrote them started at least `settle_s` after the
+/// site's last arrival for that day (sql/019), so that they hold every event of the day that is stored,
+/// even one that arrived after the day was closed. With `open_days` false only closed days answer (a
+/// test's way to read every open day from the rollups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Freshness {
     pub settle_s: u32,
@@ -51,7 +52,7 @@ impl Freshness {
     }
 
     fn usable(self, run: &DayRun, arrived: Option<u32>) -> bool {
-        run.closed > 0 || (self.open_days && current(run.version, arrived, self.settle_s))
+        (self.open_days || run.closed > 0) && current(run.version, arrived, self.settle_s)
     }
 }
 
@@ -142,7 +143,8 @@ pub fn day_name(unix: u32) -> String {
     chrono::DateTime::from_timestamp(i64::from(unix), 0).map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
 }
 
-fn day_start(name: &str) -> Option<u32> {
+/// Unix seconds of the midnight that starts a `YYYY-MM-DD` day.
+pub fn day_start(name: &str) -> Option<u32> {
     let date = chrono::NaiveDate::parse_from_str(name, "%Y-%m-%d").ok()?;
     u32::try_from(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp()).ok()
 }
@@ -262,6 +264,7 @@ pub async fn event_breakdown(
             .bind(day_name(q.to))
             .bind(&plan.days)
             .bind(only_events)
+            .bind(only_events)
             .bind(whole)
             .fetch_all()
             .await?
@@ -282,8 +285,10 @@ pub async fn event_breakdown(
         }
     }
     let mut rows: Vec<EventRow> = by_value.into_values().collect();
+    // As the queries order: most visitors first, those who sent the event for custom event names.
+    let shown = |row: &EventRow| if only_events == 1 { row.converted_visitors } else { row.visitors };
     rows.sort_by(|a, b| {
-        b.visitors.cmp(&a.visitors).then(b.custom_events.cmp(&a.custom_events)).then_with(|| a.value.cmp(&b.value))
+        shown(b).cmp(&shown(a)).then(b.custom_events.cmp(&a.custom_events)).then_with(|| a.value.cmp(&b.value))
     });
     rows.truncate(limit as usize);
     Ok(rows)
@@ -385,7 +390,9 @@ mod tests {
         assert!(!freshness.usable(&run(10_059, 0), Some(10_000)), "an insert may still have been under way");
         assert!(!freshness.usable(&run(9_000, 0), Some(10_000)), "an event arrived after the run");
         assert!(freshness.usable(&run(1, 0), None), "no arrival recorded since the rows were written");
-        assert!(freshness.usable(&run(1, 1), Some(10_000)), "a closed day answers whatever arrives");
+        assert!(!freshness.usable(&run(1, 1), Some(10_000)), "a closed day's rows miss what arrived after them");
+        assert!(freshness.usable(&run(10_060, 1), Some(10_000)));
         assert!(!Freshness::closed_only().usable(&run(10_060, 0), Some(10_000)));
+        assert!(Freshness::closed_only().usable(&run(10_060, 1), Some(10_000)));
     }
 }

@@ -128,12 +128,12 @@ pub fn decide(
     arrived: Option<u32>,
 ) -> DayAction {
     let end = start.saturating_add(DAY_S);
-    if run.is_some_and(|run| run.closed > 0) || end > now {
+    if end > now {
         return DayAction::Skip;
     }
     let closing = u64::from(now) >= u64::from(end) + u64::from(late_s);
-    if run.is_some_and(|run| daily::current(run.version, arrived, settle_s)) {
-        return if closing { DayAction::Close } else { DayAction::Skip };
+    if let Some(run) = run.filter(|run| daily::current(run.version, arrived, settle_s)) {
+        return if closing && run.closed == 0 { DayAction::Close } else { DayAction::Skip };
     }
     // Rows written now would be current: the events have stopped arriving for the settle time.
     if daily::current(version, arrived, settle_s) {
@@ -143,20 +143,26 @@ pub fn decide(
     }
 }
 
-/// Writes or closes the days of the late window as [`decide`] says, oldest first: what the server's timer
-/// does. `now` and `version` must come from the server's clock, the one `sql/019` records arrivals with.
+/// Writes or closes days as [`decide`] says, oldest first: what the server's timer does. The days are those
+/// of the late window, and every earlier day a run wrote that events of arrived since, even a closed one (a
+/// replay of old records, a backfill), back to the retention's cutoff (`retention_days`, see
+/// [`first_writable_day`]). `now` and `version` must come from the server's clock, the one `sql/019`
+/// records arrivals with.
 pub async fn run_due(
     client: &Client,
-    now: u32,
+    (now, version): (u32, u64),
     late_s: u32,
     settle_s: u32,
-    version: u64,
+    retention_days: u32,
 ) -> Result<Vec<RolledDay>, clickhouse::error::Error> {
-    let (from, to) = due(now, late_s);
-    let runs = daily::runs(client, from, to).await?;
-    let arrivals = daily::arrivals(client, "", from, to).await?;
+    let (window, to) = due(now, late_s);
+    let first = first_writable_day(now, retention_days);
+    let runs = daily::runs(client, first.min(window), to).await?;
+    let arrivals = daily::arrivals(client, "", first.min(window), to).await?;
+    let mut days: std::collections::BTreeSet<u32> = (window..to).step_by(DAY_S as usize).collect();
+    days.extend(runs.keys().filter_map(|day| daily::day_start(day)).filter(|&start| start >= first));
     let mut rolled = Vec::new();
-    for start in (from..to).step_by(DAY_S as usize) {
+    for start in days {
         let day = day_name(start);
         match decide((start, now, version), late_s, settle_s, runs.get(&day), arrivals.get(&day).copied()) {
             DayAction::Skip => {}
@@ -172,14 +178,14 @@ pub async fn run_due(
 
 /// Runs the due days every `interval`, for as long as the server runs. A failed run is logged and retried at
 /// the next tick: until then the API answers those days from the live rollups.
-pub async fn every(client: Client, interval: Duration, late_s: u32, settle_s: u32) {
+pub async fn every(client: Client, interval: Duration, late_s: u32, settle_s: u32, retention_days: u32) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let started = std::time::Instant::now();
         let outcome = match server_clock(&client).await {
-            Ok((now, version)) => run_due(&client, now, late_s, settle_s, version).await,
+            Ok(clock) => run_due(&client, clock, late_s, settle_s, retention_days).await,
             Err(error) => Err(error),
         };
         match outcome {
@@ -252,6 +258,11 @@ mod tests {
         assert_eq!(decide(at(closing), late, settle, Some(&current), Some(noon - 700)), DayAction::Close);
         assert_eq!(decide(at(closing), late, settle, Some(&current), Some(noon)), DayAction::Write);
         let closed = written(u64::from(noon), 1);
-        assert_eq!(decide(at(closing), late, settle, Some(&closed), Some(closing - 1)), DayAction::Skip);
+        assert_eq!(decide(at(closing), late, settle, Some(&closed), Some(noon - 700)), DayAction::Skip);
+        assert_eq!(
+            decide(at(closing + DAY_S), late, settle, Some(&closed), Some(closing)),
+            DayAction::Write,
+            "events that arrived for a closed day are counted again"
+        );
     }
 }

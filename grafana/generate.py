@@ -208,7 +208,7 @@ FROM
     GROUP BY event
     HAVING custom_events > 0
 )
-ORDER BY custom_events DESC, event
+ORDER BY converted_visitors DESC, custom_events DESC, event
 LIMIT 100"""
 
 # The realtime report's window whatever the dashboard's range: the API counts [now - window, now + 1).

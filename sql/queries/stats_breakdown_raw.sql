@@ -17,5 +17,5 @@ WHERE 1
       {{event_filters}}
 GROUP BY value
 HAVING ? = 0 OR custom_events > 0
-ORDER BY unique_visitors DESC, custom_events DESC, value
+ORDER BY if(? = 1, converted_visitors, unique_visitors) DESC, custom_events DESC, value
 LIMIT ?

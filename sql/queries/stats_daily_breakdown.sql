@@ -1,8 +1,8 @@
 -- The values of an event property over the days of [from, to), from the finalized daily rows (sql/016),
 -- summed over days (visitors too: visitor ids rotate daily), most visitors first, as stats_breakdown.sql
 -- orders them. Bound in order: site, dimension, from, to (YYYY-MM-DD), the days to read (an array of
--- YYYY-MM-DD: those a rollup run finalized recently or for good, see sql/018), only_events (1 to keep only values
--- with a custom event), limit.
+-- YYYY-MM-DD: those whose rows answer, see sql/018 and 019), only_events (1 to keep only values with a custom
+-- event) twice, limit.
 SELECT
     value,
     toUInt64(sum(visitors)) AS unique_visitors,
@@ -17,5 +17,5 @@ WHERE site = ?
   AND has(?, toString(day))
 GROUP BY value
 HAVING ? = 0 OR custom_events > 0
-ORDER BY unique_visitors DESC, custom_events DESC, value
+ORDER BY if(? = 1, converted_visitors, unique_visitors) DESC, custom_events DESC, value
 LIMIT ?

@@ -300,9 +300,9 @@ def api_breakdown(wh, name, filters):
     events, visitors who sent one, conversion rate)."""
     column = generate.DIMENSIONS[name]["column"]
     only_events = int(name == "event")
-    found = api_rows(wh, "stats_breakdown_raw.sql", [SITE["site"], API_FROM, API_TO, only_events, 100], filters,
+    found = api_rows(wh, "stats_breakdown_raw.sql", [SITE["site"], API_FROM, API_TO, only_events, only_events, 100], filters,
                      identifier=column)
-    rollup = api_rows(wh, "stats_breakdown.sql", [SITE["site"], API_FROM, API_TO, only_events, 100], filters,
+    rollup = api_rows(wh, "stats_breakdown.sql", [SITE["site"], API_FROM, API_TO, only_events, only_events, 100], filters,
                       identifier=column)
     assert found == rollup, "the API's two sources of a breakdown disagree"
     if not only_events:

@@ -100,7 +100,7 @@ def bind_with_identifier(query, column, *values, filters=None):
 def breakdown(wh, name, raw=False, only_events=0, limit=10, **given):
     query = "stats_breakdown_raw.sql" if raw else "stats_breakdown.sql"
     return rows(wh, bind_with_identifier((QUERIES / query).read_text(), breakdown_column(name), SITE, FROM, TO,
-                                         only_events, limit, filters=given))
+                                         only_events, only_events, limit, filters=given))
 
 
 def visit_breakdown(wh, name, limit=10, **given):

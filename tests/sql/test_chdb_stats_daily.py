@@ -70,12 +70,12 @@ def raw_totals(wh, step=TO - FROM, **given):
 
 def daily_breakdown(wh, dimension, only_events=0, limit=1000):
     return rows(wh, bind((QUERIES / "stats_daily_breakdown.sql").read_text(), SITE, dimension, NAMES[0], "2026-10-04",
-                         NAMES, only_events, limit))
+                         NAMES, only_events, only_events, limit))
 
 
 def raw_breakdown(wh, dimension, only_events=0, limit=1000):
     return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_raw.sql").read_text(),
-                                         breakdown_column(dimension), SITE, FROM, TO, only_events, limit))
+                                         breakdown_column(dimension), SITE, FROM, TO, only_events, only_events, limit))
 
 
 def daily_visit_breakdown(wh, dimension, limit=1000):

@@ -199,7 +199,7 @@ pub async fn event_breakdown(
         query.bind(Identifier(&column)).bind(&q.site).bind(q.from).bind(q.to)
     });
     let only_events = u8::from(is_custom_event(dimension));
-    Ok((source, query.bind(only_events).bind(limit).fetch_all().await?))
+    Ok((source, query.bind(only_events).bind(only_events).bind(limit).fetch_all().await?))
 }
 
 /// Whether a breakdown lists custom event names (rows without a custom event are left out).

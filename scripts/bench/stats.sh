@@ -102,7 +102,7 @@ for request in "${requests[@]}"; do
   codes=()
   for ((i = 0; i < runs; i++)); do
     read -r code seconds < <(curl -sS -o /dev/null -u "demo:$password" -w '%{http_code} %{time_total}\n' \
-      "$GW/api/v1/stats/${request/\?/?site=$site&}")
+      "$GW/api/v1/stats/${request/\?/"?site=$site&"}")
     codes+=("$code")
     awk -v s="$seconds" 'BEGIN { print s * 1000 }' | tee -a "$work/all" >>"$work/one"
     [ "$code" = 200 ] || echo "$request" >>"$work/failed"

@@ -23,11 +23,11 @@ const total = Math.round(Number(rate) * Number(seconds));
 const tail = Math.round(Number(rate) * Number(process.env.TAIL_S ?? 3));
 // 16 characters of [A-Za-z0-9], the worker's session id format; unique per run, so the poll sees only ours.
 const sid = `F${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`.slice(0, 16).padEnd(16, '0');
-// The markers' pathnames: /fresh/RUN/N, RUN counting down with time, so that in a breakdown ordered by value
-// this run's pages come before every earlier run's.
+// The markers' pathnames: /0/RUN/N, RUN counting down with time, so that in a breakdown ordered by visitors and
+// then by value this run's pages (one visitor each) come before every earlier run's and other one-visitor pages.
 const runTag = String(1e13 - Date.now()).padStart(13, '0');
-const pathOf = (n) => `/fresh/${runTag}/${n}`;
-const markerOf = (path) => Number(path.match(new RegExp(`^/fresh/${runTag}/(\\d+)$`))?.[1] ?? NaN);
+const pathOf = (n) => `/0/${runTag}/${n}`;
+const markerOf = (path) => Number(path.match(new RegExp(`^/0/${runTag}/(\\d+)$`))?.[1] ?? NaN);
 const userAgent = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 
 function request(n) {

@@ -123,7 +123,7 @@ costed() { # label, then the gateway's arguments
   local label=$1 before after t0
   shift
   before=$(cpu_ms) t0=$(date +%s%N)
-  CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$gateway" "$@" 2>/dev/null
+  CLICKHOUSE_URL="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" "$gateway" "$@" >/dev/null 2>&1
   after=$(cpu_ms)
   echo "| $label | $(((after - before))) | $((($(date +%s%N) - t0) / 1000000)) |"
 }

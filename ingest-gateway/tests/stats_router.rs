@@ -66,7 +66,7 @@ async fn every_bad_parameter_is_a_400_naming_it_without_asking_clickhouse() {
         ("/api/v1/stats/aggregate?site=s.example&from=2026-01-01".to_owned(), "to"),
         (format!("/api/v1/stats/aggregate?{range}&site=t.example"), "site"),
         (format!("/api/v1/stats/aggregate?{range}&country=DE&country=FR"), "country"),
-        (format!("/api/v1/stats/timeseries?{range}&interval=minute"), "interval"),
+        (format!("/api/v1/stats/timeseries?{range}&interval=week"), "interval"),
         ("/api/v1/stats/timeseries?site=s&from=0&to=2000000000&interval=hour".to_owned(), "interval"),
         (format!("/api/v1/stats/breakdown?{range}"), "property"),
         (format!("/api/v1/stats/breakdown?{range}&property=exit_page&page=/a"), "page"),

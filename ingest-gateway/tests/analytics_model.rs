@@ -1,4 +1,4 @@
-//! The rollup migrations (`sql/010`-`015`) against the analytics model: they were written before the model
+//! The rollup migrations (`sql/010`-`015`, `020`-`021`) against the analytics model: they were written before the model
 //! and, being applied migrations, cannot be generated from it, so this holds them to it. Every event
 //! dimension is a key column of the hourly rollup, computed by both of its views with the model's
 //! expression; every value a visit takes from its first or last event is a state of the visit rollup,
@@ -67,5 +67,17 @@ fn every_value_a_visit_takes_from_an_event_is_a_state_of_the_visit_rollup_comput
             );
             assert!(view_sql.contains(&computed), "sql/{view}*.sql does not compute {computed}");
         }
+    }
+}
+
+#[test]
+fn each_rollups_two_feeds_select_the_same_from_the_table_and_from_the_kafka_queue() {
+    for (table_feed, queue_feed) in [("011_", "012_"), ("014_", "015_"), ("020_", "021_")] {
+        let select = |prefix: &str| {
+            let sql = migration(prefix);
+            let start = sql.find(" AS SELECT ").unwrap_or_else(|| panic!("sql/{prefix}*.sql is a view"));
+            sql[start..].replace("FROM page_visits_queue ", "FROM page_visits ")
+        };
+        assert_eq!(select(table_feed), select(queue_feed), "sql/{table_feed}*.sql and sql/{queue_feed}*.sql");
     }
 }

@@ -599,7 +599,9 @@ fn visit_columns(source: Source) -> String {
 
 /// The one visit subquery: a site's visits, one row each, with [`visit_columns`], from the day before the
 /// range's first on (so a visit that began then is not taken for one starting in the range).
-/// Binds two values: the site, and the range's start (unix seconds).
+/// Binds two values: the site, and the range's start (unix seconds). The day before a start on 1970-01-01 (a
+/// report "since the beginning") is that day itself: `Date` counts days from it unsigned, and one less wraps
+/// to 2149, which would leave no visit.
 fn visits_of_site(source: Source) -> String {
     let (table, day) = match source {
         Source::Raw => ("page_visits FINAL", "toDate(timestamp)"),
@@ -607,7 +609,7 @@ fn visits_of_site(source: Source) -> String {
     };
     format!(
         "(\n    SELECT\n        session_id,\n        {}\n    FROM {table}\n    WHERE site = ?\n      AND {day} >= \
-         toDate(toDateTime(?)) - 1\n    GROUP BY session_id\n)",
+         greatest(toDate(toDateTime(?)), toDate('1970-01-02')) - 1\n    GROUP BY session_id\n)",
         visit_columns(source)
     )
 }

@@ -453,6 +453,13 @@ test("the command line and the named query equal the reference", () => {
     const got = rows.map((r) => ({ country: r.country, visits: cliNumber(r.visits), pageviews: cliNumber(r.pageviews), visitors: cliNumber(r.visitors) }));
     assert.deepEqual(got, want, `visits-by-country, ${range.name}`);
   }
+  // Without a range: from the beginning of time (1970-01-01, whose day before must not wrap) to now.
+  const all = cli("query", "visits-by-country", "--site", SITE);
+  const now = Math.floor(Date.now() / 1000);
+  const visitsOf = (country) => reference(0, now, { country }).visits;
+  assert.deepEqual(all.map((r) => [r.country, cliNumber(r.visits)]), all.map((r) => [r.country, visitsOf(r.country)]),
+    "visits-by-country since the beginning");
+  assert.ok(all.length > 1 && all.every((r) => cliNumber(r.visits) > 0), JSON.stringify(all));
 });
 
 // ---------------------------------------------------------------- the dashboard, as a person sees it

@@ -13,7 +13,6 @@ use ingest_gateway::replay::{self, Replay, ReplayConfig};
 use ingest_gateway::report::{parse_instant, render_visits_by_country};
 use ingest_gateway::sink::kafka::KafkaSink;
 use ingest_gateway::stats::cli::StatsCommand;
-use ingest_gateway::stats::daily::Freshness;
 use ingest_gateway::stats::{rollup, Stats, StatsConfig};
 use ingest_gateway::topics::{create_product_topic, TopicLayout};
 use ingest_gateway::{serve, warehouse, AppState, ShutdownDeadlines};
@@ -182,7 +181,7 @@ async fn run_server(
     // configured; the rollup timer below writes, so it keeps the main client.
     let stats = Stats::from_config(stats_config, reader_client(config, access)).map_err(anyhow::Error::msg)?;
     if stats.is_some() && stats_config.stats_rollup_interval_s > 0 {
-        let (now, _) = rollup::clock();
+        let now = now_unix()?;
         let (from, _) = rollup::due(now, stats_config.stats_rollup_late_s);
         rollup::check_retention(from, now, config.events_retention_days).map_err(anyhow::Error::msg)?;
         let interval = Duration::from_secs(stats_config.stats_rollup_interval_s.into());
@@ -355,7 +354,7 @@ fn bind_sql(file: &std::path::Path, filter_args: &[String], values: &[String]) -
 }
 
 async fn stats(config: &Config, stats: &StatsConfig, command: &StatsCommand) -> anyhow::Result<()> {
-    let freshness = Freshness { settle_s: stats.stats_rollup_settle_s, ..Freshness::default() };
+    let freshness = stats.freshness();
     let client = ingest_gateway::stats::budgeted(
         clickhouse_client(config),
         stats.stats_query_timeout_s,

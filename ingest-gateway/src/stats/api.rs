@@ -239,7 +239,7 @@ pub async fn aggregate(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, StatsError> {
     let q = parse_question(&params(query, AGGREGATE_PARAMS)?)?;
-    let (results, source) = aggregate_metrics(&stats.client, &q, stats.freshness()).await?;
+    let (results, source) = aggregate_metrics(&stats.client, &q, stats.freshness).await?;
     Ok(json_response(&AggregateAnswer { site: &q.site, from: q.from, to: q.to, source, results }))
 }
 
@@ -314,7 +314,7 @@ pub async fn timeseries(
             format!("gives more than {MAX_BUCKETS} buckets; shorten the range"),
         ));
     }
-    let (results, source) = timeseries_buckets(&stats.client, &q, step, stats.freshness()).await?;
+    let (results, source) = timeseries_buckets(&stats.client, &q, step, stats.freshness).await?;
     Ok(json_response(&TimeseriesAnswer { site: &q.site, from: q.from, to: q.to, interval, source, results }))
 }
 
@@ -414,7 +414,7 @@ pub async fn breakdown(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, StatsError> {
     let (q, property, limit) = parse_breakdown(&params(query, BREAKDOWN_PARAMS)?)?;
-    let (source, results) = breakdown_rows(&stats.client, &q, property, limit, stats.freshness()).await?;
+    let (source, results) = breakdown_rows(&stats.client, &q, property, limit, stats.freshness).await?;
     Ok(json_response(&BreakdownAnswer {
         site: &q.site,
         from: q.from,

@@ -77,23 +77,22 @@ struct Arrival {
     arrived: u32,
 }
 
-/// The runs that wrote the days of `[from, to)` (unix seconds), by day.
-pub async fn runs(client: &Client, from: u32, to: u32) -> Result<HashMap<String, DayRun>, clickhouse::error::Error> {
-    let rows: Vec<DayRun> = client.query(DAYS).bind(day_name(from)).bind(day_name(to)).fetch_all().await?;
-    Ok(rows.into_iter().map(|run| (run.day.clone(), run)).collect())
-}
-
-/// When events of each day of `[from, to)` last arrived (unix seconds), for `site`, or for every site when
-/// `site` is empty.
-pub async fn arrivals(
+/// The days of `[from, to)` (unix seconds) as the daily rows know them, each by `YYYY-MM-DD`: the runs that
+/// wrote them, and when their events last arrived (unix seconds), for `site`, or for every site when `site`
+/// is empty. Both small reads go out together.
+pub async fn days(
     client: &Client,
     site: &str,
-    from: u32,
-    to: u32,
-) -> Result<HashMap<String, u32>, clickhouse::error::Error> {
-    let rows: Vec<Arrival> =
-        client.query(ARRIVALS).bind(site).bind(site).bind(day_name(from)).bind(day_name(to)).fetch_all().await?;
-    Ok(rows.into_iter().map(|row| (row.day, row.arrived)).collect())
+    (from, to): (u32, u32),
+) -> Result<(HashMap<String, DayRun>, HashMap<String, u32>), clickhouse::error::Error> {
+    let (from, to) = (day_name(from), day_name(to));
+    let runs = client.query(DAYS).bind(&from).bind(&to).fetch_all::<DayRun>();
+    let arrivals = client.query(ARRIVALS).bind(site).bind(site).bind(&from).bind(&to).fetch_all::<Arrival>();
+    let (runs, arrivals) = tokio::try_join!(runs, arrivals)?;
+    Ok((
+        runs.into_iter().map(|run| (run.day.clone(), run)).collect(),
+        arrivals.into_iter().map(|row| (row.day, row.arrived)).collect(),
+    ))
 }
 
 /// A row of `stats_daily_counts.sql`.
@@ -151,9 +150,8 @@ pub fn day_start(name: &str) -> Option<u32> {
 
 /// Splits a question of whole days into the days whose finalized rows may answer and runs of the others.
 pub async fn plan(client: &Client, q: &Question, freshness: Freshness) -> Result<Plan, clickhouse::error::Error> {
-    let arrived = arrivals(client, &q.site, q.from, q.to).await?;
-    let usable: HashSet<String> = runs(client, q.from, q.to)
-        .await?
+    let (runs, arrived) = days(client, &q.site, (q.from, q.to)).await?;
+    let usable: HashSet<String> = runs
         .into_values()
         .filter(|run| freshness.usable(run, arrived.get(&run.day).copied()))
         .map(|run| run.day)

@@ -98,6 +98,11 @@ pub const DEFAULT_QUERY_TIMEOUT_S: u32 = 10;
 pub const DEFAULT_QUERY_MAX_MEMORY_BYTES: u64 = 2 << 30;
 
 impl StatsConfig {
+    /// Which daily rows answer reports, for the server and `ingest-gateway stats` alike.
+    pub fn freshness(&self) -> daily::Freshness {
+        daily::Freshness { settle_s: self.stats_rollup_settle_s, ..daily::Freshness::default() }
+    }
+
     /// The stats credentials; `None` when none are configured (the API is off). Refuses incomplete ones,
     /// naming the variable. They are separate from the produce clients' and replay's: reading reports is
     /// neither writing events nor watching recordings.
@@ -132,18 +137,13 @@ pub struct Stats {
     pub auth: Auth,
     pub client: clickhouse::Client,
     pub now: Arc<dyn Fn() -> u32 + Send + Sync>,
-    /// See [`StatsConfig::stats_rollup_settle_s`].
-    pub settle_s: u32,
+    /// Which daily rows answer: [`StatsConfig::freshness`].
+    pub freshness: daily::Freshness,
 }
 
 impl Stats {
     pub fn new(auth: Auth, client: clickhouse::Client) -> Self {
-        Self { auth, client, now: Arc::new(now_unix), settle_s: daily::DEFAULT_SETTLE_S }
-    }
-
-    /// When the daily rows of a day still in its late window answer, as of now.
-    pub fn freshness(&self) -> daily::Freshness {
-        daily::Freshness { settle_s: self.settle_s, ..daily::Freshness::default() }
+        Self { auth, client, now: Arc::new(now_unix), freshness: daily::Freshness::default() }
     }
 
     pub fn with_clock(mut self, now: impl Fn() -> u32 + Send + Sync + 'static) -> Self {
@@ -155,7 +155,7 @@ impl Stats {
     /// carries the configured budget.
     pub fn from_config(config: &StatsConfig, client: clickhouse::Client) -> Result<Option<Self>, String> {
         let client = budgeted(client, config.stats_query_timeout_s, config.stats_query_max_memory_bytes);
-        Ok(config.auth()?.map(|auth| Self { settle_s: config.stats_rollup_settle_s, ..Self::new(auth, client) }))
+        Ok(config.auth()?.map(|auth| Self { freshness: config.freshness(), ..Self::new(auth, client) }))
     }
 
     fn check(&self, headers: &axum::http::HeaderMap) -> Result<(), StatsError> {

@@ -9,7 +9,7 @@
 //! gives up on a message after one) and writes only those that received events since their last run (the
 //! arrivals of `sql/019`) and then none for `STATS_ROLLUP_SETTLE_S`: its work follows the events that
 //! arrived. Today is never written by the timer: it is read live from the rollups every insert updates. A day
-//! is marked closed by the first run after its late window, and then left alone.
+//! is marked closed by the first run after its late window, and written again only if events of it arrive.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -24,8 +24,9 @@ static EVENTS: LazyLock<Template> = template!("stats_rollup_events.sql");
 static VISITS: LazyLock<Template> = template!("stats_rollup_visits.sql");
 const MARK: &str = include_str!("../../../sql/queries/stats_rollup_mark.sql");
 
-/// Default seconds between the server's runs: a run rewrites whole days (seconds of server time per day of
-/// 300,000 page views, BENCHMARKS.md), so today's numbers lag by up to this much.
+/// Default seconds between the server's runs. A run with nothing new costs two small reads; a day whose events
+/// settled is written at the next run (seconds of server time per day of 300,000 page views, BENCHMARKS.md),
+/// and until then it is read from the live rollups.
 pub const DEFAULT_INTERVAL_S: u32 = 300;
 
 /// Default late window: events of a day may still arrive this long after it ended.
@@ -104,10 +105,11 @@ pub async fn run(
     Ok(rolled)
 }
 
-/// What a timed run does with one day of the late window.
+/// What a timed run does with one day (of the late window, or an earlier one that events arrived for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayAction {
-    /// Nothing: closed already, today (read live from the rollups), rows current, or events still arriving.
+    /// Nothing: today (read live from the rollups), rows current (and closed once due), or events still
+    /// arriving.
     Skip,
     /// Write the day's rows: it has none, or events arrived after its last run and have settled.
     Write,
@@ -157,8 +159,7 @@ pub async fn run_due(
 ) -> Result<Vec<RolledDay>, clickhouse::error::Error> {
     let (window, to) = due(now, late_s);
     let first = first_writable_day(now, retention_days);
-    let runs = daily::runs(client, first.min(window), to).await?;
-    let arrivals = daily::arrivals(client, "", first.min(window), to).await?;
+    let (runs, arrivals) = daily::days(client, "", (first.min(window), to)).await?;
     let mut days: std::collections::BTreeSet<u32> = (window..to).step_by(DAY_S as usize).collect();
     days.extend(runs.keys().filter_map(|day| daily::day_start(day)).filter(|&start| start >= first));
     let mut rolled = Vec::new();
@@ -200,13 +201,6 @@ pub async fn every(client: Client, interval: Duration, late_s: u32, settle_s: u3
 pub async fn server_clock(client: &Client) -> Result<(u32, u64), clickhouse::error::Error> {
     let now: u32 = client.query("SELECT toUInt32(now())").fetch_one().await?;
     Ok((now, u64::from(now) * 1_000))
-}
-
-/// The current time as unix seconds and as the run's version (unix ms).
-pub fn clock() -> (u32, u64) {
-    let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    (u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX), ms)
 }
 
 #[cfg(test)]

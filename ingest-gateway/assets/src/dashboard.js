@@ -10,9 +10,9 @@
 // The whole view lives in the query string (site, period or from/to, the filters, the chosen tab of each
 // panel), so a view can be linked, and back/forward walk through the filters.
 //
-// The page keeps itself current without a reload: every REFRESH_MS (half a second) it asks for the headline numbers again
-// with If-None-Match (the API tags every answer, GET answers 304 when unchanged), and only when they changed
-// does it ask for the chart and the tables again, each conditionally, redrawing what changed. "Last 30
+// The page keeps itself current without a reload: every REFRESH_MS (half a second) it asks for the headline
+// numbers again with If-None-Match (the API tags every answer, GET answers 304 when unchanged), and only when
+// they changed does it ask for the chart and the tables again, each conditionally, redrawing what changed. "Last 30
 // minutes" is the realtime view: the numbers, a per-minute chart and the tables over the last 30 minutes.
 import uPlot from "uplot";
 import { dimensions } from "../../../analytics-model/contracts/dimensions.json";
@@ -138,8 +138,8 @@ const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {}
 
-/** The last answer of each URL with its ETag, so that asking again costs a 304 when nothing changed. Only
- * the current view's URLs are kept (see `forgetAnswersBut`). */
+/** The last answer of each URL with its ETag, so that asking again costs a 304 when nothing changed. Emptied
+ * by every full load, and by a refresh once it holds 200 (the realtime view's URLs change every minute). */
 const answers = new Map();
 
 /** The answer of a stats route, and whether it is new (false: the API said 304, the kept one is returned). */
@@ -159,8 +159,18 @@ async function ask(route, params) {
   return { body, fresh: true };
 }
 
-async function api(route, params) {
-  return (await ask(route, params)).body;
+/** The headline numbers and current visitors, drawn if `drawable()` still holds and, for a `quiet` refresh,
+ * only if either changed. Whether the numbers changed. */
+async function loadHeadline(question, drawable, quiet) {
+  const [aggregate, current] = await Promise.all([ask("aggregate", question), ask("realtime", { site: view.site })]);
+  if (drawable() && (!quiet || aggregate.fresh || current.fresh)) renderMetrics(aggregate.body.results, current.body);
+  return aggregate.fresh;
+}
+
+/** The chart, drawn as `loadHeadline` draws. */
+async function loadChart(question, interval, drawable, quiet) {
+  const series = await ask("timeseries", { ...question, interval });
+  if (drawable() && (!quiet || series.fresh)) renderChart(series.body.results, interval);
 }
 
 const questionOf = (view) => {
@@ -407,15 +417,12 @@ async function load({ only } = {}) {
   setState("loading");
   const question = questionOf(view);
   const { interval } = range(view);
+  const drawable = () => mine === fullLoad;
   const work = only
     ? [loadPanel(only)]
     : [
-      Promise.all([api("aggregate", question), api("realtime", { site: view.site })]).then(([aggregate, current]) => {
-        if (mine === fullLoad) renderMetrics(aggregate.results, current);
-      }),
-      api("timeseries", { ...question, interval }).then((series) => {
-        if (mine === fullLoad) renderChart(series.results, interval);
-      }),
+      loadHeadline(question, drawable, false),
+      loadChart(question, interval, drawable, false),
       ...PANELS.map((panel) => loadPanel(panel)),
     ];
   const outcomes = await Promise.allSettled(work);
@@ -441,14 +448,10 @@ async function refresh() {
   if (answers.size > 200) answers.clear(); // the realtime view's URLs change every minute
   const question = questionOf(view);
   const { interval } = range(view);
-  const [aggregate, current] = await Promise.all([ask("aggregate", question), ask("realtime", { site: view.site })]);
-  if (started !== generation) return;
-  if (aggregate.fresh || current.fresh) renderMetrics(aggregate.body.results, current.body);
-  if (aggregate.fresh) {
-    const series = await ask("timeseries", { ...question, interval });
-    if (started !== generation) return;
-    if (series.fresh) renderChart(series.body.results, interval);
-    await Promise.allSettled(PANELS.map((panel) => loadPanel(panel, { quiet: true })));
+  const drawable = () => started === generation;
+  if ((await loadHeadline(question, drawable, true)) && drawable()) {
+    await loadChart(question, interval, drawable, true);
+    if (drawable()) await Promise.allSettled(PANELS.map((panel) => loadPanel(panel, { quiet: true })));
   }
   if (started === generation) document.body.dataset.refreshes = String((refreshes += 1));
 }

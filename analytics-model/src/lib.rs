@@ -9,16 +9,17 @@
 //!   the SQL tests in Python (the test at the bottom regenerates it and fails when it is stale; run
 //!   `UPDATE_CONTRACTS=1 cargo test -p analytics-model` to rewrite it);
 //! - the columns stored as LowCardinality on current ClickHouse ([`low_cardinality_columns`]);
-//! - the rollup tables and views (`sql/010`-`015`), which the gateway's tests hold to every dimension here.
+//! - the rollup tables and views (`sql/010`-`015`, `022`), which the gateway's tests hold to every dimension
+//!   here.
 //!
 //! Adding a dimension: an entry in [`DIMENSIONS`], then `UPDATE_CONTRACTS=1 cargo test -p analytics-model` to
 //! regenerate the contract and the reference page, and `node ingest-gateway/assets/build.mjs` to rebuild the
 //! dashboard's bundle. The API (filter and breakdown), the CLI, the dashboard (its tab and filter chip) and
 //! Grafana (its filter variable) follow. If its value is not yet a key of the rollups, they need it too, and
 //! `ingest-gateway/tests/analytics_model.rs` fails until migrations add it: a column of `stats_hourly` added
-//! to its sorting key in the same `ALTER`, an `argMin` state of `stats_sessions`, and the four rollup views
-//! created again with it (a view's query cannot be altered on 18.16). Rows written before hold no value for
-//! it.
+//! to its sorting key in the same `ALTER`, an `argMin` state of `stats_sessions`, a `visit_<column>` column of
+//! the finalized visit rows (`stats_visit_rows`), and the four rollup views created again with it (a view's
+//! query cannot be altered on 18.16). Rows written before hold no value for it.
 //!
 //! After Plausible's Stats API v2: a dimension has a scope, `event:page` is a property of each event and
 //! `visit:entry_page` of a visit, and a filter is validated in one place ([`Filters::set`]).
@@ -234,10 +235,14 @@ pub const OTHER_LOW_CARDINALITY_COLUMNS: &[&str] =
     &["kind", "region_code", "continent", "timezone", "language", "vendor", "colo", "encoding"];
 
 /// Every column stored as `LowCardinality(String)` on current ClickHouse wherever a table declares it as a
-/// plain `String`: the low-cardinality dimensions' columns and [`OTHER_LOW_CARDINALITY_COLUMNS`].
-pub fn low_cardinality_columns() -> Vec<&'static str> {
-    let dimensions = DIMENSIONS.iter().filter(|d| d.low_cardinality).map(|d| d.column);
-    dimensions.chain(OTHER_LOW_CARDINALITY_COLUMNS.iter().copied()).collect()
+/// plain `String`: the low-cardinality dimensions' columns, their columns in the finalized visit rows
+/// (`visit_country`), and [`OTHER_LOW_CARDINALITY_COLUMNS`].
+pub fn low_cardinality_columns() -> Vec<String> {
+    let dimensions = DIMENSIONS.iter().filter(|d| d.low_cardinality);
+    let columns = dimensions.clone().map(|d| d.column.to_owned());
+    let visit_columns = dimensions.filter_map(Dimension::visit_alias);
+    let others = OTHER_LOW_CARDINALITY_COLUMNS.iter().map(|column| (*column).to_owned());
+    columns.chain(visit_columns).chain(others).collect()
 }
 
 /// Where a metric is computed.
@@ -502,6 +507,7 @@ pub fn fragments() -> Vec<(String, String)> {
         ("visit_columns.raw".to_owned(), visit_columns(Source::Raw)),
         ("visits_of_site.rollup".to_owned(), visits_of_site(Source::Hourly)),
         ("visits_of_site.raw".to_owned(), visits_of_site(Source::Raw)),
+        ("visit_row_columns".to_owned(), visit_row_columns().join(", ")),
         ("is_visit".to_owned(), "visit_pageviews > 0".to_owned()),
         ("counted_kinds".to_owned(), COUNTED_KINDS.to_owned()),
         ("visit_metrics".to_owned(), select_metrics(&["visits", "bounces", "duration_ms"], Source::Visits)),
@@ -560,6 +566,19 @@ fn event_columns() -> String {
 /// first-event value. A visit's first and last events are ordered by (receive time, event id), unique per
 /// event, so a redelivered event changes neither.
 fn visit_columns(source: Source) -> String {
+    visit_column_list(source).join(",\n        ")
+}
+
+/// The names of the visit subquery's columns over raw events (those of [`visit_columns`]), which are also
+/// the columns of the finalized visit rows (`sql/022`): what a filter or breakdown of visits names.
+pub fn visit_row_columns() -> Vec<String> {
+    visit_column_list(Source::Raw)
+        .iter()
+        .filter_map(|column| column.rsplit_once(" AS ").map(|(_, alias)| alias.to_owned()))
+        .collect()
+}
+
+fn visit_column_list(source: Source) -> Vec<String> {
     let rollup = source != Source::Raw;
     let mut columns: Vec<String> = if rollup {
         vec![
@@ -594,7 +613,7 @@ fn visit_columns(source: Source) -> String {
             format!("{function}({}, (timestamp_ms, event_id)) AS {alias}", d.event_sql)
         });
     }
-    columns.join(",\n        ")
+    columns
 }
 
 /// The one visit subquery: a site's visits, one row each, with [`visit_columns`], from the day before the
@@ -679,9 +698,9 @@ mod tests {
     #[test]
     fn the_low_cardinality_columns_include_the_dimensions_flagged_so() {
         let columns = low_cardinality_columns();
-        for expected in ["country", "browser", "screen_class", "kind", "colo"] {
-            assert!(columns.contains(&expected), "{expected}");
+        for expected in ["country", "browser", "screen_class", "kind", "colo", "visit_country"] {
+            assert!(columns.iter().any(|column| column == expected), "{expected}");
         }
-        assert!(!columns.contains(&"pathname"));
+        assert!(!columns.iter().any(|column| column == "pathname" || column == "visit_entry_page"));
     }
 }

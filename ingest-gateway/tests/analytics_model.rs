@@ -1,4 +1,4 @@
-//! The rollup migrations (`sql/010`-`015`, `020`-`021`) against the analytics model: they were written before the model
+//! The rollup migrations (`sql/010`-`015`, `020`-`022`) against the analytics model: they were written before the model
 //! and, being applied migrations, cannot be generated from it, so this holds them to it. Every event
 //! dimension is a key column of the hourly rollup, computed by both of its views with the model's
 //! expression; every value a visit takes from its first or last event is a state of the visit rollup,
@@ -67,6 +67,24 @@ fn every_value_a_visit_takes_from_an_event_is_a_state_of_the_visit_rollup_comput
             );
             assert!(view_sql.contains(&computed), "sql/{view}*.sql does not compute {computed}");
         }
+    }
+}
+
+#[test]
+fn the_finalized_visit_rows_have_a_column_for_every_value_of_the_visit_subquery() {
+    let table = migration("022_");
+    let columns = analytics_model::visit_row_columns();
+    assert!(columns.contains(&"visit_pathname_values".to_owned()), "{columns:?}");
+    for column in columns {
+        let kind = match column.as_str() {
+            "visit_started_ms" | "visit_ended_ms" | "visit_pageviews" | "visit_custom_events" => "UInt64",
+            name if name.ends_with("_values") => "Array(String)",
+            _ => "String",
+        };
+        assert!(
+            table.contains(&format!(" {column} {kind},")) || table.contains(&format!(" {column} {kind})")),
+            "022 lacks {column} {kind}"
+        );
     }
 }
 

@@ -59,15 +59,41 @@ fn question(from: u32, to: u32, filter: Option<(&str, &str)>) -> Question {
     Question { site: SITE.into(), from, to, filters }
 }
 
-/// Every answer the daily rows can give, as JSON: aggregates (with and without a filter), the daily time
-/// series, and breakdowns of event and visit properties.
+fn filtered(from: u32, to: u32, given: &[(&str, &str)]) -> Question {
+    let mut q = question(from, to, None);
+    for (name, value) in given {
+        q.filters.set(name, value).expect(name);
+    }
+    q
+}
+
+/// Every answer the daily and visit rows can give, as JSON: aggregates (with and without a filter), the daily
+/// time series, and breakdowns of event and visit properties; and those the finalized visit rows answer for
+/// visits: several filters, a page filter, a range that starts and ends inside a day, an hourly series under
+/// filters, entry pages under a filter.
 async fn answers(client: &clickhouse::Client, freshness: Freshness) -> Vec<Value> {
     let mut answers = Vec::new();
-    for filter in [None, Some(("country", "C0")), Some(("source", "google.com")), Some(("screen_class", "mobile"))] {
-        let (metrics, _) = api::aggregate_metrics(client, &question(FROM, TO, filter), freshness).await.expect("runs");
-        answers.push(serde_json::to_value(metrics).expect("json"));
+    let filter_sets: [&[(&str, &str)]; 7] = [
+        &[],
+        &[("country", "C0")],
+        &[("source", "google.com")],
+        &[("screen_class", "mobile")],
+        &[("country", "C1"), ("browser", "Chrome")],
+        &[("page", "/p/1")],
+        &[("page", "/p/2"), ("device", "smartphone")],
+    ];
+    for (from, to) in [(FROM, TO), (FROM + 12 * 3_600, TO - 12 * 3_600)] {
+        for given in filter_sets {
+            let q = filtered(from, to, given);
+            let (metrics, _) = api::aggregate_metrics(client, &q, freshness).await.expect("runs");
+            assert!(metrics.visits > 0, "{given:?}");
+            answers.push(serde_json::to_value(metrics).expect("json"));
+        }
     }
     let (buckets, _) = api::timeseries_buckets(client, &question(FROM, TO, None), DAY, freshness).await.expect("runs");
+    answers.push(serde_json::to_value(buckets).expect("json"));
+    let q = filtered(FROM, TO, &[("page", "/p/1"), ("country", "C0")]);
+    let (buckets, _) = api::timeseries_buckets(client, &q, 3_600, freshness).await.expect("runs");
     answers.push(serde_json::to_value(buckets).expect("json"));
     for (property, limit) in
         [("country", 100), ("page", 10), ("event", 100), ("entry_page", 10), ("exit_page", 10), ("device", 100)]
@@ -75,6 +101,13 @@ async fn answers(client: &clickhouse::Client, freshness: Freshness) -> Vec<Value
         let property = dimension(property).expect("a dimension");
         let (_, rows) =
             api::breakdown_rows(client, &question(FROM, TO, None), property, limit, freshness).await.expect("runs");
+        assert!(!rows.is_empty(), "{}", property.name);
+        answers.push(serde_json::to_value(rows).expect("json"));
+    }
+    for property in ["entry_page", "exit_page"] {
+        let property = dimension(property).expect("a dimension");
+        let q = filtered(FROM + 12 * 3_600, TO, &[("country", "C1"), ("os", "Android")]);
+        let (_, rows) = api::breakdown_rows(client, &q, property, 10, freshness).await.expect("runs");
         assert!(!rows.is_empty(), "{}", property.name);
         answers.push(serde_json::to_value(rows).expect("json"));
     }
@@ -138,6 +171,9 @@ async fn whole_days_are_read_from_the_daily_rows_with_the_numbers_of_the_states_
     let q = question(FROM, TO, None);
     assert_eq!(daily::plan(&db.client, &q, Freshness::default()).await.expect("plans").days.len(), 0);
     let from_states = answers(&db.client, Freshness::default()).await;
+    let by_page = filtered(FROM, TO, &[("page", "/p/1")]);
+    let (_, sources) = api::aggregate_metrics(&db.client, &by_page, Freshness::default()).await.expect("runs");
+    assert_eq!(serde_json::to_value(sources).expect("json")["visits"], "raw");
 
     let version = version_now(&db.client).await;
     let rolled = rollup::run(&db.client, (FROM, TO), LATER, rollup::DEFAULT_LATE_S, version).await.expect("rolls up");
@@ -148,6 +184,10 @@ async fn whole_days_are_read_from_the_daily_rows_with_the_numbers_of_the_states_
     let plan = daily::plan(&db.client, &q, states_only()).await.expect("plans");
     assert_eq!((plan.days.len(), plan.states.len()), (3, 0), "closed days answer at any time");
     assert_eq!(answers(&db.client, states_only()).await, from_states);
+    // A page filter's visits came from the raw events before the run, and now from the finalized visit rows.
+    let by_page = filtered(FROM, TO, &[("page", "/p/1")]);
+    let (_, sources) = api::aggregate_metrics(&db.client, &by_page, states_only()).await.expect("runs");
+    assert_eq!(serde_json::to_value(sources).expect("json")["visits"], "rollup");
 
     let (metrics, _) = api::aggregate_metrics(&db.client, &q, states_only()).await.expect("runs");
     let (visitors, pageviews, custom_events) = raw_counts(&db.client).await;

@@ -35,8 +35,8 @@ const TO: u32 = FROM + 86_400;
 const H1: u32 = FROM + 3_600;
 const H2: u32 = FROM + 7_200;
 
-/// The stats tables the API reads (sql/010-019), and the raw events it falls back to.
-const STATS_TABLES: [&str; 7] = [
+/// The stats tables the API reads (sql/010-022), and the raw events it falls back to.
+const STATS_TABLES: [&str; 8] = [
     "page_visits",
     "stats_hourly",
     "stats_sessions",
@@ -44,6 +44,7 @@ const STATS_TABLES: [&str; 7] = [
     "stats_daily_events",
     "stats_daily_visits",
     "stats_arrivals",
+    "stats_visit_rows",
 ];
 
 struct Stack {

@@ -103,6 +103,7 @@ async fn migrating_twice_applies_each_file_once_then_skips_it() {
             ["stats_sessions", "AggregatingMergeTree"],
             ["stats_sessions_mv", "MaterializedView"],
             ["stats_sessions_queue_mv", "MaterializedView"],
+            ["stats_visit_rows", "MergeTree"],
         ]
     );
     let recorded =

@@ -231,7 +231,8 @@ def test_every_migration_applies_and_applies_again(wh):
                       "stats_daily_visits\tReplacingMergeTree",
                       "stats_hourly\tAggregatingMergeTree", "stats_hourly_mv\tMaterializedView",
                       "stats_hourly_queue_mv\tMaterializedView", "stats_sessions\tAggregatingMergeTree",
-                      "stats_sessions_mv\tMaterializedView", "stats_sessions_queue_mv\tMaterializedView"], tables
+                      "stats_sessions_mv\tMaterializedView", "stats_sessions_queue_mv\tMaterializedView",
+                      "stats_visit_rows\tMergeTree"], tables
 
 
 def test_the_queue_table_carries_the_substituted_kafka_settings(wh):

@@ -165,7 +165,8 @@ def test_the_rollups_and_their_views_exist(seeded):
                       "stats_daily_visits\tReplacingMergeTree",
                       "stats_hourly\tAggregatingMergeTree", "stats_hourly_mv\tMaterializedView",
                       "stats_hourly_queue_mv\tMaterializedView", "stats_sessions\tAggregatingMergeTree",
-                      "stats_sessions_mv\tMaterializedView", "stats_sessions_queue_mv\tMaterializedView"], tables
+                      "stats_sessions_mv\tMaterializedView", "stats_sessions_queue_mv\tMaterializedView",
+                      "stats_visit_rows\tMergeTree"], tables
 
 
 def test_a_redelivered_event_is_stored_twice_and_changes_no_number(seeded):

@@ -1,4 +1,4 @@
-"""The daily rollups (sql/016-018) on modern ClickHouse (chDB 26.9): the rollup step's statements
+"""The daily rollups (sql/016-018, 022) on modern ClickHouse (chDB 26.9): the rollup step's statements
 (sql/queries/stats_rollup_*.sql), run day by day with the values `ingest-gateway rollup` binds, and the
 daily queries (sql/queries/stats_daily_*.sql) give exactly the numbers of the raw events (and of the hourly
 and visit rollups for entry and exit pages) on three days of the stats benchmark's synthetic traffic
@@ -40,8 +40,8 @@ def roll_up(wh, version, now=TO + 3 * DAY, late=2 * DAY):
     for index, name in enumerate(NAMES):
         start = FROM + index * DAY
         wh.query(bind((QUERIES / "stats_rollup_events.sql").read_text(), name, version, start, start + DAY))
-        wh.query(bind((QUERIES / "stats_rollup_visits.sql").read_text(), name, version, name, name, start * 1000,
-                      (start + DAY) * 1000))
+        for visits in ["stats_rollup_visits.sql", "stats_rollup_visit_rows.sql"]:
+            wh.query(bind((QUERIES / visits).read_text(), name, version, name, name, start * 1000, (start + DAY) * 1000))
         closed = int(now >= start + DAY + late)
         wh.query(bind((QUERIES / "stats_rollup_mark.sql").read_text(), name, version, closed))
 
@@ -86,6 +86,21 @@ def daily_visit_breakdown(wh, dimension, limit=1000):
 def rollup_visit_breakdown(wh, dimension, limit=1000):
     return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(),
                                          breakdown_column(dimension), SITE, FROM, FROM * 1000, TO * 1000, limit))
+
+
+def visit_rows(wh, version, step=TO - FROM, **given):
+    """Visit numbers per bucket from the finalized visit rows of one run's `version`, as the API reads them."""
+    runs = [f"{name}/{version}" for name in NAMES]
+    return [row[1:] for row in rows(wh, bind((QUERIES / "stats_visit_rows.sql").read_text(), FROM, step, step, FROM,
+                                             SITE, NAMES[0], NAMES[-1], runs, FROM * 1000, TO * 1000,
+                                             filters=given))]
+
+
+def visit_rows_breakdown(wh, version, dimension, limit=1000, **given):
+    runs = [f"{name}/{version}" for name in NAMES]
+    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visit_rows.sql").read_text(),
+                                         breakdown_column(dimension), SITE, NAMES[0], NAMES[-1], runs, FROM * 1000,
+                                         TO * 1000, limit, filters=given))
 
 
 def every_daily_number(wh):
@@ -164,6 +179,26 @@ def test_breakdowns_are_the_raw_events_and_visit_rollup_numbers(rolled):
     assert daily_visit_breakdown(rolled, "exit_page", limit=5) == rollup_visit_breakdown(rolled, "exit_page", 5)
 
 
+FILTER_SETS = [{}, {"country": "C0"}, {"page": "/p/1"}, {"country": "C1", "browser": "Chrome"},
+               {"page": "/p/2", "device": "smartphone"}, {"source": "google.com", "os": "Android", "device": "smartphone"}]
+
+
+@pytest.mark.parametrize("given", FILTER_SETS, ids=lambda given: "&".join(f"{k}={v}" for k, v in given.items()) or "none")
+def test_the_finalized_visit_rows_give_the_raw_events_visit_numbers_under_any_filters(rolled, given):
+    _, raw = raw_totals(rolled, **given)
+    _, raw_per_day = raw_totals(rolled, step=DAY, **given)
+    assert raw and raw[0][0] > 0, "the seed has such visits"
+    assert visit_rows(rolled, 1, **given) == raw
+    assert visit_rows(rolled, 1, step=DAY, **given) == raw_per_day
+    assert visit_rows(rolled, 0, **given) == [], "only the rows of the version asked for are read"
+    if "page" not in given:
+        for dimension in ["entry_page", "exit_page"]:
+            expected = rows(rolled, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(),
+                                                         breakdown_column(dimension), SITE, FROM, FROM * 1000,
+                                                         TO * 1000, 1000, filters=given))
+            assert visit_rows_breakdown(rolled, 1, dimension, **given) == expected
+
+
 def test_a_redelivered_event_changes_no_number_before_or_after_the_next_run(rolled):
     before = every_daily_number(rolled)
     raw_before = raw_totals(rolled)
@@ -187,6 +222,8 @@ def test_a_later_run_replaces_a_days_rows_and_a_day_in_its_late_window_is_left_o
     roll_up(rolled, version=3, now=FROM + 3 * DAY)
     assert daily_totals(rolled)[0][:2] == (visitors + 1, pageviews + 1)
     assert daily_totals(rolled)[1][0] == visits + 1
+    assert visit_rows(rolled, 3) == raw_totals(rolled)[1], "the late visit is in the later run's visit rows"
+    assert visit_rows(rolled, 3, page="/late") == [(1, 1, 0)]
     assert int(rolled.query("SELECT count() FROM page_visits FINAL WHERE kind = 'pageview'")) == int(late) + 1
     days = rolled.query(bind((QUERIES / "stats_daily_days.sql").read_text(), NAMES[0], "2026-10-04")).splitlines()
     # Still closed by the earlier runs: `closed` is the maximum over runs.

@@ -250,13 +250,14 @@ pub async fn aggregate_metrics(
     q: &Question,
     freshness: Freshness,
 ) -> Result<(Metrics, Sources), StatsError> {
-    if let Some((counts, visits)) = daily_rows(client, q, freshness).await? {
+    let plan = daily::plan(client, q, freshness).await?;
+    if let Some((counts, visits)) = daily_rows(client, q, &plan).await? {
         let (counts, visits) = daily::totals(&counts, &visits);
         return Ok((Metrics::from_rows(counts, visits), Sources { counts: Source::Rollup, visits: Source::Rollup }));
     }
     let step = q.to - q.from;
-    let (counts_source, counts) = query::counts(client, q, step).await?;
-    let (visits_source, visits) = query::visits(client, q, step).await?;
+    let ((counts_source, counts), (visits_source, visits)) =
+        tokio::try_join!(query::counts(client, q, step), daily::visits(client, q, step, &plan))?;
     let counts = counts.first().copied().unwrap_or_default();
     let visits = visits.first().copied().unwrap_or_default();
     Ok((Metrics::from_rows(counts, visits), Sources { counts: counts_source, visits: visits_source }))
@@ -265,18 +266,17 @@ pub async fn aggregate_metrics(
 type DayRows = (HashMap<u32, Counts>, HashMap<u32, Visits>);
 
 /// Counts and visit metrics per day when the daily rows answer the question (whole days, their filter, at
-/// least one day written by a rollup run); `None` otherwise.
+/// least one day of `plan` written by a rollup run); `None` otherwise.
 async fn daily_rows(
     client: &clickhouse::Client,
     q: &Question,
-    freshness: Freshness,
+    plan: &daily::Plan,
 ) -> Result<Option<DayRows>, StatsError> {
     let Some((dimension, value)) = daily::key(q) else { return Ok(None) };
-    let plan = daily::plan(client, q, freshness).await?;
     if plan.days.is_empty() {
         return Ok(None);
     }
-    Ok(Some(daily::per_day(client, q, (dimension, &value), &plan).await?))
+    Ok(Some(daily::per_day(client, q, (dimension, &value), plan).await?))
 }
 
 #[derive(Serialize)]
@@ -325,12 +325,13 @@ pub async fn timeseries_buckets(
     step: u32,
     freshness: Freshness,
 ) -> Result<(Vec<Bucket>, Sources), StatsError> {
-    let daily = if step == DAY_S { daily_rows(client, q, freshness).await? } else { None };
+    let plan = daily::plan(client, q, freshness).await?;
+    let daily = if step == DAY_S { daily_rows(client, q, &plan).await? } else { None };
     let (counts, visits, sources) = match daily {
         Some((counts, visits)) => (counts, visits, Sources { counts: Source::Rollup, visits: Source::Rollup }),
         None => {
-            let (counts_source, counts) = query::counts(client, q, step).await?;
-            let (visits_source, visits) = query::visits(client, q, step).await?;
+            let ((counts_source, counts), (visits_source, visits)) =
+                tokio::try_join!(query::counts(client, q, step), daily::visits(client, q, step, &plan))?;
             let counts: HashMap<u32, Counts> = counts.into_iter().map(|row| (row.bucket, row)).collect();
             let visits: HashMap<u32, Visits> = visits.into_iter().map(|row| (row.bucket, row)).collect();
             (counts, visits, Sources { counts: counts_source, visits: visits_source })
@@ -444,17 +445,10 @@ pub async fn breakdown_rows(
         bounce_rate: None,
         visit_duration: None,
     };
-    let plan = match daily::key(q) {
-        Some(("", _)) => Some(daily::plan(client, q, freshness).await?),
-        _ => None,
-    };
-    let plan = plan.filter(|plan| !plan.days.is_empty());
     if property.is_visit_dimension() {
-        let rows = match &plan {
-            Some(plan) => daily::visit_breakdown(client, q, plan, property, limit).await?,
-            None => query::visit_breakdown(client, q, property, limit).await?,
-        };
-        let rows = rows
+        let plan = daily::plan(client, q, freshness).await?;
+        let rows = daily::visit_breakdown(client, q, &plan, property, limit)
+            .await?
             .into_iter()
             .map(|row| BreakdownRow {
                 visits: Some(row.visits),
@@ -466,6 +460,11 @@ pub async fn breakdown_rows(
             .collect();
         return Ok((Source::Rollup, rows));
     }
+    let plan = match daily::key(q) {
+        Some(("", _)) => Some(daily::plan(client, q, freshness).await?),
+        _ => None,
+    };
+    let plan = plan.filter(|plan| !plan.days.is_empty());
     let (source, rows) = match &plan {
         Some(plan) => (Source::Rollup, daily::event_breakdown(client, q, plan, property, limit).await?),
         None => query::event_breakdown(client, q, property, limit).await?,

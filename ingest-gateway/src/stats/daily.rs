@@ -10,12 +10,15 @@
 //! Days add up because every daily number is a sum over the day's events or visits, and visitors are per day
 //! too: the edge derives visitor ids with a salt that rotates at UTC midnight.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
+
+use analytics_model::Template;
 
 use clickhouse::Client;
 use serde::Deserialize;
 
-use super::query::{self, Counts, Dimension, EventRow, Question, VisitRow, Visits, DAY_S};
+use super::query::{self, Counts, Dimension, EventRow, Question, Source, VisitRow, Visits, DAY_S};
 
 const DAYS: &str = include_str!("../../../sql/queries/stats_daily_days.sql");
 const ARRIVALS: &str = include_str!("../../../sql/queries/stats_arrivals.sql");
@@ -23,6 +26,8 @@ const COUNTS: &str = include_str!("../../../sql/queries/stats_daily_counts.sql")
 const VISITS: &str = include_str!("../../../sql/queries/stats_daily_visits.sql");
 const BREAKDOWN: &str = include_str!("../../../sql/queries/stats_daily_breakdown.sql");
 const BREAKDOWN_VISITS: &str = include_str!("../../../sql/queries/stats_daily_breakdown_visits.sql");
+static VISIT_ROWS: LazyLock<Template> = template!("stats_visit_rows.sql");
+static BREAKDOWN_VISIT_ROWS: LazyLock<Template> = template!("stats_breakdown_visit_rows.sql");
 
 /// Default seconds a day's last arrival must precede the run that wrote its rows for them to answer: longer
 /// than any insert takes, so a run cannot have read the day before an event that arrived ahead of it was
@@ -113,11 +118,15 @@ struct DayVisits {
     duration_ms: u64,
 }
 
-/// Which days of a range are read from the daily rows (as `YYYY-MM-DD`), and which runs of whole days,
-/// `[start, end)` in unix seconds, from the states.
+/// Which days of a range are read from the finalized rows (as `YYYY-MM-DD`), and which parts of the range,
+/// `[start, end)` in unix seconds, from the states: runs of whole days, cut to the range where it starts or
+/// ends inside a day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub days: Vec<String>,
+    /// The same days, each with the version of the run that wrote its rows: `YYYY-MM-DD/version`, as the
+    /// visit rows (sql/022) are read.
+    pub runs: Vec<String>,
     pub states: Vec<(u32, u32)>,
 }
 
@@ -148,30 +157,87 @@ pub fn day_start(name: &str) -> Option<u32> {
     u32::try_from(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp()).ok()
 }
 
-/// Splits a question of whole days into the days whose finalized rows may answer and runs of the others.
+/// Splits a question into the days whose finalized rows may answer and runs of the others.
 pub async fn plan(client: &Client, q: &Question, freshness: Freshness) -> Result<Plan, clickhouse::error::Error> {
-    let (runs, arrived) = days(client, &q.site, (q.from, q.to)).await?;
-    let usable: HashSet<String> = runs
+    let (runs, arrived) = days(client, &q.site, (q.from / DAY_S * DAY_S, q.to.div_ceil(DAY_S) * DAY_S)).await?;
+    let usable: HashMap<String, u64> = runs
         .into_values()
         .filter(|run| freshness.usable(run, arrived.get(&run.day).copied()))
-        .map(|run| run.day)
+        .map(|run| (run.day, run.version))
         .collect();
     Ok(plan_days(q.from, q.to, &usable))
 }
 
-fn plan_days(from: u32, to: u32, usable: &HashSet<String>) -> Plan {
+/// The days touched by `[from, to)`: those in `usable` (name -> version of their rows) are read from the
+/// rows, the others merged into runs cut to the range.
+fn plan_days(from: u32, to: u32, usable: &HashMap<String, u64>) -> Plan {
     let mut plan = Plan::default();
-    for day in (from..to).step_by(DAY_S as usize) {
+    for day in (from / DAY_S * DAY_S..to).step_by(DAY_S as usize) {
         let name = day_name(day);
-        if usable.contains(&name) {
+        let (start, end) = (day.max(from), day.saturating_add(DAY_S).min(to));
+        if let Some(version) = usable.get(&name) {
+            plan.runs.push(format!("{name}/{version}"));
             plan.days.push(name);
-        } else if let Some((_, end)) = plan.states.last_mut().filter(|(_, end)| *end == day) {
-            *end = day + DAY_S;
+        } else if let Some((_, last)) = plan.states.last_mut().filter(|(_, last)| *last == start) {
+            *last = end;
         } else {
-            plan.states.push((day, day + DAY_S));
+            plan.states.push((start, end));
         }
     }
     plan
+}
+
+/// Visits, bounces and duration per bucket of `step` seconds from `q.from`, under any filters: the days of
+/// `plan` from the finalized visit rows (sql/022), its other parts from the visit states or, for a page
+/// filter, the raw events ([`query::visits_in`]). The source is the slowest one read.
+pub async fn visits(
+    client: &Client,
+    q: &Question,
+    step: u32,
+    plan: &Plan,
+) -> Result<(Source, Vec<Visits>), clickhouse::error::Error> {
+    let mut by_bucket: BTreeMap<u32, Visits> = BTreeMap::new();
+    let mut source = Source::Rollup;
+    if !plan.days.is_empty() {
+        let query = query::filtered(client, &VISIT_ROWS, &q.filters, |query| {
+            let bounds = rows_bounds(plan);
+            query
+                .bind(q.from)
+                .bind(step)
+                .bind(step)
+                .bind(q.from)
+                .bind(&q.site)
+                .bind(bounds.0)
+                .bind(bounds.1)
+                .bind(&plan.runs)
+                .bind(u64::from(q.from) * 1_000)
+                .bind(u64::from(q.to) * 1_000)
+        });
+        add_visits(&mut by_bucket, query.fetch_all::<Visits>().await?);
+    }
+    for &range in &plan.states {
+        let (part_source, rows) = query::visits_in(client, q, step, range).await?;
+        if part_source == Source::Raw {
+            source = Source::Raw;
+        }
+        add_visits(&mut by_bucket, rows);
+    }
+    Ok((source, by_bucket.into_values().collect()))
+}
+
+fn add_visits(by_bucket: &mut BTreeMap<u32, Visits>, rows: Vec<Visits>) {
+    for row in rows {
+        let total = by_bucket.entry(row.bucket).or_insert(Visits { bucket: row.bucket, ..Visits::default() });
+        total.visits += row.visits;
+        total.bounces += row.bounces;
+        total.duration_ms += row.duration_ms;
+    }
+}
+
+/// The first and last day of a plan's rows (`YYYY-MM-DD`), which bound the read by the table's key.
+fn rows_bounds(plan: &Plan) -> (&str, &str) {
+    let first = plan.days.first().map_or("", String::as_str);
+    (first, plan.days.last().map_or(first, String::as_str))
 }
 
 fn part(q: &Question, (from, to): (u32, u32)) -> Question {
@@ -296,7 +362,8 @@ fn zero() -> EventRow {
     EventRow { value: String::new(), visitors: 0, pageviews: 0, custom_events: 0, converted_visitors: 0 }
 }
 
-/// The top `limit` entry or exit pages over a question without filters, as [`event_breakdown`] merges.
+/// The top `limit` entry or exit pages, as [`event_breakdown`] merges: the days of `plan` from the daily
+/// rows for whole days without filters, else from the finalized visit rows under the filters.
 pub async fn visit_breakdown(
     client: &Client,
     q: &Question,
@@ -307,6 +374,22 @@ pub async fn visit_breakdown(
     let whole = if plan.states.is_empty() { limit } else { u32::MAX };
     let mut rows: Vec<VisitRow> = if plan.days.is_empty() {
         Vec::new()
+    } else if key(q).is_none_or(|(dimension, _)| !dimension.is_empty()) {
+        let column = dimension.visit_alias().unwrap_or_default();
+        let bounds = rows_bounds(plan);
+        query::filtered(client, &BREAKDOWN_VISIT_ROWS, &q.filters, |query| {
+            query
+                .bind(clickhouse::sql::Identifier(&column))
+                .bind(&q.site)
+                .bind(bounds.0)
+                .bind(bounds.1)
+                .bind(&plan.runs)
+                .bind(u64::from(q.from) * 1_000)
+                .bind(u64::from(q.to) * 1_000)
+        })
+        .bind(whole)
+        .fetch_all()
+        .await?
     } else {
         client
             .query(BREAKDOWN_VISITS)
@@ -369,12 +452,25 @@ mod tests {
 
     #[test]
     fn days_without_usable_rows_are_grouped_into_runs_read_from_the_states() {
-        let usable: HashSet<String> = ["2026-01-02", "2026-01-03", "2026-01-05"].map(str::to_owned).into();
+        let usable: HashMap<String, u64> =
+            [("2026-01-02", 7), ("2026-01-03", 8), ("2026-01-05", 9)].map(|(day, v)| (day.to_owned(), v)).into();
         let plan = plan_days(JAN_1, JAN_1 + 7 * DAY_S, &usable);
         assert_eq!(plan.days, ["2026-01-02", "2026-01-03", "2026-01-05"]);
+        assert_eq!(plan.runs, ["2026-01-02/7", "2026-01-03/8", "2026-01-05/9"]);
         assert_eq!(
             plan.states,
             [(JAN_1, JAN_1 + DAY_S), (JAN_1 + 3 * DAY_S, JAN_1 + 4 * DAY_S), (JAN_1 + 5 * DAY_S, JAN_1 + 7 * DAY_S)]
+        );
+        // A range that starts and ends inside days: the days' parts without rows are cut to it.
+        let plan = plan_days(JAN_1 + 3_600, JAN_1 + 5 * DAY_S + 60, &usable);
+        assert_eq!(plan.days, ["2026-01-02", "2026-01-03", "2026-01-05"]);
+        assert_eq!(
+            plan.states,
+            [
+                (JAN_1 + 3_600, JAN_1 + DAY_S),
+                (JAN_1 + 3 * DAY_S, JAN_1 + 4 * DAY_S),
+                (JAN_1 + 5 * DAY_S, JAN_1 + 5 * DAY_S + 60)
+            ]
         );
         assert_eq!(day_start("2026-01-02"), Some(JAN_1 + DAY_S));
         assert_eq!(day_name(JAN_1 + DAY_S - 1), "2026-01-01");

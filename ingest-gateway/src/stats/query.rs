@@ -6,7 +6,8 @@
 //! other identifier, a breakdown's column, is a [`Dimension`]'s and bound as an [`Identifier`]. The hourly
 //! rollup answers counts for ranges of whole hours, the visit table answers visit metrics for any range
 //! unless a filter selects visits by a page view; anything else reads the raw events (`FINAL`), which gives
-//! the same numbers more slowly (the chDB and 18.16 tests hold both to the same seeds).
+//! the same numbers more slowly (the chDB and 18.16 tests hold both to the same seeds). Days the rollup step
+//! finalized are read from its rows instead ([`super::daily`]).
 
 use std::sync::LazyLock;
 
@@ -69,7 +70,8 @@ pub struct Question {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
-    /// `stats_hourly` or `stats_sessions`.
+    /// `stats_hourly` or `stats_sessions`, or the rows the rollup step finalized from them and the raw
+    /// events (the daily rows, the visit rows).
     Rollup,
     /// `page_visits FINAL`.
     Raw,
@@ -169,6 +171,17 @@ pub async fn visits(
     q: &Question,
     step: u32,
 ) -> Result<(Source, Vec<Visits>), clickhouse::error::Error> {
+    visits_in(client, q, step, (q.from, q.to)).await
+}
+
+/// Visits, bounces and duration of the visits that started in `[from, to)`, a part of the question's range,
+/// per bucket of `step` seconds from the question's start.
+pub async fn visits_in(
+    client: &Client,
+    q: &Question,
+    step: u32,
+    (from, to): (u32, u32),
+) -> Result<(Source, Vec<Visits>), clickhouse::error::Error> {
     let source = q.visits_source();
     let template = if source == Source::Rollup { &VISITS } else { &VISITS_RAW };
     let query = filtered(client, template, &q.filters, |query| {
@@ -178,9 +191,9 @@ pub async fn visits(
             .bind(step)
             .bind(q.from)
             .bind(&q.site)
-            .bind(q.from)
-            .bind(u64::from(q.from) * 1_000)
-            .bind(u64::from(q.to) * 1_000)
+            .bind(from)
+            .bind(u64::from(from) * 1_000)
+            .bind(u64::from(to) * 1_000)
     });
     Ok((source, query.fetch_all().await?))
 }

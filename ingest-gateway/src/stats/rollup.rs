@@ -1,5 +1,5 @@
-//! The rollup step: writes each UTC day's exact numbers into the daily tables (`sql/016`, `sql/017`) and
-//! records the day in `sql/018`, so that reports over whole days read plain numbers (see [`super::daily`]).
+//! The rollup step: writes each UTC day's exact numbers into the daily tables (`sql/016`, `sql/017`) and its
+//! finalized visits (`sql/022`), and records the day in `sql/018`, so that reports over whole days read plain numbers (see [`super::daily`]).
 //! `ingest-gateway rollup` runs it once; the server runs it every `STATS_ROLLUP_INTERVAL_S` while the stats
 //! API is on.
 //!
@@ -22,6 +22,7 @@ use super::query::DAY_S;
 
 static EVENTS: LazyLock<Template> = template!("stats_rollup_events.sql");
 static VISITS: LazyLock<Template> = template!("stats_rollup_visits.sql");
+static VISIT_ROWS: LazyLock<Template> = template!("stats_rollup_visit_rows.sql");
 const MARK: &str = include_str!("../../../sql/queries/stats_rollup_mark.sql");
 
 /// Default seconds between the server's runs. A run with nothing new costs two small reads; a day whose events
@@ -88,17 +89,19 @@ pub async fn run(
         let day = day_name(start);
         let closed = u64::from(now) >= u64::from(end) + u64::from(late_s);
         client.query(&EVENTS.sql()).bind(&day).bind(version).bind(start).bind(end).execute().await?;
-        client
-            .query(&VISITS.sql())
-            .bind(&day)
-            .bind(version)
-            .bind(&day)
-            .bind(&day)
-            .bind(u64::from(start) * 1_000)
-            .bind(u64::from(end) * 1_000)
-            .execute()
-            .await?;
-        // Only once both are written: a run cut short leaves the day to the states (or to its older rows).
+        for visits in [&VISITS, &VISIT_ROWS] {
+            client
+                .query(&visits.sql())
+                .bind(&day)
+                .bind(version)
+                .bind(&day)
+                .bind(&day)
+                .bind(u64::from(start) * 1_000)
+                .bind(u64::from(end) * 1_000)
+                .execute()
+                .await?;
+        }
+        // Only once all are written: a run cut short leaves the day to the states (or to its older rows).
         client.query(MARK).bind(&day).bind(version).bind(u8::from(closed)).execute().await?;
         rolled.push(RolledDay { day, closed });
     }

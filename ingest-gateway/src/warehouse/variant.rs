@@ -24,7 +24,7 @@ pub const MODERN_SINCE: (u32, u32) = (21, 8);
 /// Columns holding few distinct values (a kind, a country, a browser family...), stored as
 /// `LowCardinality(String)` on current servers wherever a table declares them as plain `String`: the
 /// analytics model's list (its low-cardinality dimensions and a few other stored columns).
-static LOW_CARDINALITY_COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(analytics_model::low_cardinality_columns);
+static LOW_CARDINALITY_COLUMNS: LazyLock<Vec<String>> = LazyLock::new(analytics_model::low_cardinality_columns);
 
 /// Tables whose rows expire after EVENTS_RETENTION_DAYS, and the column they are counted from.
 pub const EVENT_RETENTION_TABLES: &[(&str, &str)] = &[("page_visits", "timestamp")];
@@ -299,7 +299,7 @@ impl Rewriter {
                 let name = token.text(sql).trim_matches('`');
                 let type_is_string = tokens.get(i + 1).is_some_and(|t| t.text(sql) == "String")
                     && tokens.get(i + 2).is_none_or(|t| !t.is(sql, "("));
-                if LOW_CARDINALITY_COLUMNS.contains(&name) && type_is_string {
+                if LOW_CARDINALITY_COLUMNS.iter().any(|column| column == name) && type_is_string {
                     edits.replace(&tokens[i + 1], "LowCardinality(String)".to_owned());
                 }
             }

@@ -341,7 +341,13 @@ fn bind_sql(file: &std::path::Path, filter_args: &[String], values: &[String]) -
             serde_json::Value::Array(items) if items.iter().all(serde_json::Value::is_string) => {
                 query.bind(items.iter().filter_map(serde_json::Value::as_str).collect::<Vec<_>>())
             }
-            other => bail!("value {} must be a string, a whole number or a list of strings, not {other}", index + 1),
+            serde_json::Value::Array(items) if items.iter().all(serde_json::Value::is_u64) => {
+                query.bind(items.iter().filter_map(serde_json::Value::as_u64).collect::<Vec<_>>())
+            }
+            other => bail!(
+                "value {} must be a string, a whole number or a list of strings or of whole numbers, not {other}",
+                index + 1
+            ),
         };
     }
     if values.len() <= rendered.binds_before_filters {

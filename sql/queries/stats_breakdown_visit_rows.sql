@@ -2,8 +2,9 @@
 -- identifier of its visit column from the analytics model), from the finalized visit rows (sql/022) of the
 -- days whose rows answer, most visits first: the numbers stats_breakdown_visits.sql gives, under any
 -- filters.
--- Bound in order: the dimension's visit column, site, the first and last day (YYYY-MM-DD), the days to read
--- with their run's version (an array of 'YYYY-MM-DD/version'), from_ms, to_ms, the filters' values, limit.
+-- Bound in order: the dimension's visit column, site, the first and last day to read (YYYY-MM-DD), the version
+-- of the run that wrote each day from the first to the last (an array; 0 for a day not to read), the first
+-- day again, from_ms, to_ms, the filters' values, limit.
 SELECT
     ? AS value,
     {{visit_metrics}}
@@ -11,7 +12,7 @@ FROM stats_visit_rows
 WHERE site = ?
       AND day >= toDate(?)
       AND day <= toDate(?)
-      AND has(?, concat(toString(day), '/', toString(version)))
+      AND version = arrayElement(?, toRelativeDayNum(day) - toRelativeDayNum(toDate(?)) + 1)
       AND visit_started_ms >= ?
       AND visit_started_ms < ?
       {{visit_filters}}

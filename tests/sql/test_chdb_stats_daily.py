@@ -90,17 +90,17 @@ def rollup_visit_breakdown(wh, dimension, limit=1000):
 
 def visit_rows(wh, version, step=TO - FROM, **given):
     """Visit numbers per bucket from the finalized visit rows of one run's `version`, as the API reads them."""
-    runs = [f"{name}/{version}" for name in NAMES]
+    versions = [version] * len(NAMES)
     return [row[1:] for row in rows(wh, bind((QUERIES / "stats_visit_rows.sql").read_text(), FROM, step, step, FROM,
-                                             SITE, NAMES[0], NAMES[-1], runs, FROM * 1000, TO * 1000,
+                                             SITE, NAMES[0], NAMES[-1], versions, NAMES[0], FROM * 1000, TO * 1000,
                                              filters=given))]
 
 
 def visit_rows_breakdown(wh, version, dimension, limit=1000, **given):
-    runs = [f"{name}/{version}" for name in NAMES]
+    versions = [version] * len(NAMES)
     return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visit_rows.sql").read_text(),
-                                         breakdown_column(dimension), SITE, NAMES[0], NAMES[-1], runs, FROM * 1000,
-                                         TO * 1000, limit, filters=given))
+                                         breakdown_column(dimension), SITE, NAMES[0], NAMES[-1], versions, NAMES[0],
+                                         FROM * 1000, TO * 1000, limit, filters=given))
 
 
 def every_daily_number(wh):
@@ -224,6 +224,7 @@ def test_a_later_run_replaces_a_days_rows_and_a_day_in_its_late_window_is_left_o
     assert daily_totals(rolled)[1][0] == visits + 1
     assert visit_rows(rolled, 3) == raw_totals(rolled)[1], "the late visit is in the later run's visit rows"
     assert visit_rows(rolled, 3, page="/late") == [(1, 1, 0)]
+    assert visit_rows(rolled, 1, page="/late") == [], "the earlier run's rows are still stored, and not read"
     assert int(rolled.query("SELECT count() FROM page_visits FINAL WHERE kind = 'pageview'")) == int(late) + 1
     days = rolled.query(bind((QUERIES / "stats_daily_days.sql").read_text(), NAMES[0], "2026-10-04")).splitlines()
     # Still closed by the earlier runs: `closed` is the maximum over runs.

@@ -124,9 +124,9 @@ struct DayVisits {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub days: Vec<String>,
-    /// The same days, each with the version of the run that wrote its rows: `YYYY-MM-DD/version`, as the
-    /// visit rows (sql/022) are read.
-    pub runs: Vec<String>,
+    /// The version of the run that wrote each day's rows, for every day from the first of `days` to the last
+    /// (0 for a day in between that is not read), as the visit rows (sql/022) are read.
+    pub versions: Vec<u64>,
     pub states: Vec<(u32, u32)>,
 }
 
@@ -175,8 +175,12 @@ fn plan_days(from: u32, to: u32, usable: &HashMap<String, u64>) -> Plan {
     for day in (from / DAY_S * DAY_S..to).step_by(DAY_S as usize) {
         let name = day_name(day);
         let (start, end) = (day.max(from), day.saturating_add(DAY_S).min(to));
-        if let Some(version) = usable.get(&name) {
-            plan.runs.push(format!("{name}/{version}"));
+        if let Some(&version) = usable.get(&name) {
+            if !plan.days.is_empty() {
+                let gap = (day - day_start(plan.days.last().map_or("", String::as_str)).unwrap_or(day)) / DAY_S;
+                plan.versions.extend(std::iter::repeat_n(0, gap.saturating_sub(1) as usize));
+            }
+            plan.versions.push(version);
             plan.days.push(name);
         } else if let Some((_, last)) = plan.states.last_mut().filter(|(_, last)| *last == start) {
             *last = end;
@@ -196,9 +200,10 @@ pub async fn visits(
     step: u32,
     plan: &Plan,
 ) -> Result<(Source, Vec<Visits>), clickhouse::error::Error> {
-    let mut by_bucket: BTreeMap<u32, Visits> = BTreeMap::new();
-    let mut source = Source::Rollup;
-    if !plan.days.is_empty() {
+    let rows = async {
+        if plan.days.is_empty() {
+            return Ok(Vec::new());
+        }
         let query = query::filtered(client, &VISIT_ROWS, &q.filters, |query| {
             let bounds = rows_bounds(plan);
             query
@@ -209,14 +214,26 @@ pub async fn visits(
                 .bind(&q.site)
                 .bind(bounds.0)
                 .bind(bounds.1)
-                .bind(&plan.runs)
+                .bind(&plan.versions)
+                .bind(bounds.0)
                 .bind(u64::from(q.from) * 1_000)
                 .bind(u64::from(q.to) * 1_000)
         });
-        add_visits(&mut by_bucket, query.fetch_all::<Visits>().await?);
-    }
-    for &range in &plan.states {
-        let (part_source, rows) = query::visits_in(client, q, step, range).await?;
+        query.fetch_all::<Visits>().await
+    };
+    // The other parts, read while the rows are (usually one: today).
+    let parts = async {
+        let mut parts = Vec::new();
+        for &range in &plan.states {
+            parts.push(query::visits_in(client, q, step, range).await?);
+        }
+        Ok(parts)
+    };
+    let (rows, parts) = tokio::try_join!(rows, parts)?;
+    let mut by_bucket: BTreeMap<u32, Visits> = BTreeMap::new();
+    add_visits(&mut by_bucket, rows);
+    let mut source = Source::Rollup;
+    for (part_source, rows) in parts {
         if part_source == Source::Raw {
             source = Source::Raw;
         }
@@ -372,9 +389,22 @@ pub async fn visit_breakdown(
     limit: u32,
 ) -> Result<Vec<VisitRow>, clickhouse::error::Error> {
     let whole = if plan.states.is_empty() { limit } else { u32::MAX };
-    let mut rows: Vec<VisitRow> = if plan.days.is_empty() {
-        Vec::new()
-    } else if key(q).is_none_or(|(dimension, _)| !dimension.is_empty()) {
+    let rows = async {
+        if plan.days.is_empty() {
+            return Ok(Vec::new());
+        }
+        if key(q).is_some_and(|(dimension, _)| dimension.is_empty()) {
+            return client
+                .query(BREAKDOWN_VISITS)
+                .bind(&q.site)
+                .bind(dimension.name)
+                .bind(day_name(q.from))
+                .bind(day_name(q.to))
+                .bind(&plan.days)
+                .bind(whole)
+                .fetch_all::<VisitRow>()
+                .await;
+        }
         let column = dimension.visit_alias().unwrap_or_default();
         let bounds = rows_bounds(plan);
         query::filtered(client, &BREAKDOWN_VISIT_ROWS, &q.filters, |query| {
@@ -383,31 +413,29 @@ pub async fn visit_breakdown(
                 .bind(&q.site)
                 .bind(bounds.0)
                 .bind(bounds.1)
-                .bind(&plan.runs)
+                .bind(&plan.versions)
+                .bind(bounds.0)
                 .bind(u64::from(q.from) * 1_000)
                 .bind(u64::from(q.to) * 1_000)
         })
         .bind(whole)
-        .fetch_all()
-        .await?
-    } else {
-        client
-            .query(BREAKDOWN_VISITS)
-            .bind(&q.site)
-            .bind(dimension.name)
-            .bind(day_name(q.from))
-            .bind(day_name(q.to))
-            .bind(&plan.days)
-            .bind(whole)
-            .fetch_all()
-            .await?
+        .fetch_all::<VisitRow>()
+        .await
     };
+    let parts = async {
+        let mut parts = Vec::new();
+        for &range in &plan.states {
+            parts.push(query::visit_breakdown(client, &part(q, range), dimension, u32::MAX).await?);
+        }
+        Ok(parts)
+    };
+    let (rows, parts) = tokio::try_join!(rows, parts)?;
     if plan.states.is_empty() {
         return Ok(rows);
     }
-    let mut by_value: HashMap<String, VisitRow> = rows.drain(..).map(|row| (row.value.clone(), row)).collect();
-    for &range in &plan.states {
-        for row in query::visit_breakdown(client, &part(q, range), dimension, u32::MAX).await? {
+    let mut by_value: HashMap<String, VisitRow> = rows.into_iter().map(|row| (row.value.clone(), row)).collect();
+    for part_rows in parts {
+        for row in part_rows {
             let total = by_value.entry(row.value.clone()).or_insert_with(|| VisitRow {
                 value: row.value.clone(),
                 visits: 0,
@@ -456,7 +484,7 @@ mod tests {
             [("2026-01-02", 7), ("2026-01-03", 8), ("2026-01-05", 9)].map(|(day, v)| (day.to_owned(), v)).into();
         let plan = plan_days(JAN_1, JAN_1 + 7 * DAY_S, &usable);
         assert_eq!(plan.days, ["2026-01-02", "2026-01-03", "2026-01-05"]);
-        assert_eq!(plan.runs, ["2026-01-02/7", "2026-01-03/8", "2026-01-05/9"]);
+        assert_eq!(plan.versions, [7, 8, 0, 9], "from the first day read to the last, 0 for a day not read");
         assert_eq!(
             plan.states,
             [(JAN_1, JAN_1 + DAY_S), (JAN_1 + 3 * DAY_S, JAN_1 + 4 * DAY_S), (JAN_1 + 5 * DAY_S, JAN_1 + 7 * DAY_S)]

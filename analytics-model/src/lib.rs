@@ -9,25 +9,29 @@
 //!   the SQL tests in Python (the test at the bottom regenerates it and fails when it is stale; run
 //!   `UPDATE_CONTRACTS=1 cargo test -p analytics-model` to rewrite it);
 //! - the columns stored as LowCardinality on current ClickHouse ([`low_cardinality_columns`]);
-//! - the rollup tables and views (`sql/010`-`015`, `022`), which the gateway's tests hold to every dimension
-//!   here.
+//! - the rollup tables and views (`sql/010`-`015`, `022`): [`rollup_columns`] and [`rollup_views`] give their
+//!   shape for the dimensions; the gateway's tests hold the files to it, and `migrate` brings a server to it.
 //!
-//! Adding a dimension: an entry in [`DIMENSIONS`], then `UPDATE_CONTRACTS=1 cargo test -p analytics-model` to
-//! regenerate the contract and the reference page, and `node ingest-gateway/assets/build.mjs` to rebuild the
-//! dashboard's bundle. The API (filter and breakdown), the CLI, the dashboard (its tab and filter chip) and
-//! Grafana (its filter variable) follow. If its value is not yet a key of the rollups, they need it too, and
-//! `ingest-gateway/tests/analytics_model.rs` fails until migrations add it: a column of `stats_hourly` added
-//! to its sorting key in the same `ALTER`, an `argMin` state of `stats_sessions`, a `visit_<column>` column of
-//! the finalized visit rows (`stats_visit_rows`), and the four rollup views created again with it (a view's
-//! query cannot be altered on 18.16). Rows written before hold no value for it.
+//! Adding a dimension: an entry in [`DIMENSIONS`] (if its value is not stored yet, first a field of the
+//! stored event and its migration: sql/README.md, "Adding a stored field"). Then
+//! `UPDATE_CONTRACTS=1 cargo test -p analytics-model` regenerates the contract and the reference page,
+//! `node ingest-gateway/assets/build.mjs` the dashboard's bundle and `python3 grafana/generate.py` the
+//! Grafana dashboards. The API (filter and breakdown), the CLI, the dashboard (its tab and filter chip),
+//! Grafana (its filter variable), the daily rows and the visit rows follow, and the next `migrate` gives the
+//! rollups the new column and views (`ingest-gateway/src/warehouse/rollups.rs`: a column of `stats_hourly`
+//! added to its sorting key in the same `ALTER`, an `argMin` state of `stats_sessions`, a `visit_<column>`
+//! of `stats_visit_rows`, and the four rollup views created again under a new name). Rows written before
+//! hold '' for it.
 //!
 //! After Plausible's Stats API v2: a dimension has a scope, `event:page` is a property of each event and
 //! `visit:entry_page` of a visit, and a filter is validated in one place ([`Filters::set`]).
 
 mod contract;
+mod rollups;
 mod template;
 
 pub use contract::{contract, reference_markdown, CONTRACT_PATH, REFERENCE_PATH};
+pub use rollups::{rollup_columns, rollup_views, RollupColumn, RollupView};
 pub use template::{Rendered, Template, TemplateError};
 
 use serde::Serialize;
@@ -566,19 +570,24 @@ fn event_columns() -> String {
 /// first-event value. A visit's first and last events are ordered by (receive time, event id), unique per
 /// event, so a redelivered event changes neither.
 fn visit_columns(source: Source) -> String {
-    visit_column_list(source).join(",\n        ")
+    visit_column_list(source, DIMENSIONS).join(",\n        ")
 }
 
 /// The names of the visit subquery's columns over raw events (those of [`visit_columns`]), which are also
 /// the columns of the finalized visit rows (`sql/022`): what a filter or breakdown of visits names.
 pub fn visit_row_columns() -> Vec<String> {
-    visit_column_list(Source::Raw)
+    visit_row_columns_of(DIMENSIONS)
+}
+
+/// [`visit_row_columns`] for a list of dimensions.
+pub(crate) fn visit_row_columns_of(dimensions: &[Dimension]) -> Vec<String> {
+    visit_column_list(Source::Raw, dimensions)
         .iter()
         .filter_map(|column| column.rsplit_once(" AS ").map(|(_, alias)| alias.to_owned()))
         .collect()
 }
 
-fn visit_column_list(source: Source) -> Vec<String> {
+fn visit_column_list(source: Source, dimensions: &[Dimension]) -> Vec<String> {
     let rollup = source != Source::Raw;
     let mut columns: Vec<String> = if rollup {
         vec![
@@ -595,7 +604,7 @@ fn visit_column_list(source: Source) -> Vec<String> {
             "countIf(kind = 'event') AS visit_custom_events".into(),
         ]
     };
-    for d in DIMENSIONS {
+    for d in dimensions {
         let Some(alias) = d.visit_alias() else {
             if !rollup && d.on_visits == OnVisits::AnyPageview {
                 columns.push(format!(

@@ -89,6 +89,38 @@ fn the_finalized_visit_rows_have_a_column_for_every_value_of_the_visit_subquery(
 }
 
 #[test]
+fn the_rollup_views_select_what_the_model_derives_and_the_tables_have_its_columns() {
+    let views = [
+        ("stats_hourly_mv", "011_"),
+        ("stats_hourly_queue_mv", "012_"),
+        ("stats_sessions_mv", "014_"),
+        ("stats_sessions_queue_mv", "015_"),
+    ];
+    for view in analytics_model::rollup_views(DIMENSIONS) {
+        let (_, prefix) = views.iter().find(|(name, _)| *name == view.name).expect("a view of the files");
+        let file = migration(prefix);
+        assert!(
+            file.contains(&format!("AS {};", normalized(&view.select))),
+            "sql/{prefix}*.sql does not select what the model derives (migrate would create it again):\n{file}\n{}",
+            normalized(&view.select)
+        );
+    }
+    for column in analytics_model::rollup_columns(DIMENSIONS) {
+        let prefix = match column.table {
+            "stats_hourly" => "010_",
+            "stats_sessions" => "013_",
+            _ => "022_",
+        };
+        let table = migration(prefix);
+        let declared = format!(" {} {}", column.name, normalized(&column.sql_type));
+        assert!(
+            table.contains(&format!("{declared},")) || table.contains(&format!("{declared})")),
+            "{prefix} lacks{declared}"
+        );
+    }
+}
+
+#[test]
 fn each_rollups_two_feeds_select_the_same_from_the_table_and_from_the_kafka_queue() {
     for (table_feed, queue_feed) in [("011_", "012_"), ("014_", "015_"), ("020_", "021_")] {
         let select = |prefix: &str| {

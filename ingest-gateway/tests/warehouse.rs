@@ -114,6 +114,94 @@ async fn migrating_twice_applies_each_file_once_then_skips_it() {
     db.drop().await;
 }
 
+/// The analytics model with one more dimension, as a developer would add it to the registry.
+fn with_language() -> Vec<analytics_model::Dimension> {
+    let country = *analytics_model::dimension("country").expect("known");
+    let language = analytics_model::Dimension {
+        name: "language",
+        label: "Language",
+        column: "language",
+        event_sql: "language",
+        tab: "Languages",
+        ..country
+    };
+    analytics_model::DIMENSIONS.iter().copied().chain([language]).collect()
+}
+
+async fn insert_event(db: &TestDatabase, id: &str, language: &str) {
+    db.client
+        .query(
+            "INSERT INTO page_visits (event_id, site, kind, timestamp, timestamp_ms, visitor_id, session_id, pathname, \
+             language) VALUES (?, 's.example', 'pageview', toDateTime(1790812800), 1790812800000, 'v', ?, '/', ?)",
+        )
+        .bind(id)
+        .bind(id)
+        .bind(language)
+        .execute()
+        .await
+        .expect("inserts an event");
+}
+
+#[tokio::test]
+async fn a_dimension_added_to_the_model_gets_its_rollup_columns_and_views_from_migrate_alone() {
+    let db = TestDatabase::new().await;
+    warehouse::migrate(&db.client, &sql_dir(), &db.sql_vars()).await.expect("migrates");
+    let model = analytics_model::DIMENSIONS;
+    let ran = warehouse::keep_rollups(&db.client, &sql_dir(), &db.sql_vars(), model).await.expect("keeps");
+    assert_eq!(ran, Vec::<String>::new(), "the files create the model's shape");
+    insert_event(&db, "before", "fr").await;
+
+    let ran = warehouse::keep_rollups(&db.client, &sql_dir(), &db.sql_vars(), &with_language()).await.expect("keeps");
+    assert_eq!(ran.len(), 3 + 4 + 4, "three tables altered, four views created again: {ran:#?}");
+    let again = warehouse::keep_rollups(&db.client, &sql_dir(), &db.sql_vars(), &with_language()).await.expect("keeps");
+    assert_eq!(again, Vec::<String>::new(), "done once");
+    let views = text_rows(
+        &db.client,
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine = 'MaterializedView' \
+         AND name LIKE 'stats_%' ORDER BY name",
+    )
+    .await;
+    let views: Vec<String> = views.into_iter().flatten().collect();
+    assert_eq!(views.len(), 6, "{views:?}");
+    assert!(
+        views.iter().filter(|v| v.starts_with("stats_hourly_mv_") || v.starts_with("stats_sessions_queue_mv_")).count()
+            == 2,
+        "{views:?}"
+    );
+
+    insert_event(&db, "after", "de").await;
+    let hourly = text_rows(
+        &db.client,
+        "SELECT language, toString(uniqExactMerge(events)) FROM stats_hourly GROUP BY language ORDER BY language",
+    )
+    .await;
+    assert_eq!(
+        hourly,
+        [vec!["".to_owned(), "1".to_owned()], vec!["de".to_owned(), "1".to_owned()]],
+        "rows written before hold ''"
+    );
+    let sessions = text_rows(
+        &db.client,
+        "SELECT session_id, argMinMerge(language) FROM stats_sessions GROUP BY session_id ORDER BY session_id",
+    )
+    .await;
+    assert_eq!(sessions, [vec!["after".to_owned(), "de".to_owned()], vec!["before".to_owned(), "".to_owned()]]);
+    let columns = text_rows(
+        &db.client,
+        "SELECT type FROM system.columns WHERE database = currentDatabase() AND table = 'stats_visit_rows' \
+         AND name = 'visit_language'",
+    )
+    .await;
+    assert_eq!(columns, [vec!["String".to_owned()]]);
+    let key = text_rows(
+        &db.client,
+        "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = 'stats_hourly'",
+    )
+    .await;
+    assert!(key[0][0].ends_with("event_name, language"), "{key:?}");
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn page_visits_and_its_queue_have_exactly_the_columns_of_the_stored_event_contract() {
     let db = TestDatabase::new().await;

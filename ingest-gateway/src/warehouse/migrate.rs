@@ -15,8 +15,9 @@
 //!
 //! The server's version is asked once, and every file goes out in the form `variant` derives for it (on
 //! 18.16, exactly as written); the generated statements of a file run with it and are recorded with it,
-//! and are idempotent like it. After the files, what comes from configuration is brought up to date on
-//! every run: the events' TTL and the users.
+//! and are idempotent like it. After the files, the rollups are brought to the analytics model's shape
+//! (`super::rollups`: a new dimension's columns and views), and what comes from configuration is brought up
+//! to date on every run: the events' TTL and the users.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -66,7 +67,7 @@ pub async fn migrate_with(
     tracing::info!(%version, form = %target, "ClickHouse server");
 
     // Everything that can be checked offline is checked before the first statement runs.
-    let migrations = read_migrations_for(sql_dir, vars, &target)?;
+    let (migrations, mut rewriter) = read_with_rewriter(sql_dir, vars, &target)?;
     let user_statements = user_statements(deployment, &target)?;
 
     create_database(client, target.cluster.as_deref()).await?;
@@ -102,6 +103,8 @@ pub async fn migrate_with(
         report.push(Applied { version: migration.version, name: migration.file, skipped });
     }
 
+    super::rollups::keep(client, &mut rewriter, analytics_model::DIMENSIONS).await?;
+
     if target.modern {
         keep_event_retention(client, &target).await?;
         debug_assert_eq!(user_statements.len(), deployment.users.len());
@@ -112,6 +115,23 @@ pub async fn migrate_with(
         check_legacy_users(client, deployment, &version).await?;
     }
     Ok(report)
+}
+
+/// Brings the rollups to the shape of `dimensions` on a single server (what `migrate` does after the files,
+/// with the model's own dimensions), and returns the statements it ran. For tests and tools that ask with
+/// another list of dimensions than the model's.
+pub async fn keep_rollups(
+    client: &Client,
+    sql_dir: &Path,
+    vars: &SqlVars,
+    dimensions: &[analytics_model::Dimension],
+) -> Result<Vec<String>, WarehouseError> {
+    let system = client.clone().with_database("system");
+    let version: String = system.query("SELECT version()").fetch_one().await?;
+    let mut target = Target::for_version(&version).map_err(|e| WarehouseError::Access(e.to_string()))?;
+    target.database = client.database().unwrap_or("default").to_owned();
+    let (_, mut rewriter) = read_with_rewriter(sql_dir, vars, &target)?;
+    super::rollups::keep(client, &mut rewriter, dimensions).await
 }
 
 /// The statements of each configured user, in the order of `deployment.users`.
@@ -284,6 +304,16 @@ pub fn read_migrations(sql_dir: &Path, vars: &SqlVars) -> Result<Vec<Migration>,
 /// The same files in the form `target` takes, exactly as `migrate` would send them; touches no server, so
 /// `migrate --print` and the chDB tests use it to see the same statements.
 pub fn read_migrations_for(sql_dir: &Path, vars: &SqlVars, target: &Target) -> Result<Vec<Migration>, WarehouseError> {
+    read_with_rewriter(sql_dir, vars, target).map(|(migrations, _)| migrations)
+}
+
+/// [`read_migrations_for`], and the rewriter that has read them all (so that it writes later statements for
+/// the tables they create).
+pub(crate) fn read_with_rewriter(
+    sql_dir: &Path,
+    vars: &SqlVars,
+    target: &Target,
+) -> Result<(Vec<Migration>, Rewriter), WarehouseError> {
     let read_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| WarehouseError::ReadMigrations { path, source }
@@ -311,7 +341,7 @@ pub fn read_migrations_for(sql_dir: &Path, vars: &SqlVars, target: &Target) -> R
     }
 
     let mut rewriter = Rewriter::new(target.clone());
-    files
+    let migrations = files
         .into_iter()
         .map(|(version, name, path)| {
             let text = std::fs::read_to_string(&path).map_err(read_error(&path))?;
@@ -329,7 +359,8 @@ pub fn read_migrations_for(sql_dir: &Path, vars: &SqlVars, target: &Target) -> R
                 file: name,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, WarehouseError>>()?;
+    Ok((migrations, rewriter))
 }
 
 /// The golden text of one migration: its statements in the order they run, each ending with `;`.

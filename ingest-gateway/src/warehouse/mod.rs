@@ -10,6 +10,7 @@
 pub mod access;
 mod migrate;
 mod queries;
+pub mod rollups;
 mod sql_text;
 pub mod variant;
 
@@ -19,7 +20,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 pub use access::{AccessConfig, ManagedUser};
-pub use migrate::{migrate, migrate_with, read_migrations, read_migrations_for, render_golden};
+pub use migrate::{keep_rollups, migrate, migrate_with, read_migrations, read_migrations_for, render_golden};
 pub use queries::visits_by_country;
 pub use sql_text::PlaceholderError;
 pub use variant::{Target, VariantError};

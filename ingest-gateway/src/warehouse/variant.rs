@@ -218,6 +218,9 @@ impl Rewriter {
                         if matches!(action, Some("ADD" | "DROP" | "MODIFY" | "RENAME" | "COMMENT")) && column {
                             // The Distributed table has its own copy of the columns.
                             let rest = &sql[tokens[*name_at].end..];
+                            // It has no sorting key: of a change that also extends the key, only the
+                            // columns apply to it.
+                            let rest = rest.find(", MODIFY ORDER BY").map_or(rest, |at| &rest[..at]);
                             after.push(Generated::Final(format!("ALTER TABLE {name} ON CLUSTER {cluster}{rest}")));
                         }
                     } else {

@@ -224,6 +224,32 @@ pub const DIMENSIONS: &[Dimension] = &[
     },
 ];
 
+/// The dimensions the migration files (`sql/010`-`015`, `022`) created the rollups for. Never edited: a
+/// dimension added to [`DIMENSIONS`] later reaches the rollups through `migrate`, which compares the server
+/// with [`rollup_columns`] and [`rollup_views`] of every dimension.
+pub const FILE_DIMENSIONS: &[&str] = &[
+    "page",
+    "entry_page",
+    "exit_page",
+    "source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "country",
+    "region",
+    "city",
+    "browser",
+    "os",
+    "device",
+    "screen_class",
+    "event",
+];
+
+/// The dimensions of [`FILE_DIMENSIONS`], in [`DIMENSIONS`] order.
+pub fn file_dimensions() -> Vec<Dimension> {
+    DIMENSIONS.iter().filter(|d| FILE_DIMENSIONS.contains(&d.name)).copied().collect()
+}
+
 /// The dimension of an API name.
 pub fn dimension(name: &str) -> Option<&'static Dimension> {
     DIMENSIONS.iter().find(|dimension| dimension.name == name)
@@ -573,7 +599,7 @@ fn visit_columns(source: Source) -> String {
     visit_column_list(source, DIMENSIONS).join(",\n        ")
 }
 
-/// The names of the visit subquery's columns over raw events (those of [`visit_columns`]), which are also
+/// The names of the visit subquery's columns over raw events (those of `visit_columns`), which are also
 /// the columns of the finalized visit rows (`sql/022`): what a filter or breakdown of visits names.
 pub fn visit_row_columns() -> Vec<String> {
     visit_row_columns_of(DIMENSIONS)

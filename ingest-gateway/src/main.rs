@@ -64,6 +64,11 @@ enum Command {
         /// `migrate` itself asks the server for.
         #[arg(long, requires = "print", value_name = "VERSION")]
         server_version: Option<String>,
+        /// With --print: print instead, as a JSON list, the statements `migrate` runs after the files on a new
+        /// database to give the rollups a dimension of the analytics model that the files do not have (none
+        /// while the model has only the files' dimensions).
+        #[arg(long, requires = "print")]
+        rollups: bool,
     },
     /// Print a report.
     #[command(subcommand)]
@@ -144,8 +149,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => run_server(&cli.config, &cli.replay, &cli.stats, &cli.deploy.access).await,
         Command::Migrate { print: false, .. } => migrate(&cli.config, &cli.deploy).await,
-        Command::Migrate { print: true, server_version } => {
-            print_migrations(&cli.config, &cli.deploy, server_version.as_deref())
+        Command::Migrate { print: true, server_version, rollups } => {
+            print_migrations(&cli.config, &cli.deploy, server_version.as_deref(), rollups)
         }
         Command::Query(Query::VisitsByCountry { site, from, to }) => {
             visits_by_country(&cli.config, &site, from, to).await
@@ -272,6 +277,7 @@ fn print_migrations(
     config: &Config,
     deploy: &warehouse::DeployConfig,
     server_version: Option<&str>,
+    rollups: bool,
 ) -> anyhow::Result<()> {
     let version = server_version.unwrap_or("18.16");
     let mut target = warehouse::Target::for_version(version)?;
@@ -281,6 +287,12 @@ fn print_migrations(
     target.cluster = deploy.clickhouse_cluster.clone();
     target.database = config.clickhouse_database.clone();
     target.events_retention_days = config.events_retention_days;
+    if rollups {
+        let statements = warehouse::rollup_statements_after_files(&config.sql_dir, &sql_vars(config), &target)
+            .with_context(|| format!("cannot read the migrations in {}", config.sql_dir.display()))?;
+        println!("{}", serde_json::to_string_pretty(&statements)?);
+        return Ok(());
+    }
     let migrations = warehouse::read_migrations_for(&config.sql_dir, &sql_vars(config), &target)
         .with_context(|| format!("cannot read the migrations in {}", config.sql_dir.display()))?;
     println!("{}", serde_json::to_string_pretty(&migrations)?);

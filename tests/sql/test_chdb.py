@@ -69,6 +69,24 @@ def migrations_as_the_gateway_sends_them():
     return migrations
 
 
+def rollups_as_the_gateway_sends_them(*extra):
+    """`ingest-gateway migrate --print --rollups`: what `migrate` runs after the files on a new database to give
+    the rollups the analytics model's dimensions that the files lack (none while the model has only theirs)."""
+    subprocess.run(["cargo", "build", "--quiet", "-p", "ingest-gateway"], cwd=ROOT, check=True)
+    flags = ["--sql-dir", str(SQL_DIR), "--kafka-brokers", VARS["KAFKA_BROKERS"],
+             "--page-visits-topic", VARS["PAGE_VISITS_TOPIC"], "--clickhouse-kafka-group", VARS["CONSUMER_GROUP"],
+             "--session-recordings-topic", VARS["SESSION_RECORDINGS_TOPIC"]]
+    done = subprocess.run([str(GATEWAY), "migrate", "--print", "--rollups", *flags, *extra], cwd=ROOT,
+                          capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert done.returncode == 0, f"migrate --print --rollups failed:\n{done.stdout}{done.stderr}"
+    return [{"statement": statement} for statement in json.loads(done.stdout)]
+
+
+def as_migrate_creates(*extra):
+    """Every migration file, then the rollups' statements: a new database as `migrate` leaves it."""
+    return migrations_as_the_gateway_sends_them() + rollups_as_the_gateway_sends_them(*extra)
+
+
 FROM, TO = 1_767_225_600, 1_767_312_000  # 2026-01-01T00:00:00Z .. 2026-01-02T00:00:00Z
 # "Not collected" in every column (ClickHouse columns are not Nullable), derived from the column types.
 EMPTY_ROW = {name: (0 if ty.startswith(("UInt", "Int", "DateTime")) else "") for name, ty in stored_event_columns()}
@@ -165,12 +183,17 @@ def migrations():
 
 
 @pytest.fixture(scope="module")
-def wh(migrations, tmp_path_factory):
+def applied():
+    return as_migrate_creates()
+
+
+@pytest.fixture(scope="module")
+def wh(applied, tmp_path_factory):
     """A warehouse with every migration applied, then replayed from the first, as `migrate` would replay a file
     whose statement ran but was not recorded: every statement must be idempotent but `ADD COLUMN`."""
     wh = Warehouse(tmp_path_factory.mktemp("chdb"))
     for replay in (False, True):
-        for migration in migrations:
+        for migration in applied:
             wh.apply(migration, replay)
     yield wh
     # chDB serves one path per process: close, so that a failure kept in a traceback does not hold this path open

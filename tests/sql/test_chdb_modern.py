@@ -23,7 +23,8 @@ import time
 
 import pytest
 
-from test_chdb import (GATEWAY, ROOT, SQL_DIR, VARS, Warehouse, migrations_as_the_gateway_sends_them,
+from test_chdb import (GATEWAY, ROOT, SQL_DIR, VARS, Warehouse, as_migrate_creates, migrations_as_the_gateway_sends_them,
+                       rollups_as_the_gateway_sends_them,
                        stored_event_columns)
 import test_chdb_recordings as recordings
 import test_chdb_stats as stats
@@ -109,8 +110,9 @@ def pair(modern_migrations, tmp_path_factory):
     modern = ModernWarehouse(path, "pathlight_modern")
     modern.apply_all(modern_migrations)
     modern.apply_all(modern_migrations)
+    modern.apply_all(rollups_as_the_gateway_sends_them("--server-version", "26.9"))
     legacy = ModernWarehouse(path, "pathlight_modern_reference")
-    legacy.apply_all(migrations_as_the_gateway_sends_them())
+    legacy.apply_all(as_migrate_creates())
     yield modern, seed(modern), legacy, seed(legacy)
     # chDB serves one path per process: close, so that a failure kept in a traceback does not hold it open.
     modern.session.close()

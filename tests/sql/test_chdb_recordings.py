@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_chdb import DATABASE, ROOT, Warehouse, bind, migrations_as_the_gateway_sends_them
+from test_chdb import DATABASE, ROOT, Warehouse, bind, as_migrate_creates
 
 QUERIES = ROOT / "ingest-gateway" / "src" / "replay" / "queries"
 COLUMNS = ROOT / "event-schema" / "contracts" / "recording_chunks.columns.json"
@@ -82,7 +82,7 @@ def sessions_query(site="", session="", from_ms=0, to_ms=UINT64_MAX, country="",
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory):
     wh = Warehouse(tmp_path_factory.mktemp("chdb-recordings"))
-    for migration in migrations_as_the_gateway_sends_them():
+    for migration in as_migrate_creates():
         wh.apply(migration)
     for rows in (CHUNKS, [REDELIVERED]):
         body = "\n".join(json.dumps(row) for row in rows)

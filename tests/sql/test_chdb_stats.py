@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-from test_chdb import EMPTY_ROW, SQL_DIR, Warehouse, analytics_model, bind, migrations_as_the_gateway_sends_them
+from test_chdb import EMPTY_ROW, SQL_DIR, Warehouse, analytics_model, bind, as_migrate_creates
 
 DATABASE = "pathlight_stats"
 
@@ -147,7 +147,7 @@ class StatsWarehouse(Warehouse):
 def seeded(tmp_path_factory):
     """Every migration applied, the events inserted, every number taken, then two events delivered again."""
     wh = StatsWarehouse(tmp_path_factory.mktemp("chdb-stats"))
-    for migration in migrations_as_the_gateway_sends_them():
+    for migration in as_migrate_creates():
         wh.apply(migration)
     wh.insert(ROWS)
     before = every_number(wh)

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from test_chdb import ROOT, Warehouse, bind, migrations_as_the_gateway_sends_them
+from test_chdb import ROOT, Warehouse, bind, as_migrate_creates
 from test_chdb_stats import bind_with_identifier, breakdown_column, rows
 
 DATABASE = "pathlight_stats_daily"
@@ -134,7 +134,7 @@ class DailyWarehouse(Warehouse):
 def rolled(tmp_path_factory):
     """Every migration, three seeded days (in two inserts, as two deliveries would be), one rollup run."""
     wh = DailyWarehouse(tmp_path_factory.mktemp("chdb-stats-daily"))
-    for migration in migrations_as_the_gateway_sends_them():
+    for migration in as_migrate_creates():
         wh.apply(migration)
     seed(wh, 0, SLOTS // 2)
     seed(wh, SLOTS // 2, SLOTS - SLOTS // 2)

@@ -134,6 +134,24 @@ pub async fn keep_rollups(
     super::rollups::keep(client, &mut rewriter, dimensions).await
 }
 
+/// What `migrate` runs after the files on a new database for the rollups (see `super::rollups`), in the form
+/// of `target`; touches no server.
+pub fn rollup_statements_after_files(
+    sql_dir: &Path,
+    vars: &SqlVars,
+    target: &Target,
+) -> Result<Vec<String>, WarehouseError> {
+    let (_, mut rewriter) = read_with_rewriter(sql_dir, vars, target)?;
+    let mut out = Vec::new();
+    for statement in super::rollups::statements_after_files(target.modern) {
+        let variant = rewriter
+            .rewrite(&statement)
+            .map_err(|source| WarehouseError::Variant { file: "the analytics model's rollups".to_owned(), source })?;
+        out.extend(variant.before.into_iter().chain([variant.statement]).chain(variant.after));
+    }
+    Ok(out)
+}
+
 /// The statements of each configured user, in the order of `deployment.users`.
 fn user_statements(deployment: &Deployment, target: &Target) -> Result<Vec<Vec<String>>, WarehouseError> {
     deployment

@@ -20,7 +20,10 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 pub use access::{AccessConfig, ManagedUser};
-pub use migrate::{keep_rollups, migrate, migrate_with, read_migrations, read_migrations_for, render_golden};
+pub use migrate::{
+    keep_rollups, migrate, migrate_with, read_migrations, read_migrations_for, render_golden,
+    rollup_statements_after_files,
+};
 pub use queries::visits_by_country;
 pub use sql_text::PlaceholderError;
 pub use variant::{Target, VariantError};

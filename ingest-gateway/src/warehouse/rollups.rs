@@ -49,7 +49,9 @@ pub fn statements(dimensions: &[Dimension], present: &Present, modern: bool) -> 
                 } else {
                     c.sql_type.as_str()
                 };
-                format!("ADD COLUMN {} {sql_type}", c.name)
+                // Current servers can make it idempotent; 18.16 cannot, so there it runs only when missing.
+                let if_missing = if modern { "IF NOT EXISTS " } else { "" };
+                format!("ADD COLUMN {if_missing}{} {sql_type}", c.name)
             })
             .collect();
         let new_keys: Vec<&str> = missing.iter().filter(|c| c.key).map(|c| c.name.as_str()).collect();
@@ -75,6 +77,29 @@ pub fn statements(dimensions: &[Dimension], present: &Present, modern: bool) -> 
         out.extend(existing.iter().filter(|old| **old != &name).map(|old| format!("DROP TABLE IF EXISTS {old}")));
     }
     out
+}
+
+/// What a server has of the rollups once the migration files ran: the shape of the model's dimensions that
+/// the files were written for ([`analytics_model::file_dimensions`]).
+pub fn after_files() -> Present {
+    let dimensions = analytics_model::file_dimensions();
+    let mut present = Present::default();
+    for column in rollup_columns(&dimensions) {
+        present.columns.entry(column.table.to_owned()).or_default().insert(column.name);
+    }
+    for view in rollup_views(&dimensions) {
+        present.columns.insert(view.name.to_owned(), view.columns.iter().cloned().collect());
+        present.columns.entry(view.source.to_owned()).or_default().insert("site".to_owned());
+    }
+    let key = rollup_columns(&dimensions).into_iter().filter(|c| c.key).map(|c| c.name);
+    let key: Vec<String> = ["site", "hour", "kind"].map(str::to_owned).into_iter().chain(key).collect();
+    present.sorting_keys.insert("stats_hourly".to_owned(), key.join(", "));
+    present
+}
+
+/// The statements that bring a new database, once the files ran, to the model's shape.
+pub fn statements_after_files(modern: bool) -> Vec<String> {
+    statements(analytics_model::DIMENSIONS, &after_files(), modern)
 }
 
 /// `name` is `base` followed by `_` and eight hex digits.
@@ -208,8 +233,13 @@ mod tests {
         assert!(creates[2].contains("argMinState(language, (timestamp_ms, event_id)) AS language"), "{}", creates[2]);
         assert_eq!(drops[0], "DROP TABLE IF EXISTS stats_hourly_mv");
         let modern = statements(&with_language, &migrated(DIMENSIONS), true);
-        assert!(modern[0].starts_with("ALTER TABLE stats_hourly ADD COLUMN language LowCardinality(String)"));
-        assert_eq!(modern[2], "ALTER TABLE stats_visit_rows ADD COLUMN visit_language LowCardinality(String)");
+        assert!(
+            modern[0].starts_with("ALTER TABLE stats_hourly ADD COLUMN IF NOT EXISTS language LowCardinality(String)")
+        );
+        assert_eq!(
+            modern[2],
+            "ALTER TABLE stats_visit_rows ADD COLUMN IF NOT EXISTS visit_language LowCardinality(String)"
+        );
         // Once done, nothing more: the suffixed views are the current ones.
         let mut after = migrated(&with_language);
         for view in rollup_views(&with_language) {
@@ -241,11 +271,12 @@ mod tests {
         let planned = statements(&with_language, &migrated(DIMENSIONS), true);
         let hourly = rewriter.rewrite(&planned[0]).expect("a cluster form");
         assert!(hourly.statement.starts_with(
-            "ALTER TABLE stats_hourly_local ON CLUSTER pathlight ADD COLUMN language LowCardinality(String), MODIFY ORDER BY"
+            "ALTER TABLE stats_hourly_local ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS language LowCardinality(String), \
+             MODIFY ORDER BY"
         ), "{}", hourly.statement);
         assert_eq!(
             hourly.after,
-            ["ALTER TABLE stats_hourly ON CLUSTER pathlight ADD COLUMN language LowCardinality(String)"]
+            ["ALTER TABLE stats_hourly ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS language LowCardinality(String)"]
         );
         let view = planned.iter().find(|s| s.starts_with("CREATE MATERIALIZED VIEW")).expect("a view");
         let view = rewriter.rewrite(view).expect("a cluster form").statement;

@@ -243,7 +243,9 @@ def test_migrations_are_numbered_in_order_with_their_placeholders_filled(migrati
 
 
 def test_every_migration_applies_and_applies_again(wh):
-    tables = wh.query(f"SELECT name, engine FROM system.tables WHERE database = '{DATABASE}' ORDER BY name").splitlines()
+    # A rollup view created again for a dimension the files lack carries a hash suffix (see rollups.rs).
+    tables = wh.query(f"SELECT replaceRegexpOne(name, '^(stats_[a-z_]+_mv)_[0-9a-f]{{8}}$', '\\\\1') AS plain, engine "
+                      f"FROM system.tables WHERE database = '{DATABASE}' ORDER BY plain").splitlines()
     assert tables == ["page_visits\tReplacingMergeTree", "page_visits_mv\tMaterializedView", "page_visits_queue\tKafka",
                       "recording_chunks\tReplacingMergeTree", "recording_chunks_mv\tMaterializedView",
                       "recording_chunks_queue\tKafka", "recording_sessions\tAggregatingMergeTree",

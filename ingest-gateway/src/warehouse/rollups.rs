@@ -190,15 +190,17 @@ mod tests {
         present
     }
 
-    fn language() -> Dimension {
+    /// A dimension no registry entry reads yet: the visitor's time zone (a stored column).
+    fn timezone() -> Dimension {
+        assert!(analytics_model::dimension("timezone").is_none(), "pick a column no dimension reads");
         Dimension {
-            name: "language",
-            label: "Language",
-            column: "language",
-            event_sql: "language",
+            name: "timezone",
+            label: "Time zone",
+            column: "timezone",
+            event_sql: "timezone",
             low_cardinality: true,
             panel: "locations",
-            tab: "Languages",
+            tab: "Time zones",
             ..*analytics_model::dimension("country").expect("known")
         }
     }
@@ -210,45 +212,45 @@ mod tests {
 
     #[test]
     fn a_new_dimension_adds_its_columns_and_creates_the_views_again() {
-        let with_language: Vec<Dimension> = DIMENSIONS.iter().copied().chain([language()]).collect();
-        let ran = statements(&with_language, &migrated(DIMENSIONS), false);
+        let with_timezone: Vec<Dimension> = DIMENSIONS.iter().copied().chain([timezone()]).collect();
+        let ran = statements(&with_timezone, &migrated(DIMENSIONS), false);
         assert!(
             ran[0].starts_with(
-                "ALTER TABLE stats_hourly ADD COLUMN language String, MODIFY ORDER BY (site, hour, kind, pathname,"
+                "ALTER TABLE stats_hourly ADD COLUMN timezone String, MODIFY ORDER BY (site, hour, kind, pathname,"
             ),
             "{}",
             ran[0]
         );
-        assert!(ran[0].ends_with(", event_name, language)"), "{}", ran[0]);
+        assert!(ran[0].ends_with(", event_name, timezone)"), "{}", ran[0]);
         assert_eq!(
             ran[1],
-            "ALTER TABLE stats_sessions ADD COLUMN language AggregateFunction(argMin, String, Tuple(UInt64, String))"
+            "ALTER TABLE stats_sessions ADD COLUMN timezone AggregateFunction(argMin, String, Tuple(UInt64, String))"
         );
-        assert_eq!(ran[2], "ALTER TABLE stats_visit_rows ADD COLUMN visit_language String");
+        assert_eq!(ran[2], "ALTER TABLE stats_visit_rows ADD COLUMN visit_timezone String");
         let creates: Vec<&String> = ran.iter().filter(|s| s.starts_with("CREATE MATERIALIZED VIEW")).collect();
         let drops: Vec<&String> = ran.iter().filter(|s| s.starts_with("DROP TABLE")).collect();
         assert_eq!((creates.len(), drops.len()), (4, 4));
         assert!(creates[0].starts_with("CREATE MATERIALIZED VIEW IF NOT EXISTS stats_hourly_mv_"), "{}", creates[0]);
-        assert!(creates[0].contains(", language, uniqExactState(event_id)"), "{}", creates[0]);
-        assert!(creates[2].contains("argMinState(language, (timestamp_ms, event_id)) AS language"), "{}", creates[2]);
+        assert!(creates[0].contains(", timezone, uniqExactState(event_id)"), "{}", creates[0]);
+        assert!(creates[2].contains("argMinState(timezone, (timestamp_ms, event_id)) AS timezone"), "{}", creates[2]);
         assert_eq!(drops[0], "DROP TABLE IF EXISTS stats_hourly_mv");
-        let modern = statements(&with_language, &migrated(DIMENSIONS), true);
+        let modern = statements(&with_timezone, &migrated(DIMENSIONS), true);
         assert!(
-            modern[0].starts_with("ALTER TABLE stats_hourly ADD COLUMN IF NOT EXISTS language LowCardinality(String)")
+            modern[0].starts_with("ALTER TABLE stats_hourly ADD COLUMN IF NOT EXISTS timezone LowCardinality(String)")
         );
         assert_eq!(
             modern[2],
-            "ALTER TABLE stats_visit_rows ADD COLUMN IF NOT EXISTS visit_language LowCardinality(String)"
+            "ALTER TABLE stats_visit_rows ADD COLUMN IF NOT EXISTS visit_timezone LowCardinality(String)"
         );
         // Once done, nothing more: the suffixed views are the current ones.
-        let mut after = migrated(&with_language);
-        for view in rollup_views(&with_language) {
+        let mut after = migrated(&with_timezone);
+        for view in rollup_views(&with_timezone) {
             let columns = after.columns.remove(view.name).expect("listed");
             let created = creates.iter().find(|c| c.contains(&format!(" {}_", view.name))).expect("created");
             let name = created.split_whitespace().nth(6).expect("a name").to_owned();
             after.columns.insert(name, columns);
         }
-        assert_eq!(statements(&with_language, &after, false), Vec::<String>::new());
+        assert_eq!(statements(&with_timezone, &after, false), Vec::<String>::new());
     }
 
     #[test]
@@ -267,16 +269,16 @@ mod tests {
         };
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");
         let (_, mut rewriter) = super::super::migrate::read_with_rewriter(&dir, &vars, &target).expect("sql/ reads");
-        let with_language: Vec<Dimension> = DIMENSIONS.iter().copied().chain([language()]).collect();
-        let planned = statements(&with_language, &migrated(DIMENSIONS), true);
+        let with_timezone: Vec<Dimension> = DIMENSIONS.iter().copied().chain([timezone()]).collect();
+        let planned = statements(&with_timezone, &migrated(DIMENSIONS), true);
         let hourly = rewriter.rewrite(&planned[0]).expect("a cluster form");
         assert!(hourly.statement.starts_with(
-            "ALTER TABLE stats_hourly_local ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS language LowCardinality(String), \
+            "ALTER TABLE stats_hourly_local ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS timezone LowCardinality(String), \
              MODIFY ORDER BY"
         ), "{}", hourly.statement);
         assert_eq!(
             hourly.after,
-            ["ALTER TABLE stats_hourly ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS language LowCardinality(String)"]
+            ["ALTER TABLE stats_hourly ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS timezone LowCardinality(String)"]
         );
         let view = planned.iter().find(|s| s.starts_with("CREATE MATERIALIZED VIEW")).expect("a view");
         let view = rewriter.rewrite(view).expect("a cluster form").statement;

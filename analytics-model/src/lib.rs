@@ -211,6 +211,7 @@ pub const DIMENSIONS: &[Dimension] = &[
     event(("country", "Country", "country"), ("locations", "Countries"), true, OnVisits::FirstEvent),
     event(("region", "Region", "region"), ("locations", "Regions"), false, OnVisits::FirstEvent),
     event(("city", "City", "city"), ("locations", "Cities"), false, OnVisits::FirstEvent),
+    event(("language", "Language", "language"), ("locations", "Languages"), true, OnVisits::FirstEvent),
     event(("browser", "Browser", "browser"), ("devices", "Browsers"), true, OnVisits::FirstEvent),
     event(("os", "OS", "os"), ("devices", "Operating systems"), true, OnVisits::FirstEvent),
     event(("device", "Device", "device"), ("devices", "Devices"), true, OnVisits::FirstEvent),

@@ -15,7 +15,7 @@ import yaml
 
 import generate
 from plugin_macros import at, expand
-from test_chdb import EMPTY_ROW, FROM, GATEWAY, ROOT, SQL_DIR, Warehouse, migrations_as_the_gateway_sends_them
+from test_chdb import EMPTY_ROW, FROM, GATEWAY, ROOT, SQL_DIR, Warehouse, as_migrate_creates
 
 HOUR = 3600
 # What Grafana sends for the three hours from FROM: a range ends at .999 of its last second, as "today" or a
@@ -96,7 +96,7 @@ def seed(wh):
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory):
     wh = Warehouse(tmp_path_factory.mktemp("chdb-grafana"))
-    for migration in migrations_as_the_gateway_sends_them():
+    for migration in as_migrate_creates():
         wh.apply(migration)
     seed(wh)
     return wh

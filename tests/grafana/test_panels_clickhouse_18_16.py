@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from test_chdb import migrations_as_the_gateway_sends_them
+from test_chdb import as_migrate_creates
 from test_panels_chdb import (  # noqa: F401 - collected here again, against this module's `wh`
     ratios_at_exact_halves,
     seed,
@@ -86,7 +86,7 @@ def wh():
     admin.query(f"CREATE DATABASE {DATABASE}")
     server = Server(URL, DATABASE)
     # The tables the panels read; not the Kafka-engine tables, which would consume from a broker.
-    for migration in migrations_as_the_gateway_sends_them():
+    for migration in as_migrate_creates():
         if not re.search(r"ENGINE\s*=\s*Kafka|FROM\s+\w+_queue\b", migration["statement"]):
             server.query(migration["statement"])
     seed(server)

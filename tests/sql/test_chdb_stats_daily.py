@@ -46,9 +46,17 @@ def roll_up(wh, version, now=TO + 3 * DAY, late=2 * DAY):
         wh.query(bind((QUERIES / "stats_rollup_mark.sql").read_text(), name, version, closed))
 
 
+def versions(wh):
+    """The version of each seeded day's last run (its mark, sql/018), as the gateway's plan reads it."""
+    marks = dict(line.split("\t")[:2] for line in
+                 wh.query(bind((QUERIES / "stats_daily_days.sql").read_text(), NAMES[0], "2026-10-04")).splitlines())
+    return [int(marks[name]) for name in NAMES]
+
+
 def daily(wh, name, dimension="", value=""):
     """Per-day rows of stats_daily_counts.sql or stats_daily_visits.sql, without the day."""
-    found = rows(wh, bind((QUERIES / name).read_text(), SITE, dimension, value, NAMES[0], "2026-10-04", NAMES))
+    found = rows(wh, bind((QUERIES / name).read_text(), SITE, dimension, value, NAMES[0], "2026-10-04", NAMES,
+                          versions(wh), NAMES[0]))
     assert [row[0] for row in found] == sorted({row[0] for row in found}) and {row[0] for row in found} <= set(NAMES)
     return [row[1:] for row in found]
 
@@ -70,7 +78,7 @@ def raw_totals(wh, step=TO - FROM, **given):
 
 def daily_breakdown(wh, dimension, only_events=0, limit=1000):
     return rows(wh, bind((QUERIES / "stats_daily_breakdown.sql").read_text(), SITE, dimension, NAMES[0], "2026-10-04",
-                         NAMES, only_events, only_events, limit))
+                         NAMES, versions(wh), NAMES[0], only_events, only_events, limit))
 
 
 def raw_breakdown(wh, dimension, only_events=0, limit=1000):
@@ -80,7 +88,7 @@ def raw_breakdown(wh, dimension, only_events=0, limit=1000):
 
 def daily_visit_breakdown(wh, dimension, limit=1000):
     return rows(wh, bind((QUERIES / "stats_daily_breakdown_visits.sql").read_text(), SITE, dimension, NAMES[0],
-                         "2026-10-04", NAMES, limit))
+                         "2026-10-04", NAMES, versions(wh), NAMES[0], limit))
 
 
 def rollup_visit_breakdown(wh, dimension, limit=1000):
@@ -232,6 +240,26 @@ def test_a_later_run_replaces_a_days_rows_and_a_day_in_its_late_window_is_left_o
     # That run found 2026-10-01 past its window (it ended two days before) and the other two days in theirs.
     assert rolled.query("SELECT arraySort(groupArray(toString(day))) FROM stats_daily_runs WHERE closed = 0") == \
         "['2026-10-02','2026-10-03']"
+
+
+def test_a_value_that_a_later_run_no_longer_has_is_not_read(rolled):
+    # A visit of the first day whose exit page no other visit of that day has; a late page view moves it on.
+    visits = rolled.query(f"SELECT session_id, argMaxMerge(exit_page), argMinMerge(visitor_id), maxMerge(ended_ms) "
+                          f"FROM stats_sessions WHERE site = '{SITE}' GROUP BY session_id "
+                          f"HAVING minMerge(started_ms) >= {FROM * 1000} AND minMerge(started_ms) < {(FROM + DAY) * 1000} "
+                          "AND uniqExactIfMerge(pageviews) > 0").splitlines()
+    visits = [line.split("\t") for line in visits]
+    exits = [exit_page for _, exit_page, _, _ in visits]
+    session, exit_page, visitor, ended = next(v for v in visits if exits.count(v[1]) == 1)
+    at = int(ended) + 1_000
+    rolled.query("INSERT INTO page_visits (event_id, schema_version, kind, site, session_id, visitor_id, timestamp, "
+                 f"timestamp_ms, pathname, props) VALUES ('moved1', 1, 'pageview', '{SITE}', '{session}', '{visitor}', "
+                 f"{at // 1000}, {at}, '/moved', '{{}}')")
+    roll_up(rolled, version=4, now=FROM + 3 * DAY)
+    exits_read = daily_visit_breakdown(rolled, "exit_page")
+    assert exits_read == rollup_visit_breakdown(rolled, "exit_page")
+    assert exit_page not in [row[0] for row in exits_read] and "/moved" in [row[0] for row in exits_read]
+    assert daily_totals(rolled)[1][0] == raw_totals(rolled)[1][0][0]
 
 
 if __name__ == "__main__":

@@ -281,6 +281,8 @@ pub async fn per_day(
                 .bind(day_name(q.from))
                 .bind(day_name(q.to))
                 .bind(&plan.days)
+                .bind(&plan.versions)
+                .bind(rows_bounds(plan).0)
         };
         for row in bind(COUNTS).fetch_all::<DayCounts>().await? {
             if let Some(bucket) = day_start(&row.day) {
@@ -344,6 +346,8 @@ pub async fn event_breakdown(
             .bind(day_name(q.from))
             .bind(day_name(q.to))
             .bind(&plan.days)
+            .bind(&plan.versions)
+            .bind(rows_bounds(plan).0)
             .bind(only_events)
             .bind(only_events)
             .bind(whole)
@@ -401,6 +405,8 @@ pub async fn visit_breakdown(
                 .bind(day_name(q.from))
                 .bind(day_name(q.to))
                 .bind(&plan.days)
+                .bind(&plan.versions)
+                .bind(rows_bounds(plan).0)
                 .bind(whole)
                 .fetch_all::<VisitRow>()
                 .await;

@@ -121,6 +121,37 @@ function visit(number, visitor, startMs) {
   return events;
 }
 
+const FILTER_SETS = [
+  {},
+  { country: "DE" },
+  { page: "/pricing" },
+  { country: "US", browser: "Chrome" },
+  { screen_class: "mobile" },
+  { source: "google.com" },
+  { utm_campaign: "march", device: "pc" },
+];
+const SCREEN_BREAKPOINTS = [[576, "mobile"], [992, "tablet"], [1440, "laptop"]];
+const screenClass = (width) =>
+  !width ? "" : (SCREEN_BREAKPOINTS.find(([below]) => width < below)?.[1] ?? "desktop");
+
+/** A one-page visit whose every event passes `filters`, so that any seed has events each filter set selects. */
+function coveringVisit(number, filters, startMs) {
+  const session = `S${number}`;
+  const place = PLACES.find((p) => !filters.country || p.country === filters.country);
+  const device = DEVICES.find((d) => (!filters.browser || d.browser === filters.browser)
+    && (!filters.device || d.device === filters.device)
+    && (!filters.screen_class || screenClass(d.screen_width) === filters.screen_class));
+  const arrival = ARRIVALS.find((a) => (!filters.source || a.referrer_host === filters.source)
+    && (!filters.utm_campaign || a.utm_campaign === filters.utm_campaign));
+  assert.ok(place && device && arrival, `the seed's traits cover ${JSON.stringify(filters)}`);
+  const traits = { ...place, ...device };
+  const page = filters.page ?? "/";
+  return [
+    event(session, `cover${number}`, startMs, page, "pageview", traits, arrival),
+    event(session, `cover${number}`, startMs + 30_000, page, "engagement", traits, { engaged_ms: 4_000 }),
+  ];
+}
+
 function seed() {
   const events = [];
   let number = 0;
@@ -137,6 +168,10 @@ function seed() {
       }
     }
   }
+  // One visit per filter set of the tests, on the second day.
+  FILTER_SETS.forEach((filters, index) => {
+    events.push(...coveringVisit((number += 1), filters, (D1 + DAY_S + 3_600 * (index + 1)) * 1000));
+  });
   // Visits across midnight: into the first day of the range, between two of its days, out of its end.
   for (const midnight of [D1, D1 + DAY_S, D1 + 3 * DAY_S]) {
     const start = (midnight - 90) * 1000;
@@ -170,10 +205,6 @@ function lateEvents() {
 }
 
 // ---------------------------------------------------------------- the reference
-
-const SCREEN_BREAKPOINTS = [[576, "mobile"], [992, "tablet"], [1440, "laptop"]];
-const screenClass = (width) =>
-  !width ? "" : (SCREEN_BREAKPOINTS.find(([below]) => width < below)?.[1] ?? "desktop");
 
 /** An event's value of an API dimension (what a filter or a breakdown reads). */
 function valueOf(e, name) {
@@ -288,15 +319,6 @@ const WHOLE = { name: "three whole days", from: D1, to: D1 + 3 * DAY_S };
 const PART = { name: "noon to noon", from: D1 + DAY_S / 2, to: D1 + 2 * DAY_S + DAY_S / 2 };
 const ONE = { name: "one day", from: D1 + DAY_S, to: D1 + 2 * DAY_S };
 const RANGES = [WHOLE, PART, ONE];
-const FILTER_SETS = [
-  {},
-  { country: "DE" },
-  { page: "/pricing" },
-  { country: "US", browser: "Chrome" },
-  { screen_class: "mobile" },
-  { source: "google.com" },
-  { utm_campaign: "march", device: "pc" },
-];
 const METRICS = ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "custom_events"];
 const pickMetrics = (numbers) => Object.fromEntries(METRICS.map((name) => [name, numbers[name]]));
 const describe = (range, filters) => `${range.name}, filters ${JSON.stringify(filters)}`;

@@ -539,6 +539,7 @@ pub fn fragments() -> Vec<(String, String)> {
         ("visits_of_site.rollup".to_owned(), visits_of_site(Source::Hourly)),
         ("visits_of_site.raw".to_owned(), visits_of_site(Source::Raw)),
         ("visit_row_columns".to_owned(), visit_row_columns().join(", ")),
+        ("visit_rows_of_site".to_owned(), VISIT_ROWS_OF_SITE.to_owned()),
         ("is_visit".to_owned(), "visit_pageviews > 0".to_owned()),
         ("counted_kinds".to_owned(), COUNTED_KINDS.to_owned()),
         ("visit_metrics".to_owned(), select_metrics(&["visits", "bounces", "duration_ms"], Source::Visits)),
@@ -559,6 +560,14 @@ pub fn fragments() -> Vec<(String, String)> {
     }
     out
 }
+
+/// The one read of the finalized visit rows (`sql/022`): a site's rows of the days to read, each day only
+/// with the version of the run its mark names (earlier runs' rows stay stored). Binds five values: the site,
+/// the first and last day (`YYYY-MM-DD`), and the version of each day from the first to the last (an array,
+/// 0 for a day not to read), then the first day again. A template continues its `WHERE` with `AND`.
+const VISIT_ROWS_OF_SITE: &str =
+    "stats_visit_rows\nWHERE site = ?\n      AND day >= toDate(?)\n      AND day <= toDate(?)\n      \
+     AND version = arrayElement(?, toRelativeDayNum(day) - toRelativeDayNum(toDate(?)) + 1)";
 
 /// The alias a metric takes in a query's SELECT: its name, except visitors, whose name is a state column of
 /// `stats_hourly` (an alias may not shadow the column it aggregates).

@@ -8,11 +8,7 @@
 SELECT
     ? AS value,
     {{visit_metrics}}
-FROM stats_visit_rows
-WHERE site = ?
-      AND day >= toDate(?)
-      AND day <= toDate(?)
-      AND version = arrayElement(?, toRelativeDayNum(day) - toRelativeDayNum(toDate(?)) + 1)
+FROM {{visit_rows_of_site}}
       AND visit_started_ms >= ?
       AND visit_started_ms < ?
       {{visit_filters}}

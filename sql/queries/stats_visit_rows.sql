@@ -8,11 +8,7 @@
 SELECT
     toUInt32(intDiv(toUInt32(intDiv(visit_started_ms, 1000)) - ?, ?) * ? + ?) AS bucket,
     {{visit_metrics}}
-FROM stats_visit_rows
-WHERE site = ?
-      AND day >= toDate(?)
-      AND day <= toDate(?)
-      AND version = arrayElement(?, toRelativeDayNum(day) - toRelativeDayNum(toDate(?)) + 1)
+FROM {{visit_rows_of_site}}
       AND visit_started_ms >= ?
       AND visit_started_ms < ?
       {{visit_filters}}

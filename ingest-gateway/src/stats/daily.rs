@@ -206,12 +206,7 @@ pub async fn visits(
         }
         let query = query::filtered(client, &VISIT_ROWS, &q.filters, |query| {
             let bounds = rows_bounds(plan);
-            query
-                .bind(q.from)
-                .bind(step)
-                .bind(step)
-                .bind(q.from)
-                .bind(&q.site)
+            query::bind_buckets(query, q, step)
                 .bind(bounds.0)
                 .bind(bounds.1)
                 .bind(&plan.versions)
@@ -251,6 +246,12 @@ fn add_visits(by_bucket: &mut BTreeMap<u32, Visits>, rows: Vec<Visits>) {
     }
 }
 
+/// Binds what every query of the daily rows takes after its site and dimension (and value): the range's
+/// first and end day, the plan's days, their runs' versions and the first of them.
+fn bind_days(query: clickhouse::query::Query, q: &Question, plan: &Plan) -> clickhouse::query::Query {
+    query.bind(day_name(q.from)).bind(day_name(q.to)).bind(&plan.days).bind(&plan.versions).bind(rows_bounds(plan).0)
+}
+
 /// The first and last day of a plan's rows (`YYYY-MM-DD`), which bound the read by the table's key.
 fn rows_bounds(plan: &Plan) -> (&str, &str) {
     let first = plan.days.first().map_or("", String::as_str);
@@ -272,18 +273,7 @@ pub async fn per_day(
     let mut counts = HashMap::new();
     let mut visits = HashMap::new();
     if !plan.days.is_empty() {
-        let bind = |sql: &str| {
-            client
-                .query(sql)
-                .bind(&q.site)
-                .bind(dimension)
-                .bind(value)
-                .bind(day_name(q.from))
-                .bind(day_name(q.to))
-                .bind(&plan.days)
-                .bind(&plan.versions)
-                .bind(rows_bounds(plan).0)
-        };
+        let bind = |sql: &str| bind_days(client.query(sql).bind(&q.site).bind(dimension).bind(value), q, plan);
         for row in bind(COUNTS).fetch_all::<DayCounts>().await? {
             if let Some(bucket) = day_start(&row.day) {
                 let (visitors, pageviews, custom_events) = (row.visitors, row.pageviews, row.custom_events);
@@ -339,15 +329,7 @@ pub async fn event_breakdown(
     let mut rows: Vec<EventRow> = if plan.days.is_empty() {
         Vec::new()
     } else {
-        client
-            .query(BREAKDOWN)
-            .bind(&q.site)
-            .bind(dimension.name)
-            .bind(day_name(q.from))
-            .bind(day_name(q.to))
-            .bind(&plan.days)
-            .bind(&plan.versions)
-            .bind(rows_bounds(plan).0)
+        bind_days(client.query(BREAKDOWN).bind(&q.site).bind(dimension.name), q, plan)
             .bind(only_events)
             .bind(only_events)
             .bind(whole)
@@ -398,15 +380,7 @@ pub async fn visit_breakdown(
             return Ok(Vec::new());
         }
         if key(q).is_some_and(|(dimension, _)| dimension.is_empty()) {
-            return client
-                .query(BREAKDOWN_VISITS)
-                .bind(&q.site)
-                .bind(dimension.name)
-                .bind(day_name(q.from))
-                .bind(day_name(q.to))
-                .bind(&plan.days)
-                .bind(&plan.versions)
-                .bind(rows_bounds(plan).0)
+            return bind_days(client.query(BREAKDOWN_VISITS).bind(&q.site).bind(dimension.name), q, plan)
                 .bind(whole)
                 .fetch_all::<VisitRow>()
                 .await;

@@ -150,6 +150,12 @@ pub struct MinuteCount {
     pub events: u64,
 }
 
+/// Binds what every per-bucket query takes first: buckets of `step` seconds from the question's start, and
+/// its site.
+pub(crate) fn bind_buckets(query: Query, q: &Question, step: u32) -> Query {
+    query.bind(q.from).bind(step).bind(step).bind(q.from).bind(&q.site)
+}
+
 /// Counts per bucket of `step` seconds from `from`; a step of `to - from` is the aggregate.
 pub async fn counts(
     client: &Client,
@@ -159,9 +165,7 @@ pub async fn counts(
     // The rollup's buckets are hours: a finer step reads the raw events.
     let source = if step.is_multiple_of(HOUR_S) { q.counts_source() } else { Source::Raw };
     let template = if source == Source::Rollup { &COUNTS } else { &COUNTS_RAW };
-    let query = filtered(client, template, &q.filters, |query| {
-        query.bind(q.from).bind(step).bind(step).bind(q.from).bind(&q.site).bind(q.from).bind(q.to)
-    });
+    let query = filtered(client, template, &q.filters, |query| bind_buckets(query, q, step).bind(q.from).bind(q.to));
     Ok((source, query.fetch_all().await?))
 }
 
@@ -185,15 +189,7 @@ pub async fn visits_in(
     let source = q.visits_source();
     let template = if source == Source::Rollup { &VISITS } else { &VISITS_RAW };
     let query = filtered(client, template, &q.filters, |query| {
-        query
-            .bind(q.from)
-            .bind(step)
-            .bind(step)
-            .bind(q.from)
-            .bind(&q.site)
-            .bind(from)
-            .bind(u64::from(from) * 1_000)
-            .bind(u64::from(to) * 1_000)
+        bind_buckets(query, q, step).bind(from).bind(u64::from(from) * 1_000).bind(u64::from(to) * 1_000)
     });
     Ok((source, query.fetch_all().await?))
 }

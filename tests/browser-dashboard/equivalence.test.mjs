@@ -168,10 +168,12 @@ function seed() {
       }
     }
   }
-  // One visit per filter set of the tests, on the second day.
+  // One visit per filter set of the tests, on the second day, and a one-page visit early on the first day (the
+  // late events extend one).
   FILTER_SETS.forEach((filters, index) => {
     events.push(...coveringVisit((number += 1), filters, (D1 + DAY_S + 3_600 * (index + 1)) * 1000));
   });
+  events.push(...coveringVisit((number += 1), {}, (D1 + 3 * 3_600) * 1000));
   // Visits across midnight: into the first day of the range, between two of its days, out of its end.
   for (const midnight of [D1, D1 + DAY_S, D1 + 3 * DAY_S]) {
     const start = (midnight - 90) * 1000;

@@ -280,7 +280,8 @@ pub fn low_cardinality_columns() -> Vec<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
-    /// `page_visits FINAL` rows (redelivered events collapsed).
+    /// `page_visits` rows: every count is of distinct event or visitor ids, so a redelivered event counts
+    /// once without `FINAL` (which merges every part of the range before anything is counted).
     Raw,
     /// `stats_hourly` states.
     Hourly,
@@ -342,12 +343,12 @@ pub const METRICS: &[Metric] = &[
         )
     },
     Metric {
-        raw: Some("countIf(kind = 'pageview')"),
+        raw: Some("uniqExactIf(event_id, kind = 'pageview')"),
         hourly: Some("uniqExactMergeIf(events, kind = 'pageview')"),
         ..counted("pageviews", "Page views", "page view events, each delivery of the same event counted once")
     },
     Metric {
-        raw: Some("countIf(kind = 'event')"),
+        raw: Some("uniqExactIf(event_id, kind = 'event')"),
         hourly: Some("uniqExactMergeIf(events, kind = 'event')"),
         ..counted("custom_events", "Custom events", "custom events (`window.pathlight(name, props)`)")
     },

@@ -187,7 +187,7 @@ async fn the_aggregate_has_exact_numbers_from_the_rollups_and_the_same_from_the_
                "visit_duration": 65, "custom_events": 1})
     );
     let docs = ok(&router, &format!("/api/v1/stats/aggregate?{}&page=/docs", range())).await;
-    assert_eq!(docs["source"], json!({"counts": "rollup", "visits": "raw"}));
+    assert_eq!(docs["source"], json!({"counts": "raw", "visits": "raw"}), "a filter counts the matching events");
     assert_eq!(
         docs["results"],
         json!({"visitors": 1, "visits": 1, "pageviews": 1, "views_per_visit": 1.0, "bounce_rate": 100.0,

@@ -1,13 +1,13 @@
--- The same as stats_breakdown.sql from the raw events, for ranges that are not whole hours. Bound in the
--- same order.
+-- The same as stats_breakdown.sql from the raw events, for ranges that are not whole hours and for questions
+-- with filters (distinct ids, no FINAL: see stats_counts_raw.sql). Bound in the same order.
 SELECT
     ? AS value,
     {{event_metrics.raw}},
     toUInt64({{metric.converted_visitors.raw}}) AS converted_visitors
 FROM
 (
-    SELECT kind, visitor_id, {{event_columns}}
-    FROM page_visits FINAL
+    SELECT kind, event_id, visitor_id, {{event_columns}}
+    FROM page_visits
     WHERE site = ?
       AND timestamp >= toDateTime(?)
       AND timestamp < toDateTime(?)

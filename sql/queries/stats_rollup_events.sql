@@ -1,7 +1,7 @@
 -- Writes one UTC day's finalized event numbers (sql/016) for every site, per dimension value and in total
--- (dimension ''), from the raw events (FINAL collapses redelivered ones). Its metrics and its dimension
--- values are the analytics model's (analytics-model). The rows of a value are the same
--- numbers stats_breakdown.sql gives for that day; the totals those of stats_counts.sql.
+-- (dimension ''), from the raw events (every count is of distinct ids: a redelivered event counts once). Its
+-- metrics and its dimension values are the analytics model's (analytics-model). The rows of a value are the
+-- same numbers stats_breakdown.sql gives for that day; the totals those of stats_counts.sql.
 -- Bound in order: the day (YYYY-MM-DD), the run's version (unix ms), the day's start and end (unix seconds).
 INSERT INTO stats_daily_events (site, day, dimension, value, visitors, pageviews, custom_events, converted_visitors,
                                 version)
@@ -17,11 +17,11 @@ SELECT
     toUInt64(?) AS version
 FROM
 (
-    SELECT site, kind, visitor_id, arrayJoin({{daily_pairs.events}}) AS pair
+    SELECT site, kind, event_id, visitor_id, arrayJoin({{daily_pairs.events}}) AS pair
     FROM
     (
-        SELECT site, kind, visitor_id, {{event_columns}}
-        FROM page_visits FINAL
+        SELECT site, kind, event_id, visitor_id, {{event_columns}}
+        FROM page_visits
         WHERE timestamp >= toDateTime(?)
           AND timestamp < toDateTime(?)
           AND {{counted_kinds}}

@@ -31,7 +31,7 @@ mod rollups;
 mod template;
 
 pub use contract::{contract, reference_markdown, CONTRACT_PATH, REFERENCE_PATH};
-pub use rollups::{rollup_columns, rollup_views, RollupColumn, RollupView};
+pub use rollups::{hourly_key, rollup_columns, rollup_views, RollupColumn, RollupView};
 pub use template::{Rendered, Template, TemplateError};
 
 use serde::Serialize;

@@ -37,6 +37,11 @@ pub struct RollupView {
 /// The hourly rollup's sorting key before its dimensions.
 const HOURLY_KEY: [&str; 3] = ["site", "hour", "kind"];
 
+/// The sorting key of `stats_hourly` for `dimensions`: site, hour, kind, then every event dimension's column.
+pub fn hourly_key(dimensions: &[Dimension]) -> Vec<&'static str> {
+    HOURLY_KEY.into_iter().chain(event_dimensions(dimensions).map(|d| d.column)).collect()
+}
+
 fn event_dimensions(dimensions: &[Dimension]) -> impl Iterator<Item = &Dimension> {
     dimensions.iter().filter(|d| d.scope == Scope::Event)
 }
@@ -86,7 +91,6 @@ pub fn rollup_columns(dimensions: &[Dimension]) -> Vec<RollupColumn> {
 pub fn rollup_views(dimensions: &[Dimension]) -> Vec<RollupView> {
     let mut views = Vec::new();
     for (name, source) in [("stats_hourly_mv", "page_visits"), ("stats_hourly_queue_mv", "page_visits_queue")] {
-        let dimension_columns: Vec<&str> = event_dimensions(dimensions).map(|d| d.column).collect();
         let selected = event_dimensions(dimensions).map(|d| {
             if d.event_sql == d.column {
                 d.column.to_owned()
@@ -102,15 +106,10 @@ pub fn rollup_views(dimensions: &[Dimension]) -> Vec<RollupView> {
             "SELECT {}, uniqExactState(event_id) AS events, uniqExactState(visitor_id) AS visitors, \
              uniqExactState(session_id) AS sessions FROM {source} WHERE kind IN ('pageview', 'event') GROUP BY {}",
             keys.join(", "),
-            HOURLY_KEY.iter().copied().chain(dimension_columns.iter().copied()).collect::<Vec<_>>().join(", ")
+            hourly_key(dimensions).join(", ")
         );
-        let columns = HOURLY_KEY
-            .iter()
-            .copied()
-            .chain(dimension_columns.iter().copied())
-            .chain(["events", "visitors", "sessions"])
-            .map(str::to_owned)
-            .collect();
+        let columns =
+            hourly_key(dimensions).into_iter().chain(["events", "visitors", "sessions"]).map(str::to_owned).collect();
         views.push(RollupView { name, table: "stats_hourly", source, select, columns });
     }
     for (name, source) in [("stats_sessions_mv", "page_visits"), ("stats_sessions_queue_mv", "page_visits_queue")] {

@@ -55,14 +55,11 @@ pub async fn migrate_with(
     vars: &SqlVars,
     deployment: &Deployment,
 ) -> Result<Vec<Applied>, WarehouseError> {
-    let system = client.clone().with_database("system");
-    let version: String = system.query("SELECT version()").fetch_one().await?;
-    let mut target = Target::for_version(&version).map_err(|e| WarehouseError::Access(e.to_string()))?;
+    let (version, mut target) = server_target(client).await?;
     if deployment.cluster.is_some() && !target.modern {
         return Err(WarehouseError::ClusterNeedsCurrentServer { version });
     }
     target.cluster = deployment.cluster.clone();
-    target.database = client.database().unwrap_or("default").to_owned();
     target.events_retention_days = deployment.events_retention_days;
     tracing::info!(%version, form = %target, "ClickHouse server");
 
@@ -126,12 +123,18 @@ pub async fn keep_rollups(
     vars: &SqlVars,
     dimensions: &[analytics_model::Dimension],
 ) -> Result<Vec<String>, WarehouseError> {
+    let (_, target) = server_target(client).await?;
+    let (_, mut rewriter) = read_with_rewriter(sql_dir, vars, &target)?;
+    super::rollups::keep(client, &mut rewriter, dimensions).await
+}
+
+/// The server's version, and the form of a single server of that version for the client's database.
+async fn server_target(client: &Client) -> Result<(String, Target), WarehouseError> {
     let system = client.clone().with_database("system");
     let version: String = system.query("SELECT version()").fetch_one().await?;
     let mut target = Target::for_version(&version).map_err(|e| WarehouseError::Access(e.to_string()))?;
     target.database = client.database().unwrap_or("default").to_owned();
-    let (_, mut rewriter) = read_with_rewriter(sql_dir, vars, &target)?;
-    super::rollups::keep(client, &mut rewriter, dimensions).await
+    Ok((version, target))
 }
 
 /// What `migrate` runs after the files on a new database for the rollups (see `super::rollups`), in the form
@@ -142,14 +145,7 @@ pub fn rollup_statements_after_files(
     target: &Target,
 ) -> Result<Vec<String>, WarehouseError> {
     let (_, mut rewriter) = read_with_rewriter(sql_dir, vars, target)?;
-    let mut out = Vec::new();
-    for statement in super::rollups::statements_after_files(target.modern) {
-        let variant = rewriter
-            .rewrite(&statement)
-            .map_err(|source| WarehouseError::Variant { file: "the analytics model's rollups".to_owned(), source })?;
-        out.extend(variant.before.into_iter().chain([variant.statement]).chain(variant.after));
-    }
-    Ok(out)
+    super::rollups::in_form(&mut rewriter, &super::rollups::statements_after_files(target.modern))
 }
 
 /// The statements of each configured user, in the order of `deployment.users`.

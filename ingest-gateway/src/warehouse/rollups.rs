@@ -79,27 +79,41 @@ pub fn statements(dimensions: &[Dimension], present: &Present, modern: bool) -> 
     out
 }
 
-/// What a server has of the rollups once the migration files ran: the shape of the model's dimensions that
-/// the files were written for ([`analytics_model::file_dimensions`]).
-pub fn after_files() -> Present {
-    let dimensions = analytics_model::file_dimensions();
+/// What a server in the shape of `dimensions` has: their rollup columns, the views under the files' names,
+/// the views' sources, and the hourly rollup's sorting key.
+pub fn shape_of(dimensions: &[Dimension]) -> Present {
     let mut present = Present::default();
-    for column in rollup_columns(&dimensions) {
+    for column in rollup_columns(dimensions) {
         present.columns.entry(column.table.to_owned()).or_default().insert(column.name);
     }
-    for view in rollup_views(&dimensions) {
+    for view in rollup_views(dimensions) {
         present.columns.insert(view.name.to_owned(), view.columns.iter().cloned().collect());
         present.columns.entry(view.source.to_owned()).or_default().insert("site".to_owned());
     }
-    let key = rollup_columns(&dimensions).into_iter().filter(|c| c.key).map(|c| c.name);
-    let key: Vec<String> = ["site", "hour", "kind"].map(str::to_owned).into_iter().chain(key).collect();
-    present.sorting_keys.insert("stats_hourly".to_owned(), key.join(", "));
+    present.sorting_keys.insert("stats_hourly".to_owned(), analytics_model::hourly_key(dimensions).join(", "));
     present
 }
 
-/// The statements that bring a new database, once the files ran, to the model's shape.
+/// The statements that bring a new database, once the files ran (the shape of the dimensions they were
+/// written for, [`analytics_model::file_dimensions`]), to the model's shape.
 pub fn statements_after_files(modern: bool) -> Vec<String> {
-    statements(analytics_model::DIMENSIONS, &after_files(), modern)
+    statements(analytics_model::DIMENSIONS, &shape_of(&analytics_model::file_dimensions()), modern)
+}
+
+/// What the bookkeeping of errors calls these statements (they come from no file).
+const SOURCE: &str = "the analytics model's rollups";
+
+/// `statements` in the form `rewriter` writes for its server (which has read every migration file), each with
+/// the statements generated before and after it, in order.
+pub fn in_form(rewriter: &mut Rewriter, statements: &[String]) -> Result<Vec<String>, WarehouseError> {
+    let mut out = Vec::new();
+    for statement in statements {
+        let variant = rewriter
+            .rewrite(statement)
+            .map_err(|source| WarehouseError::Variant { file: SOURCE.to_owned(), source })?;
+        out.extend(variant.before.into_iter().chain([variant.statement]).chain(variant.after));
+    }
+    Ok(out)
 }
 
 /// `name` is `base` followed by `_` and eight hex digits.
@@ -151,20 +165,15 @@ pub async fn keep(
     for row in keys {
         present.sorting_keys.insert(row.name.trim_end_matches("_local").to_owned(), row.sorting_key);
     }
-    let statements = statements(dimensions, &present, rewriter.target().modern);
-    let mut ran = Vec::new();
-    for statement in &statements {
-        let variant = rewriter
-            .rewrite(statement)
-            .map_err(|source| WarehouseError::Variant { file: "the analytics model's rollups".to_owned(), source })?;
-        for sql in variant.before.iter().chain([&variant.statement]).chain(&variant.after) {
-            client.query_raw(sql).execute().await.map_err(|source| WarehouseError::Statement {
-                file: "the analytics model's rollups".to_owned(),
-                source,
-            })?;
-            tracing::info!(statement = %sql, "rollup brought to the analytics model");
-            ran.push(sql.clone());
-        }
+    let modern = rewriter.target().modern;
+    let ran = in_form(rewriter, &statements(dimensions, &present, modern))?;
+    for sql in &ran {
+        client
+            .query_raw(sql)
+            .execute()
+            .await
+            .map_err(|source| WarehouseError::Statement { file: SOURCE.to_owned(), source })?;
+        tracing::info!(statement = %sql, "rollup brought to the analytics model");
     }
     Ok(ran)
 }
@@ -173,22 +182,6 @@ pub async fn keep(
 mod tests {
     use super::*;
     use analytics_model::DIMENSIONS;
-
-    /// What a server migrated with the files has, for `dimensions`.
-    fn migrated(dimensions: &[Dimension]) -> Present {
-        let mut present = Present::default();
-        for column in rollup_columns(dimensions) {
-            present.columns.entry(column.table.to_owned()).or_default().insert(column.name);
-        }
-        for view in rollup_views(dimensions) {
-            present.columns.insert(view.name.to_owned(), view.columns.iter().cloned().collect());
-            present.columns.entry(view.source.to_owned()).or_default().insert("site".to_owned());
-        }
-        let key = rollup_columns(dimensions).into_iter().filter(|c| c.key).map(|c| c.name);
-        let key: Vec<String> = ["site", "hour", "kind"].map(str::to_owned).into_iter().chain(key).collect();
-        present.sorting_keys.insert("stats_hourly".to_owned(), key.join(", "));
-        present
-    }
 
     /// A dimension no registry entry reads yet: the visitor's time zone (a stored column).
     fn timezone() -> Dimension {
@@ -207,13 +200,13 @@ mod tests {
 
     #[test]
     fn a_server_in_the_shape_of_the_model_needs_nothing() {
-        assert_eq!(statements(DIMENSIONS, &migrated(DIMENSIONS), false), Vec::<String>::new());
+        assert_eq!(statements(DIMENSIONS, &shape_of(DIMENSIONS), false), Vec::<String>::new());
     }
 
     #[test]
     fn a_new_dimension_adds_its_columns_and_creates_the_views_again() {
         let with_timezone: Vec<Dimension> = DIMENSIONS.iter().copied().chain([timezone()]).collect();
-        let ran = statements(&with_timezone, &migrated(DIMENSIONS), false);
+        let ran = statements(&with_timezone, &shape_of(DIMENSIONS), false);
         assert!(
             ran[0].starts_with(
                 "ALTER TABLE stats_hourly ADD COLUMN timezone String, MODIFY ORDER BY (site, hour, kind, pathname,"
@@ -234,7 +227,7 @@ mod tests {
         assert!(creates[0].contains(", timezone, uniqExactState(event_id)"), "{}", creates[0]);
         assert!(creates[2].contains("argMinState(timezone, (timestamp_ms, event_id)) AS timezone"), "{}", creates[2]);
         assert_eq!(drops[0], "DROP TABLE IF EXISTS stats_hourly_mv");
-        let modern = statements(&with_timezone, &migrated(DIMENSIONS), true);
+        let modern = statements(&with_timezone, &shape_of(DIMENSIONS), true);
         assert!(
             modern[0].starts_with("ALTER TABLE stats_hourly ADD COLUMN IF NOT EXISTS timezone LowCardinality(String)")
         );
@@ -243,7 +236,7 @@ mod tests {
             "ALTER TABLE stats_visit_rows ADD COLUMN IF NOT EXISTS visit_timezone LowCardinality(String)"
         );
         // Once done, nothing more: the suffixed views are the current ones.
-        let mut after = migrated(&with_timezone);
+        let mut after = shape_of(&with_timezone);
         for view in rollup_views(&with_timezone) {
             let columns = after.columns.remove(view.name).expect("listed");
             let created = creates.iter().find(|c| c.contains(&format!(" {}_", view.name))).expect("created");
@@ -270,7 +263,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");
         let (_, mut rewriter) = super::super::migrate::read_with_rewriter(&dir, &vars, &target).expect("sql/ reads");
         let with_timezone: Vec<Dimension> = DIMENSIONS.iter().copied().chain([timezone()]).collect();
-        let planned = statements(&with_timezone, &migrated(DIMENSIONS), true);
+        let planned = statements(&with_timezone, &shape_of(DIMENSIONS), true);
         let hourly = rewriter.rewrite(&planned[0]).expect("a cluster form");
         assert!(hourly.statement.starts_with(
             "ALTER TABLE stats_hourly_local ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS timezone LowCardinality(String), \

@@ -172,16 +172,17 @@ pub async fn plan(client: &Client, q: &Question, freshness: Freshness) -> Result
 /// rows, the others merged into runs cut to the range.
 fn plan_days(from: u32, to: u32, usable: &HashMap<String, u64>) -> Plan {
     let mut plan = Plan::default();
+    let mut previous_read: Option<u32> = None;
     for day in (from / DAY_S * DAY_S..to).step_by(DAY_S as usize) {
         let name = day_name(day);
         let (start, end) = (day.max(from), day.saturating_add(DAY_S).min(to));
         if let Some(&version) = usable.get(&name) {
-            if !plan.days.is_empty() {
-                let gap = (day - day_start(plan.days.last().map_or("", String::as_str)).unwrap_or(day)) / DAY_S;
-                plan.versions.extend(std::iter::repeat_n(0, gap.saturating_sub(1) as usize));
-            }
+            // A 0 for each day between this one and the previous day read.
+            let between = previous_read.map_or(0, |previous| (day - previous) / DAY_S - 1);
+            plan.versions.extend(std::iter::repeat_n(0, between as usize));
             plan.versions.push(version);
             plan.days.push(name);
+            previous_read = Some(day);
         } else if let Some((_, last)) = plan.states.last_mut().filter(|(_, last)| *last == start) {
             *last = end;
         } else {
@@ -205,14 +206,7 @@ pub async fn visits(
             return Ok(Vec::new());
         }
         let query = query::filtered(client, &VISIT_ROWS, &q.filters, |query| {
-            let bounds = rows_bounds(plan);
-            query::bind_buckets(query, q, step)
-                .bind(bounds.0)
-                .bind(bounds.1)
-                .bind(&plan.versions)
-                .bind(bounds.0)
-                .bind(u64::from(q.from) * 1_000)
-                .bind(u64::from(q.to) * 1_000)
+            bind_visit_rows(query::bind_buckets(query, q, step), q, plan)
         });
         query.fetch_all::<Visits>().await
     };
@@ -250,6 +244,20 @@ fn add_visits(by_bucket: &mut BTreeMap<u32, Visits>, rows: Vec<Visits>) {
 /// first and end day, the plan's days, their runs' versions and the first of them.
 fn bind_days(query: clickhouse::query::Query, q: &Question, plan: &Plan) -> clickhouse::query::Query {
     query.bind(day_name(q.from)).bind(day_name(q.to)).bind(&plan.days).bind(&plan.versions).bind(rows_bounds(plan).0)
+}
+
+/// Binds what a query of the visit rows takes after the site (the model's `visit_rows_of_site`, then the
+/// range in ms): the first and last day of the plan's rows, their runs' versions, the first day again, and
+/// `[from, to)` in unix ms.
+fn bind_visit_rows(query: clickhouse::query::Query, q: &Question, plan: &Plan) -> clickhouse::query::Query {
+    let (first, last) = rows_bounds(plan);
+    query
+        .bind(first)
+        .bind(last)
+        .bind(&plan.versions)
+        .bind(first)
+        .bind(u64::from(q.from) * 1_000)
+        .bind(u64::from(q.to) * 1_000)
 }
 
 /// The first and last day of a plan's rows (`YYYY-MM-DD`), which bound the read by the table's key.
@@ -386,17 +394,8 @@ pub async fn visit_breakdown(
                 .await;
         }
         let column = dimension.visit_alias().unwrap_or_default();
-        let bounds = rows_bounds(plan);
         query::filtered(client, &BREAKDOWN_VISIT_ROWS, &q.filters, |query| {
-            query
-                .bind(clickhouse::sql::Identifier(&column))
-                .bind(&q.site)
-                .bind(bounds.0)
-                .bind(bounds.1)
-                .bind(&plan.versions)
-                .bind(bounds.0)
-                .bind(u64::from(q.from) * 1_000)
-                .bind(u64::from(q.to) * 1_000)
+            bind_visit_rows(query.bind(clickhouse::sql::Identifier(&column)).bind(&q.site), q, plan)
         })
         .bind(whole)
         .fetch_all::<VisitRow>()

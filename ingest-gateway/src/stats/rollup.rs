@@ -1,5 +1,6 @@
 //! The rollup step: writes each UTC day's exact numbers into the daily tables (`sql/016`, `sql/017`) and its
-//! finalized visits (`sql/022`), and records the day in `sql/018`, so that reports over whole days read plain numbers (see [`super::daily`]).
+//! finalized visits (`sql/022`), and records the day in `sql/018`, so that reports over whole days read plain
+//! numbers (see [`super::daily`]).
 //! `ingest-gateway rollup` runs it once; the server runs it every `STATS_ROLLUP_INTERVAL_S` while the stats
 //! API is on.
 //!

@@ -14,27 +14,99 @@
 # Seeding and the rollup run only when the stack has no seeded events yet (minutes each); a stack seeded on
 # another day is refused (its days no longer end today): `down --purge` it (see the end of the output).
 #
-#   scripts/bench/stats.sh        RUNS (default 3)
+# SERVER=chdb runs the same on current ClickHouse: chDB 26.9 (the engine in-process, no server installs here)
+# behind scripts/bench/chdb_http.py, with the tables `migrate --print --server-version 26.9` creates (its Kafka
+# tables cannot consume there, and the seed does not need them), in its own private stack (digit 6,
+# .stack-stats-chdb/). SCALE=10 seeds ten times the slots (about 100M page views) over the same days.
+#
+#   scripts/bench/stats.sh        RUNS (default 3), SERVER (clickhouse or chdb), SCALE (default 1)
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$PATHLIGHT_ROOT"
 
-runs=${RUNS:-3}
-site=bench.example slots=17142858 chunk=2142858 days=32
+runs=${RUNS:-3} server=${SERVER:-clickhouse} scale=${SCALE:-1}
+site=bench.example slots=$((17142858 * scale)) chunk=2142858 days=32
 today=$(date -u +%F)
 start=$(($(date -u -d "$today" +%s) - (days - 1) * 86400))
 day() { date -u -d "@$1" +%F; }
 
-use_private_stack stats 7
+case $server in
+  clickhouse) stack=stats digit=7 ;;
+  chdb) stack=stats-chdb digit=6 ;;
+  *) die "SERVER must be clickhouse or chdb, got $server" ;;
+esac
+((scale == 1)) || stack=$stack-x$scale
+use_private_stack "$stack" "$digit"
 cargo build --locked -q -p ingest-gateway
 gateway=$PATHLIGHT_ROOT/target/debug/ingest-gateway
-bash scripts/stack.sh start broker >&2
-bash scripts/stack.sh start clickhouse >&2
-bash scripts/stack.sh start gateway >&2 # applies sql/, serves the stats API as user demo
-password=$(cat "$PATHLIGHT_STATE/gateway/replay-password")
 CH="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/?database=pathlight"
 GW="http://127.0.0.1:$GATEWAY_PORT"
 sql() { curl -fsS "$CH" --data-binary "$1"; }
+stop_hint() {
+  if [ "$server" = clickhouse ]; then
+    echo "bash -c 'source scripts/env.sh; use_private_stack $stack $digit; scripts/stack.sh down --purge'"
+  else
+    echo "kill -- -\$(cat $PATHLIGHT_STATE/run/gateway.pid) -\$(cat $PATHLIGHT_STATE/run/chdb.pid); rm -rf $PATHLIGHT_STATE"
+  fi
+}
+if [ "$server" = clickhouse ]; then
+  bash scripts/stack.sh start broker >&2
+  bash scripts/stack.sh start clickhouse >&2
+  bash scripts/stack.sh start gateway >&2 # applies sql/, serves the stats API as user demo
+  password=$(cat "$PATHLIGHT_STATE/gateway/replay-password")
+  read -r server_pid _ <"$PATHLIGHT_STATE/run/clickhouse.pid"
+else
+  mkdir -p "$PATHLIGHT_STATE/run" "$PATHLIGHT_LOGS" "$PATHLIGHT_STATE/gateway"
+  password_file=$PATHLIGHT_STATE/gateway/replay-password
+  [ -s "$password_file" ] || od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$password_file"
+  password=$(cat "$password_file")
+  alive() { [ -f "$PATHLIGHT_STATE/run/$1.pid" ] && kill -0 "$(cat "$PATHLIGHT_STATE/run/$1.pid")" 2>/dev/null; }
+  until_up() { # name url
+    local deadline=$((SECONDS + 120))
+    until curl -fsS -o /dev/null "$2" 2>/dev/null; do
+      alive "$1" || die "$1 exited (log: $PATHLIGHT_LOGS/$1.log)"
+      ((SECONDS < deadline)) || die "$1 did not answer $2 within 120 s (log: $PATHLIGHT_LOGS/$1.log)"
+      sleep 0.2
+    done
+  }
+  if ! alive chdb; then
+    setsid python3 scripts/bench/chdb_http.py "$PATHLIGHT_STATE/chdb" "$CLICKHOUSE_HTTP_PORT" \
+      </dev/null >>"$PATHLIGHT_LOGS/chdb.log" 2>&1 &
+    echo $! >"$PATHLIGHT_STATE/run/chdb.pid"
+  fi
+  until_up chdb "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping"
+  if [ "$(curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/" --data-binary \
+    "SELECT count() FROM system.tables WHERE database = 'pathlight' AND name = 'page_visits'")" = 0 ]; then
+    curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/" --data-binary "CREATE DATABASE IF NOT EXISTS pathlight"
+    # What migrate creates on a current server, statement by statement; a Kafka table is created but cannot
+    # start consuming in chDB ("Shutdown was called"), and the seed does not need it.
+    { "$gateway" migrate --print --server-version 26.9 | python3 -c 'import json, sys
+for m in json.load(sys.stdin):
+    for s in [*m.get("before", []), m["statement"], *m.get("after", [])]:
+        print(json.dumps(s))'
+      "$gateway" migrate --print --rollups --server-version 26.9 | python3 -c 'import json, sys
+for s in json.load(sys.stdin):
+    print(json.dumps(s))'; } | while IFS= read -r statement; do
+      python3 -c 'import json, sys; sys.stdout.write(json.loads(sys.argv[1]))' "$statement" >"$PATHLIGHT_STATE/statement.sql"
+      if ! out=$(curl -sS -w '\n%{http_code}' "$CH" \
+        --data-binary @"$PATHLIGHT_STATE/statement.sql"); then die "chDB did not answer"; fi
+      [ "${out##*$'\n'}" = 200 ] || [[ $out == *"Shutdown was called"* ]] || die "statement failed: $out"
+    done
+    # chDB cannot open a path again while it holds a Kafka table: drop them and the views they feed.
+    sql "SELECT arrayJoin(arrayConcat(dependencies_table, [name])) FROM system.tables
+         WHERE database = 'pathlight' AND engine = 'Kafka'" | while read -r table; do
+      sql "DROP TABLE pathlight.$table"
+    done
+  fi
+  if ! alive gateway; then
+    CLICKHOUSE_URL=$CLICKHOUSE_URL KAFKA_BROKERS=$KAFKA_BROKERS GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
+      STATS_USERNAME=demo STATS_PASSWORD=$password REPLAY_USERNAME=demo REPLAY_PASSWORD=$password \
+      setsid "$gateway" serve </dev/null >>"$PATHLIGHT_LOGS/gateway.log" 2>&1 &
+    echo $! >"$PATHLIGHT_STATE/run/gateway.pid"
+  fi
+  until_up gateway "$GW/healthz"
+  server_pid=$(cat "$PATHLIGHT_STATE/run/chdb.pid")
+fi
 
 seeded_from=$(sql "SELECT toString(min(toDate(timestamp))) FROM page_visits WHERE site = '$site'")
 if [ "$(sql "SELECT count() FROM page_visits WHERE site = '$site'")" = 0 ]; then
@@ -56,7 +128,7 @@ if [ "$(sql "SELECT count() FROM page_visits WHERE site = '$site'")" = 0 ]; then
   echo "rollup of $((days - 1)) days in $((SECONDS - t0)) s"
 elif [ "$seeded_from" != "$(day "$start")" ]; then
   echo "this stack was seeded from $seeded_from, not $(day "$start"): purge it and run again:" >&2
-  echo "  bash -c 'source scripts/env.sh; use_private_stack stats 7; scripts/stack.sh down --purge'" >&2
+  echo "  $(stop_hint)" >&2
   exit 1
 fi
 sql "SELECT 'page views', countIf(kind = 'pageview'), 'events', count(), 'visits', uniqExact(session_id)
@@ -117,8 +189,7 @@ echo "$n requests x $runs runs: p50 $(p "$work/all" 50) ms, p95 $(p "$work/all" 
 # What keeping the numbers fresh costs the server: ClickHouse's CPU time (utime + stime of its process) for a
 # timer tick of the earlier design (every tick rewrote today and the two open days), for a tick now when no
 # event arrived (two small reads), and for writing one settled day, which now happens once per day.
-read -r ch_pid _ <"$PATHLIGHT_STATE/run/clickhouse.pid"
-cpu_ms() { awk '{ printf "%d\n", ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"' }' "/proc/$ch_pid/stat"; }
+cpu_ms() { awk '{ printf "%d\n", ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"' }' "/proc/$server_pid/stat"; }
 costed() { # label, then the gateway's arguments
   local label=$1 before after t0
   shift
@@ -139,4 +210,4 @@ costed "one settled day written (once a day, and again after late events)" rollu
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 echo "the stack keeps running with its data; to stop it and delete the data:"
-echo "  bash -c 'source scripts/env.sh; use_private_stack stats 7; scripts/stack.sh down --purge'"
+echo "  $(stop_hint)"

@@ -465,17 +465,23 @@ pub async fn breakdown_rows(
         _ => None,
     };
     let plan = plan.filter(|plan| !plan.days.is_empty());
-    let (source, rows) = match &plan {
-        Some(plan) => (Source::Rollup, daily::event_breakdown(client, q, plan, property, limit).await?),
-        None => query::event_breakdown(client, q, property, limit).await?,
+    let rows = async {
+        Ok::<_, clickhouse::error::Error>(match &plan {
+            Some(plan) => (Source::Rollup, daily::event_breakdown(client, q, plan, property, limit).await?),
+            None => query::event_breakdown(client, q, property, limit).await?,
+        })
     };
     if query::is_custom_event(property) {
-        let visitors = match &plan {
-            Some(plan) => {
-                daily::totals(&daily::per_day(client, q, ("", ""), plan).await?.0, &HashMap::new()).0.visitors
-            }
-            None => query::counts(client, q, q.to - q.from).await?.1.first().map_or(0, |row| row.visitors),
+        // The conversion rate's denominator, the visitors under the same filters, is read beside the rows.
+        let visitors = async {
+            Ok::<_, clickhouse::error::Error>(match &plan {
+                Some(plan) => {
+                    daily::totals(&daily::per_day(client, q, ("", ""), plan).await?.0, &HashMap::new()).0.visitors
+                }
+                None => query::counts(client, q, q.to - q.from).await?.1.first().map_or(0, |row| row.visitors),
+            })
         };
+        let ((source, rows), visitors) = tokio::try_join!(rows, visitors)?;
         let rows = rows
             .into_iter()
             .map(|row| BreakdownRow {
@@ -488,6 +494,7 @@ pub async fn breakdown_rows(
             .collect();
         return Ok((source, rows));
     }
+    let (source, rows) = rows.await?;
     let rows = rows
         .into_iter()
         .map(|row| BreakdownRow {

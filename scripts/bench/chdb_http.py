@@ -12,7 +12,8 @@ parameters (param_*), sessions.
 chDB runs one query at a time per process: requests are served by threads and queue for it, so two queries of
 one request that a server would run side by side run one after the other here, which only adds to the times.
 
-    python3 scripts/bench/chdb_http.py PATH PORT
+    python3 scripts/bench/chdb_http.py PATH PORT        (CHDB_HTTP_LOG=N: print each query's time and N
+                                                         characters of its text)
 """
 
 import os
@@ -28,7 +29,6 @@ import chdb.session
 # URL parameters that are not settings of the query.
 NOT_SETTINGS = {"query", "database", "default_format", "user", "password", "compress", "decompress",
                 "enable_http_compression", "session_id", "query_id", "role"}
-# CHDB_HTTP_LOG=N prints each query's time and its first N characters.
 LOG = int(os.environ.get("CHDB_HTTP_LOG") or 0)
 SETTING_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -37,27 +37,34 @@ class Engine:
     def __init__(self, path):
         self.session = chdb.session.Session(path)
         self.lock = threading.Lock()
-        self.defaults = {}
+        self.defaults = {}  # setting -> its default value
+        self.current = {}  # setting -> the value the session has, for those ever set
+        self.database = None
 
     def run(self, sql, database, fmt, settings):
         with self.lock:
-            if database:
+            database = database or "default"
+            if database != self.database:
                 self.session.query(f"USE `{database}`")
-            for name, value in settings:
-                if name not in self.defaults:
-                    self.defaults[name] = str(self.session.query(
-                        f"SELECT value FROM system.settings WHERE name = {quoted(name, text=True)}", "TSVRaw")).strip()
-                self.session.query(f"SET {name} = {quoted(value)}")
+                self.database = database
+            # The query's settings, every other one at its default, as a server's next query starts; only the
+            # settings that differ from the previous query's are sent (the gateway sends the same every time).
+            wanted = {name: self.default(name) for name in self.current} | dict(settings)
+            for name, value in wanted.items():
+                if self.current.get(name, self.default(name)) != value:
+                    self.session.query(f"SET {name} = {quoted(value)}")
+                    self.current[name] = value
             started = time.monotonic()
-            try:
-                result = self.session.query(sql, fmt)
-            finally:
-                # The next request starts from the defaults, as a server's next query does.
-                for name, _ in settings:
-                    self.session.query(f"SET {name} = {quoted(self.defaults[name])}")
-                if LOG:
-                    print(f"{(time.monotonic() - started) * 1000:8.1f} ms  {' '.join(sql.split())[:LOG]}", flush=True)
+            result = self.session.query(sql, fmt)
+            if LOG:
+                print(f"{(time.monotonic() - started) * 1000:8.1f} ms  {' '.join(sql.split())[:LOG]}", flush=True)
             return result.bytes() if result is not None else b""
+
+    def default(self, name):
+        if name not in self.defaults:
+            self.defaults[name] = str(self.session.query(
+                f"SELECT value FROM system.settings WHERE name = {quoted(name, text=True)}", "TSVRaw")).strip()
+        return self.defaults[name]
 
 
 def quoted(value, text=False):
@@ -68,6 +75,9 @@ def quoted(value, text=False):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes; with Nagle's algorithm the second waits for the client's delayed
+    # ACK of the first (40 ms) on every answer of a kept-alive connection.
+    disable_nagle_algorithm = True
     engine = None
 
     def log_message(self, *_):

@@ -37,8 +37,10 @@ case $server in
 esac
 ((scale == 1)) || stack=$stack-x$scale
 use_private_stack "$stack" "$digit"
-cargo build --locked -q -p ingest-gateway
-gateway=$PATHLIGHT_ROOT/target/debug/ingest-gateway
+# The release build, as deployed.
+cargo build --locked --release -q -p ingest-gateway --bin ingest-gateway
+export GATEWAY_BIN=$PATHLIGHT_ROOT/target/release/ingest-gateway
+gateway=$GATEWAY_BIN
 CH="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/?database=pathlight"
 GW="http://127.0.0.1:$GATEWAY_PORT"
 sql() { curl -fsS "$CH" --data-binary "$1"; }

@@ -59,6 +59,66 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// One area's credentials as its settings give them: `<PREFIX>_TOKEN` (the produce API's is
+/// `GATEWAY_AUTH_TOKEN`), `<PREFIX>_USERNAME` and `<PREFIX>_PASSWORD`. The produce API's `default` client,
+/// the stats API and replay read theirs through this one type, so the same settings are refused for the same
+/// reasons with the same words.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// `GATEWAY_AUTH`, `STATS`, `REPLAY`: what the variables' names start with.
+    pub prefix: &'static str,
+    pub token: Option<&'a Secret>,
+    pub username: Option<&'a str>,
+    pub password: Option<&'a Secret>,
+}
+
+/// Why an area's credential settings were refused; the message names the variables, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("{prefix}_TOKEN is set but empty; unset it or give it a token")]
+    EmptyToken { prefix: &'static str },
+    #[error("set both {prefix}_USERNAME and {prefix}_PASSWORD for HTTP Basic auth, or neither")]
+    HalfBasic { prefix: &'static str },
+    #[error("{prefix}_USERNAME and {prefix}_PASSWORD must not be empty; unset both to turn HTTP Basic auth off")]
+    EmptyBasic { prefix: &'static str },
+    #[error("{prefix}_USERNAME must not contain ':' (HTTP Basic separates user and password with it)")]
+    ColonInUsername { prefix: &'static str },
+}
+
+impl Credentials<'_> {
+    /// The client named `name` that these settings configure, with its token and/or HTTP Basic pair;
+    /// `None` when none of the three is set.
+    pub fn client(&self, name: &str) -> Result<Option<Client>, CredentialsError> {
+        let prefix = self.prefix;
+        if self.token.is_some_and(Secret::is_empty) {
+            return Err(CredentialsError::EmptyToken { prefix });
+        }
+        match (self.username, self.password) {
+            (Some(_), None) | (None, Some(_)) => return Err(CredentialsError::HalfBasic { prefix }),
+            (Some(user), Some(password)) if user.is_empty() || password.is_empty() => {
+                return Err(CredentialsError::EmptyBasic { prefix })
+            }
+            (Some(user), Some(_)) if user.contains(':') => return Err(CredentialsError::ColonInUsername { prefix }),
+            _ => {}
+        }
+        if self.token.is_none() && self.username.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Client {
+            name: name.to_owned(),
+            token: self.token.cloned(),
+            username: self.username.map(str::to_owned),
+            password: self.password.cloned(),
+            ..Client::nameless()
+        }))
+    }
+
+    /// An [`Auth`] of that one client, or `None` (the area is off) when none of the settings is set.
+    pub fn auth(&self, name: &str) -> Result<Option<Auth>, CredentialsError> {
+        Ok(self.client(name)?.map(Auth::single))
+    }
+}
+
 /// One client: its name and the credentials it may present.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -271,6 +331,25 @@ fn matches(expected: Option<&str>, given: &str) -> Choice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_areas_credentials_are_refused_by_the_same_rules_naming_its_variables() {
+        let (empty, password) = (Secret::new(""), Secret::new("pw"));
+        let of = |token, username, password| Credentials { prefix: "STATS", token, username, password };
+        assert_eq!(of(None, None, None).client("stats"), Ok(None), "nothing set: the area is off");
+        let refused = |credentials: Credentials<'_>| credentials.client("stats").expect_err("refused").to_string();
+        assert!(refused(of(None, Some("alice"), None)).contains("STATS_PASSWORD"));
+        assert!(refused(of(None, None, Some(&password))).contains("STATS_USERNAME"));
+        assert!(refused(of(Some(&empty), None, None)).contains("STATS_TOKEN is set but empty"));
+        assert!(refused(of(None, Some(""), Some(&password))).contains("must not be empty"));
+        assert!(refused(of(None, Some("alice"), Some(&empty))).contains("must not be empty"));
+        assert!(refused(of(None, Some("a:b"), Some(&password))).contains("':'"));
+        let replay = Credentials { prefix: "REPLAY", ..of(Some(&empty), None, None) };
+        assert!(refused(replay).starts_with("REPLAY_TOKEN"), "the prefix names the variables");
+        let both = of(Some(&password), Some("alice"), Some(&password)).client("stats").expect("valid").expect("on");
+        assert_eq!((both.name.as_str(), both.username.as_deref()), ("stats", Some("alice")));
+        assert!(both.token.is_some() && both.password.is_some(), "one client holds both kinds");
+    }
     use axum::http::HeaderValue;
 
     fn headers(authorization: &str) -> HeaderMap {

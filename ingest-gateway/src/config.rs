@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use event_schema::StoredEvent;
 
-use crate::auth::{parse_clients, Auth, Client, Secret};
+use crate::auth::{parse_clients, Auth, Client, Credentials, Secret};
 use crate::limits::{Limits, Rate, RateLimits};
 use crate::replay::chunk_row::RecordingChunkRow;
 use crate::topics::TopicPolicy;
@@ -246,22 +246,22 @@ impl Config {
         if self.allowed_topics.iter().any(|topic| topic.trim().is_empty()) {
             return refuse("ALLOWED_TOPICS (--allowed-topics) has an empty name; list topics separated by ','");
         }
-        if self.auth_token.as_ref().is_some_and(|token| token.expose().is_empty()) {
-            return refuse("GATEWAY_AUTH_TOKEN is set but empty; unset it to disable bearer auth, or give it a token");
+        self.default_client().map(drop)
+    }
+
+    /// The settings of the client named `default` (GATEWAY_AUTH_TOKEN, GATEWAY_AUTH_USERNAME and
+    /// GATEWAY_AUTH_PASSWORD).
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            prefix: "GATEWAY_AUTH",
+            token: self.auth_token.as_ref(),
+            username: self.auth_username.as_deref(),
+            password: self.auth_password.as_ref(),
         }
-        match (self.auth_username.as_deref(), &self.auth_password) {
-            (Some(""), _) => refuse("GATEWAY_AUTH_USERNAME must not be empty; unset it and GATEWAY_AUTH_PASSWORD"),
-            (_, Some(password)) if password.expose().is_empty() => {
-                refuse("GATEWAY_AUTH_PASSWORD must not be empty; unset it and GATEWAY_AUTH_USERNAME")
-            }
-            (Some(_), None) | (None, Some(_)) => {
-                refuse("set both GATEWAY_AUTH_USERNAME and GATEWAY_AUTH_PASSWORD for basic auth, or neither")
-            }
-            (Some(user), Some(_)) if user.contains(':') => {
-                refuse("GATEWAY_AUTH_USERNAME must not contain ':' (HTTP Basic separates user and password with it)")
-            }
-            _ => Ok(()),
-        }
+    }
+
+    fn default_client(&self) -> Result<Option<Client>, ConfigError> {
+        self.credentials().client("default").map_err(|error| ConfigError(error.to_string()))
     }
 
     /// Every configured client: GATEWAY_CLIENTS, GATEWAY_CLIENTS_FILE, and `default` from GATEWAY_AUTH_*.
@@ -278,16 +278,7 @@ impl Config {
                 .map_err(|e| ConfigError(format!("GATEWAY_CLIENTS_FILE {}: {e}", path.display())))?;
             clients.extend(from_file);
         }
-        if self.auth_token.is_some() || self.auth_username.is_some() {
-            clients.push(Client {
-                name: "default".to_owned(),
-                token: self.auth_token.clone(),
-                username: self.auth_username.clone(),
-                password: self.auth_password.clone(),
-                rate_limit_per_second: None,
-                rate_limit_burst: None,
-            });
-        }
+        clients.extend(self.default_client()?);
         Auth::open().with_clients(clients).map_err(|e| ConfigError(format!("gateway clients: {e}")))
     }
 

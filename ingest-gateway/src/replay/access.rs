@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{Replay, ReplayError};
-use crate::auth::{Auth, AuthError, Client, Secret};
+use crate::auth::{Auth, AuthError, Credentials, CredentialsError};
 
 /// The replay credentials; at least one kind is configured.
 #[derive(Debug, Clone)]
@@ -25,33 +25,9 @@ pub struct ReplayAuth {
 }
 
 impl ReplayAuth {
-    /// From the three settings; `None` when none is set. Refuses a half-configured or empty credential,
-    /// naming the variable.
-    pub fn from_settings(
-        token: Option<&Secret>,
-        username: Option<&str>,
-        password: Option<&Secret>,
-    ) -> Result<Option<Self>, String> {
-        if token.is_some_and(|token| token.expose().is_empty()) {
-            return Err("REPLAY_TOKEN is set but empty; unset it or give it a token".to_owned());
-        }
-        let basic = match (username, password) {
-            (None, None) => None,
-            (Some(user), Some(password)) => {
-                if user.is_empty() || user.contains(':') || password.expose().is_empty() {
-                    return Err("REPLAY_USERNAME must be non-empty without ':', and REPLAY_PASSWORD non-empty".into());
-                }
-                Some(Client::with_basic("replay-basic", user, password.expose()))
-            }
-            _ => return Err("set both REPLAY_USERNAME and REPLAY_PASSWORD, or neither".to_owned()),
-        };
-        let bearer = token.map(|token| Client::with_token("replay-token", token.expose()));
-        let clients: Vec<Client> = bearer.into_iter().chain(basic).collect();
-        if clients.is_empty() {
-            return Ok(None);
-        }
-        let auth = Auth::open().with_clients(clients).map_err(|error| format!("replay credentials: {error}"))?;
-        Ok(Some(Self { auth }))
+    /// From replay's credential settings; `None` when none is set (replay is off).
+    pub fn from_credentials(credentials: Credentials<'_>) -> Result<Option<Self>, CredentialsError> {
+        Ok(credentials.auth("replay")?.map(|auth| Self { auth }))
     }
 
     pub fn bearer(token: &str) -> Self {
@@ -82,26 +58,14 @@ pub async fn require_credentials(State(replay): State<Arc<Replay>>, request: Req
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn no_setting_means_replay_is_off_and_half_a_setting_is_refused() {
-        assert!(ReplayAuth::from_settings(None, None, None).expect("valid").is_none());
-        let password = Secret::new("pw");
-        let refused = ReplayAuth::from_settings(None, Some("alice"), None).expect_err("refused");
-        assert!(refused.contains("REPLAY_PASSWORD"), "{refused}");
-        let refused = ReplayAuth::from_settings(None, None, Some(&password)).expect_err("refused");
-        assert!(refused.contains("REPLAY_USERNAME"), "{refused}");
-        let refused = ReplayAuth::from_settings(Some(&Secret::new("")), None, None).expect_err("refused");
-        assert!(refused.contains("REPLAY_TOKEN"), "{refused}");
-        let refused = ReplayAuth::from_settings(None, Some("a:b"), Some(&password)).expect_err("refused");
-        assert!(refused.contains("':'"), "{refused}");
-    }
+    use crate::auth::Secret;
 
     #[test]
     fn a_token_and_a_user_may_both_be_configured() {
-        let both = ReplayAuth::from_settings(Some(&Secret::new("t0k")), Some("alice"), Some(&Secret::new("pw")))
-            .expect("valid")
-            .expect("on");
+        let (token, password) = (Secret::new("t0k"), Secret::new("pw"));
+        let credentials =
+            Credentials { prefix: "REPLAY", token: Some(&token), username: Some("alice"), password: Some(&password) };
+        let both = ReplayAuth::from_credentials(credentials).expect("valid").expect("on");
         let mut headers = axum::http::HeaderMap::new();
         headers.insert("authorization", "Bearer t0k".parse().expect("header"));
         assert!(both.check(&headers).is_ok());

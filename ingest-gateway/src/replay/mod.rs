@@ -42,7 +42,7 @@ use axum::routing::get;
 use axum::Router;
 use clap::Args;
 
-use crate::auth::Secret;
+use crate::auth::{Credentials, Secret};
 pub use access::ReplayAuth;
 pub use api::ReplayError;
 pub use store::{ClickHouseStore, RecordingStore};
@@ -75,13 +75,19 @@ pub struct ReplayConfig {
 }
 
 impl ReplayConfig {
+    /// The replay credentials' settings.
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            prefix: "REPLAY",
+            token: self.replay_token.as_ref(),
+            username: self.replay_username.as_deref(),
+            password: self.replay_password.as_ref(),
+        }
+    }
+
     /// The replay credentials; `None` when none are configured (replay off). Refuses incomplete ones.
     pub fn auth(&self) -> Result<Option<ReplayAuth>, String> {
-        ReplayAuth::from_settings(
-            self.replay_token.as_ref(),
-            self.replay_username.as_deref(),
-            self.replay_password.as_ref(),
-        )
+        ReplayAuth::from_credentials(self.credentials()).map_err(|error| error.to_string())
     }
 
     pub fn validate(&self) -> Result<(), String> {

@@ -44,7 +44,7 @@ use axum::routing::get;
 use axum::Router;
 use clap::Args;
 
-use crate::auth::{Auth, AuthError, Client, Secret};
+use crate::auth::{Auth, AuthError, Credentials, Secret};
 pub use api::StatsError;
 
 /// The stats settings, read with the gateway's own (`ingest-gateway --help`).
@@ -103,32 +103,24 @@ impl StatsConfig {
         daily::Freshness { settle_s: self.stats_rollup_settle_s, ..daily::Freshness::default() }
     }
 
-    /// The stats credentials; `None` when none are configured (the API is off). Refuses incomplete ones,
-    /// naming the variable. They are separate from the produce clients' and replay's: reading reports is
-    /// neither writing events nor watching recordings.
-    pub fn auth(&self) -> Result<Option<Auth>, String> {
-        if self.stats_token.as_ref().is_some_and(|token| token.expose().is_empty()) {
-            return Err("STATS_TOKEN is set but empty; unset it or give it a token".to_owned());
+    /// The stats credentials' settings.
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            prefix: "STATS",
+            token: self.stats_token.as_ref(),
+            username: self.stats_username.as_deref(),
+            password: self.stats_password.as_ref(),
         }
-        let basic = match (&self.stats_username, &self.stats_password) {
-            (None, None) => None,
-            (Some(user), Some(password)) => {
-                if user.is_empty() || user.contains(':') || password.expose().is_empty() {
-                    return Err("STATS_USERNAME must be non-empty without ':', and STATS_PASSWORD non-empty".into());
-                }
-                Some(Client::with_basic("stats-basic", user, password.expose()))
-            }
-            _ => return Err("set both STATS_USERNAME and STATS_PASSWORD, or neither".to_owned()),
-        };
+    }
+
+    /// The stats credentials; `None` when none are configured (the API is off). Refuses incomplete ones,
+    /// naming the variable, and a zero query budget. They are separate from the produce clients' and
+    /// replay's: reading reports is neither writing events nor watching recordings.
+    pub fn auth(&self) -> Result<Option<Auth>, String> {
         if self.stats_query_timeout_s == 0 || self.stats_query_max_memory_bytes == 0 {
             return Err("STATS_QUERY_TIMEOUT_S and STATS_QUERY_MAX_MEMORY_BYTES must be above 0".to_owned());
         }
-        let bearer = self.stats_token.as_ref().map(|token| Client::with_token("stats-token", token.expose()));
-        let clients: Vec<Client> = bearer.into_iter().chain(basic).collect();
-        if clients.is_empty() {
-            return Ok(None);
-        }
-        Auth::open().with_clients(clients).map(Some).map_err(|error| format!("stats credentials: {error}"))
+        self.credentials().auth("stats").map_err(|error| error.to_string())
     }
 }
 

@@ -185,15 +185,18 @@ async fn run_server(
     // The stats API (and the dashboard, which reads only through it) reads as the read-only user when one is
     // configured; the rollup timer below writes, so it keeps the main client.
     let stats = Stats::from_config(stats_config, reader_client(config, access)).map_err(anyhow::Error::msg)?;
-    if stats.is_some() && stats_config.stats_rollup_interval_s > 0 {
+    // The daily rows are kept whether or not the API is on: Grafana and `ingest-gateway stats` read them too.
+    let rollups = if stats_config.stats_rollup_interval_s > 0 {
         let now = now_unix()?;
         let (from, _) = rollup::due(now, stats_config.stats_rollup_late_s);
         rollup::check_retention(from, now, config.events_retention_days).map_err(anyhow::Error::msg)?;
         let interval = Duration::from_secs(stats_config.stats_rollup_interval_s.into());
         let (late_s, settle_s) = (stats_config.stats_rollup_late_s, stats_config.stats_rollup_settle_s);
         let retention_days = config.events_retention_days;
-        tokio::spawn(rollup::every(clickhouse_client(config), interval, late_s, settle_s, retention_days));
-    }
+        Some(tokio::spawn(rollup::supervised(clickhouse_client(config), interval, late_s, settle_s, retention_days)))
+    } else {
+        None
+    };
     if stats.is_none() {
         tracing::info!(
             "the stats API is off: set STATS_TOKEN, or STATS_USERNAME and STATS_PASSWORD, to serve /api/v1/stats"
@@ -218,7 +221,11 @@ async fn run_server(
         drain: Duration::from_millis(config.drain_timeout_ms),
         flush: Duration::from_millis(config.produce_timeout_ms),
     };
-    serve(listener, state, deadlines, shutdown_signal()).await?;
+    let served = serve(listener, state, deadlines, shutdown_signal()).await;
+    if let Some(rollups) = rollups {
+        rollups.abort();
+    }
+    served?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -64,8 +64,9 @@ pub struct StatsConfig {
     pub stats_password: Option<Secret>,
 
     /// Seconds between the server's runs of the stats rollup (the days of the late window that received
-    /// events since their last run, see `ingest-gateway rollup`), while the stats API is on; 0 turns the
-    /// timer off. A run over days without new events costs two small reads.
+    /// events since their last run, see `ingest-gateway rollup`), whether or not the stats API is on (Grafana
+    /// and `ingest-gateway stats` read the daily rows too); 0 turns the timer off. A run over days without
+    /// new events costs two small reads.
     #[arg(long, env = "STATS_ROLLUP_INTERVAL_S", default_value_t = rollup::DEFAULT_INTERVAL_S, global = true)]
     pub stats_rollup_interval_s: u32,
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use analytics_model::Template;
 use clickhouse::Client;
+use futures_util::FutureExt;
 
 use super::daily::{self, day_name, DayRun};
 use super::query::DAY_S;
@@ -196,6 +197,19 @@ pub async fn every(client: Client, interval: Duration, late_s: u32, settle_s: u3
         match outcome {
             Ok(days) => tracing::debug!(?days, elapsed_ms = started.elapsed().as_millis(), "stats rollup written"),
             Err(error) => tracing::warn!(%error, "stats rollup failed; reports read those days from the live rollups"),
+        }
+    }
+}
+
+/// [`every`], supervised: a run that panics is logged and the timer starts again one interval later. The
+/// task ends when its future is dropped (the server aborts it when it shuts down); a run cut short leaves
+/// nothing a report reads, since a day's mark is written after its rows.
+pub async fn supervised(client: Client, interval: Duration, late_s: u32, settle_s: u32, retention_days: u32) {
+    loop {
+        let timer = every(client.clone(), interval, late_s, settle_s, retention_days);
+        if std::panic::AssertUnwindSafe(timer).catch_unwind().await.is_err() {
+            tracing::error!("the stats rollup task panicked; it starts again after the interval");
+            tokio::time::sleep(interval).await;
         }
     }
 }

@@ -90,6 +90,11 @@ enum Command {
         #[arg(long, requires = "from")]
         to: Option<chrono::NaiveDate>,
     },
+    /// Check the settings (environment and flags) as `serve` does, connecting nowhere, and print as JSON
+    /// every setting's environment variable (its default, whether it is required, whether it is secret) and
+    /// what the settings turn on: the produce API's clients, replay, the stats API and dashboard, the rollup
+    /// timer. How a deployment file is checked against what the program needs.
+    CheckConfig,
     /// Print a query file as the gateway runs it, connecting nowhere: its analytics-model markers filled, its
     /// filters written, its `?` placeholders bound. How tests run the gateway's query files on other
     /// ClickHouse engines without a template renderer or binder of their own.
@@ -159,6 +164,7 @@ async fn main() -> ExitCode {
         Command::Retention => retention(&cli.config, &cli.replay).await,
         Command::Rollup { from, to } => rollup(&cli.config, &cli.stats, from.zip(to)).await,
         Command::BindSql { file, filters, values } => bind_sql(&file, &filters, &values),
+        Command::CheckConfig => check_config(&cli.config, &cli.replay, &cli.stats),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,6 +173,35 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn check_config(config: &Config, replay: &ReplayConfig, stats: &StatsConfig) -> anyhow::Result<()> {
+    let auth = config.auth().map_err(anyhow::Error::msg)?;
+    config.check_exposure(&auth).map_err(anyhow::Error::msg)?;
+    let replay_on = replay.auth().map_err(anyhow::Error::msg)?.is_some();
+    let stats_on = stats.auth().map_err(anyhow::Error::msg)?.is_some();
+    let settings: Vec<serde_json::Value> = <Cli as clap::CommandFactory>::command()
+        .get_arguments()
+        .filter_map(|arg| {
+            let env = arg.get_env()?.to_str()?;
+            Some(serde_json::json!({
+                "env": env,
+                "default": arg.get_default_values().first().map(|value| value.to_string_lossy()),
+                "required": arg.is_required_set(),
+                "secret": arg.is_hide_env_values_set(),
+            }))
+        })
+        .collect();
+    let clients: Vec<&str> = auth.clients().iter().map(|client| client.name.as_str()).collect();
+    let serves = serde_json::json!({
+        "produce_clients": clients,
+        "replay": replay_on,
+        "stats": stats_on,
+        "dashboard": stats_on,
+        "rollup_interval_s": stats.stats_rollup_interval_s,
+    });
+    println!("{}", serde_json::json!({ "settings": settings, "serve": serves }));
+    Ok(())
 }
 
 async fn run_server(

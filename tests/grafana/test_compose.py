@@ -1,10 +1,17 @@
-"""docker-compose.yml cannot run here, so it is checked as text: a valid compose model, every file it mounts or
-builds from exists, every image pinned, host ports those of scripts/ports.env, and the services wired to each
-other and to the provisioned Grafana datasource."""
+"""docker-compose.yml cannot run here, so it is checked as text: valid against the Compose specification's schema,
+every file it mounts or builds from exists, every image pinned, host ports those of scripts/ports.env, the
+services wired to each other and to the provisioned Grafana datasource, and the gateway given every setting it
+needs to serve the dashboard, stats, replay and the rollups (its own check of them: `ingest-gateway
+check-config`)."""
+import json
+import os
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +125,68 @@ def test_prometheus_scrapes_the_gateways_metrics_and_grafana_reads_that_promethe
 
 def test_prometheus_is_reachable_only_inside_the_compose_network():
     assert "ports" not in SERVICES["prometheus"]
+
+
+# The Compose specification's schema: schema/compose-spec.json of github.com/compose-spec/compose-spec at commit
+# 170098ba07d9f53c383a41bfd4c5166b0a4529a6 (2026-06-23), Apache-2.0. To update it, copy that file from a newer
+# commit and run these tests.
+SPEC = json.loads((ROOT / "tests" / "grafana" / "compose-spec.json").read_text())
+GATEWAY = ROOT / "target" / "debug" / "ingest-gateway"
+
+
+def test_the_file_is_valid_against_the_compose_specification():
+    validator = jsonschema.Draft7Validator(SPEC)  # the draft its $schema names
+    validator.validate(COMPOSE)
+    broken = {**COMPOSE, "services": {**SERVICES, "gateway": {**SERVICES["gateway"], "ports": "18082"}}}
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(broken)
+
+
+def interpolated(environment):
+    """A service's environment as compose passes it: `${NAME:-default}` gives the default and `${NAME:?message}`
+    (a value compose refuses to start without) a sample value."""
+    def value(text):
+        text = re.sub(r"\$\{(\w+):-([^}]*)\}", r"\2", str(text))
+        return re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: f"sample-{m.group(1).lower()}", text)
+    return {name: value(text) for name, text in environment.items()}
+
+
+def check_config(environment):
+    subprocess.run(["cargo", "build", "--quiet", "--locked", "-p", "ingest-gateway"], cwd=ROOT, check=True)
+    done = subprocess.run([str(GATEWAY), "check-config"], cwd=ROOT, capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], **environment})
+    return done.returncode, done.stdout, done.stderr
+
+
+def refusal(environment):
+    code, out, err = check_config(environment)
+    assert code != 0, out
+    return out + err  # the error is logged
+
+
+def test_the_gateway_gets_every_setting_it_needs_to_serve_what_compose_promises():
+    environment = interpolated(SERVICES["gateway"]["environment"])
+    code, out, err = check_config(environment)
+    assert code == 0, err
+    report = json.loads(out)
+    known = {setting["env"] for setting in report["settings"]}
+    assert set(environment) <= known, f"not a gateway setting: {sorted(set(environment) - known)}"
+    required = {setting["env"] for setting in report["settings"] if setting["required"]}
+    assert required <= set(environment)
+    serves = report["serve"]
+    assert serves["produce_clients"] == ["default"], "the produce API is authenticated"
+    assert serves["stats"] and serves["dashboard"] and serves["replay"], serves
+    assert serves["rollup_interval_s"] > 0, "the daily rows are kept"
+    for setting in report["settings"]:
+        if setting["secret"] and setting["env"] in environment:
+            assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", SERVICES["gateway"]["environment"][setting["env"]]), setting
+
+
+def test_the_check_refuses_what_serve_would_refuse():
+    environment = interpolated(SERVICES["gateway"]["environment"])
+    for missing in ("STATS_PASSWORD", "REPLAY_PASSWORD"):
+        message = refusal({k: v for k, v in environment.items() if k != missing})
+        assert missing in message, message
+    # Listening beyond loopback without produce credentials.
+    message = refusal({k: v for k, v in environment.items() if k != "GATEWAY_AUTH_TOKEN"})
+    assert "GATEWAY_LISTEN" in message, message

@@ -18,7 +18,7 @@
 //! `node ingest-gateway/assets/build.mjs` the dashboard's bundle and `python3 grafana/generate.py` the
 //! Grafana dashboards. The API (filter and breakdown), the CLI, the dashboard (its tab and filter chip),
 //! Grafana (its filter variable), the daily rows and the visit rows follow, and the next `migrate` gives the
-//! rollups the new column and views (`ingest-gateway/src/warehouse/rollups.rs`: a column of `stats_hourly`
+//! rollups the new column and views (`warehouse/src/rollups.rs`: a column of `stats_hourly`
 //! added to its sorting key in the same `ALTER`, an `argMin` state of `stats_sessions`, a `visit_<column>`
 //! of `stats_visit_rows`, and the four rollup views created again under a new name). Rows written before
 //! hold '' for it.

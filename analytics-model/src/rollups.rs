@@ -1,7 +1,7 @@
 //! The rollups' shape, derived from the dimensions: the columns each rollup table needs, and the SELECT of
 //! each view that keeps a rollup from the events. `sql/010`-`015` and `sql/022` created them as files (applied
 //! migrations, which stay as they were written); `migrate` compares what the server has with these and adds
-//! what a new dimension needs (`ingest-gateway/src/warehouse/rollups.rs`). The gateway's tests hold the files
+//! what a new dimension needs (`warehouse/src/rollups.rs`). The gateway's tests hold the files
 //! to this module, so the two cannot describe different rollups.
 
 use crate::{visit_row_columns_of, Dimension, Scope};

@@ -7,57 +7,18 @@
 //! Secrets live in [`Secret`], whose `Debug` prints nothing of them, and no error message here quotes a
 //! configured value.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use base64::Engine;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
+pub use warehouse::Secret;
 
 /// The client name of every request when no credentials are configured.
 pub const ANONYMOUS: &str = "anonymous";
-
-/// A credential: compared, never shown.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self::new(value))
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
-    }
-}
 
 /// One area's credentials as its settings give them: `<PREFIX>_TOKEN` (the produce API's is
 /// `GATEWAY_AUTH_TOKEN`), `<PREFIX>_USERNAME` and `<PREFIX>_PASSWORD`. The produce API's `default` client,

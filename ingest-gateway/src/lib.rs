@@ -23,7 +23,7 @@ pub mod sink;
 pub mod static_files;
 pub mod stats;
 pub mod topics;
-pub mod warehouse;
+pub use warehouse;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use clickhouse::Client;
 use super::{CountryVisits, WarehouseError};
 
 static VISITS_BY_COUNTRY: LazyLock<Template> = LazyLock::new(|| {
-    Template::parse(include_str!("../../../sql/queries/visits_by_country.sql"))
+    Template::parse(include_str!("../../sql/queries/visits_by_country.sql"))
         .expect("sql/queries/visits_by_country.sql is a valid template")
 });
 

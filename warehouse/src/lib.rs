@@ -1,16 +1,18 @@
-//! The ClickHouse side of the pipeline: applies `sql/` migrations and answers the named queries.
+//! The ClickHouse side of the pipeline, as a library: applies `sql/` migrations, keeps the rollups in the
+//! analytics model's shape (`rollups`) and answers the named queries. `ingest-gateway` runs it.
 //!
-//! The SQL lives in `sql/` at the repository root (see its README for the schema's reasoning); this module
+//! The SQL lives in `sql/` at the repository root (see its README for the schema's reasoning); this library
 //! runs it, in the form the server at hand takes (`variant`: 18.16 as written, current servers and clusters
 //! derived by rules), and keeps what the files cannot hold because it comes from configuration: the users
-//! (`access`) and the events' retention. Every client it builds has row validation off, because validation needs the
-//! `RowBinaryWithNamesAndTypes` format that ClickHouse 18.16 lacks; the schema test in
-//! `tests/warehouse.rs` checks the row types against the live table instead.
+//! (`access`) and the events' retention. Every client it builds has row validation off, because validation
+//! needs the `RowBinaryWithNamesAndTypes` format that ClickHouse 18.16 lacks; the schema test in
+//! `ingest-gateway/tests/warehouse.rs` checks the row types against the live table instead.
 
 pub mod access;
 mod migrate;
 mod queries;
 pub mod rollups;
+mod secret;
 mod sql_text;
 pub mod variant;
 
@@ -25,6 +27,7 @@ pub use migrate::{
     rollup_statements_after_files,
 };
 pub use queries::visits_by_country;
+pub use secret::Secret;
 pub use sql_text::PlaceholderError;
 pub use variant::{Target, VariantError};
 

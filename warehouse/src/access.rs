@@ -10,7 +10,7 @@
 use clap::Args;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Secret;
+use crate::Secret;
 
 /// The rights of the writer user on Pathlight's database: what `migrate` needs for every migration (create,
 /// alter and drop tables and views, create the database, record what it applied) and what the gateway's

@@ -248,20 +248,20 @@ mod tests {
 
     #[test]
     fn on_a_cluster_the_local_table_gets_the_key_and_the_distributed_one_only_the_column() {
-        let target = crate::warehouse::Target {
+        let target = crate::Target {
             modern: true,
             cluster: Some("pathlight".into()),
             database: "pathlight".into(),
             events_retention_days: 0,
         };
-        let vars = crate::warehouse::SqlVars {
+        let vars = crate::SqlVars {
             kafka_brokers: "127.0.0.1:19092".into(),
             page_visits_topic: "page_visits".into(),
             session_recordings_topic: "session_recordings".into(),
             consumer_group: "clickhouse-page-visits".into(),
         };
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");
-        let (_, mut rewriter) = super::super::migrate::read_with_rewriter(&dir, &vars, &target).expect("sql/ reads");
+        let (_, mut rewriter) = crate::migrate::read_with_rewriter(&dir, &vars, &target).expect("sql/ reads");
         let with_timezone: Vec<Dimension> = DIMENSIONS.iter().copied().chain([timezone()]).collect();
         let planned = statements(&with_timezone, &shape_of(DIMENSIONS), true);
         let hourly = rewriter.rewrite(&planned[0]).expect("a cluster form");

@@ -456,11 +456,11 @@ mod tests {
         };
         let migrations = read_migrations_for(&dir, &vars(), &target).expect("sql/ has a cluster form");
         let mut files: Vec<(String, String)> = migrations.iter().map(|m| (m.file.clone(), render_golden(m))).collect();
-        let access = crate::warehouse::AccessConfig {
+        let access = crate::AccessConfig {
             clickhouse_readonly_user: Some("grafana".into()),
-            clickhouse_readonly_password: Some(crate::auth::Secret::new("example-readonly-password")),
+            clickhouse_readonly_password: Some(crate::Secret::new("example-readonly-password")),
             clickhouse_writer_user: Some("pathlight_gateway".into()),
-            clickhouse_writer_password: Some(crate::auth::Secret::new("example-writer-password")),
+            clickhouse_writer_password: Some(crate::Secret::new("example-writer-password")),
         };
         let deployment = Deployment { users: access.users().expect("valid users"), ..Deployment::default() };
         let statements: Vec<String> = user_statements(&deployment, &target).expect("valid names").concat();
@@ -482,7 +482,7 @@ mod tests {
             }
         }
         let mut on_disk: Vec<String> = std::fs::read_dir(&golden_dir)
-            .expect("sql/golden/cluster exists (UPDATE_GOLDEN=1 cargo test -p ingest-gateway golden writes it)")
+            .expect("sql/golden/cluster exists (UPDATE_GOLDEN=1 cargo test -p warehouse golden writes it)")
             .map(|entry| entry.expect("lists").file_name().to_string_lossy().into_owned())
             .collect();
         on_disk.sort();

@@ -10,9 +10,13 @@ PATHLIGHT_LOGS="${PATHLIGHT_LOGS:-$PATHLIGHT_STATE/logs}"
 
 # Ports (all on 127.0.0.1): the defaults of scripts/ports.env, each overridden by a variable of the same
 # name. Exported, so Node code (scripts/ports.mjs) sees exactly the values the shell uses.
-declare -gA PORT_DEFAULTS=()
+declare -gA PORT_DEFAULTS=() PRIVATE_STACK_OFFSETS=()
 while IFS= read -r line || [ -n "$line" ]; do
   [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+  if [[ $line =~ ^PRIVATE_STACK_([2-9])=([+-][0-9]{1,5})$ ]]; then
+    PRIVATE_STACK_OFFSETS[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+    continue
+  fi
   [[ $line =~ ^([A-Z][A-Z0-9_]*)=([0-9]{1,5})$ ]] || { echo "scripts/ports.env: bad line: $line" >&2; return 1; }
   PORT_DEFAULTS[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
   export "${BASH_REMATCH[1]}=${!BASH_REMATCH[1]:-${BASH_REMATCH[2]}}"
@@ -39,15 +43,13 @@ export PATH="$HOME/.cargo/bin:$NODE_TOOLS/node_modules/.bin:$PATH"
 export WRANGLER_SEND_METRICS=false
 
 # Switches to a private stack beside the default one, so a running demo stack is left alone: state in
-# .stack-NAME/, and the stack's ports moved by PREFIX (one digit, 2-9). PREFIX 2-5 replaces the leading 1 of
-# each port of scripts/ports.env (the test suite uses 2: 29092, 28123, ...; the benchmarks 3). PREFIX 6-9,
-# whose leading digit would pass 65535, takes the ports of PREFIX - 5 lowered by 5000 (7: 24092, 23123, ...).
-# The demo site's port is not the stack's and stays as it is.
+# .stack-NAME/, and the stack's ports moved by the offset scripts/ports.env gives PREFIX (one digit, 2-9; the
+# test suite uses 2: 29092, 28123, ...). The demo site's port is not the stack's and stays as it is.
 use_private_stack() { # name prefix
   [[ ${2:-} =~ ^[2-9]$ ]] || die "use_private_stack: the prefix must be one digit from 2 to 9, got '${2:-}'"
+  [ -n "${PRIVATE_STACK_OFFSETS[$2]:-}" ] || die "scripts/ports.env has no PRIVATE_STACK_$2"
   export PATHLIGHT_STATE="$PATHLIGHT_ROOT/.stack-$1" PATHLIGHT_LOGS="$PATHLIGHT_ROOT/.stack-$1/logs"
-  local name offset=$((($2 - 1) * 10000))
-  (($2 >= 6)) && offset=$((($2 - 6) * 10000 - 5000))
+  local name offset=$((PRIVATE_STACK_OFFSETS[$2]))
   for name in BROKER_PORT CLICKHOUSE_HTTP_PORT CLICKHOUSE_TCP_PORT GATEWAY_PORT WORKER_PORT; do
     export "$name=$((PORT_DEFAULTS[$name] + offset))"
   done

@@ -2,8 +2,13 @@
 // environment variable of the same name (set by env.sh, or by use_private_stack) overrides the default.
 import { readFileSync } from "node:fs";
 
+const parsed = parsePortsEnv(readFileSync(new URL("./ports.env", import.meta.url), "utf8"));
+
 /** NAME -> port, exactly as written in scripts/ports.env. */
-export const defaultPorts = parsePortsEnv(readFileSync(new URL("./ports.env", import.meta.url), "utf8"));
+export const defaultPorts = parsed.ports;
+
+/** digit -> how far use_private_stack (scripts/env.sh) moves the ports of that private stack. */
+export const privateStackOffsets = parsed.offsets;
 
 /** NAME -> port in effect for this process. */
 export const ports = Object.fromEntries(
@@ -17,12 +22,18 @@ export const localUrl = (name) => {
 };
 
 function parsePortsEnv(text) {
-  const out = {};
+  const ports = {};
+  const offsets = {};
   for (const [number, line] of text.split("\n").entries()) {
     if (!line.trim() || line.trimStart().startsWith("#")) continue;
+    const offset = /^PRIVATE_STACK_([2-9])=([+-][0-9]{1,5})$/.exec(line.trim());
+    if (offset) {
+      offsets[offset[1]] = Number(offset[2]);
+      continue;
+    }
     const pair = /^([A-Z][A-Z0-9_]*)=([0-9]{1,5})$/.exec(line.trim());
     if (!pair) throw new Error(`scripts/ports.env line ${number + 1}: expected NAME=port, got ${JSON.stringify(line)}`);
-    out[pair[1]] = Number(pair[2]);
+    ports[pair[1]] = Number(pair[2]);
   }
-  return out;
+  return { ports, offsets };
 }

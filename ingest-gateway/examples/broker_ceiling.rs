@@ -10,7 +10,7 @@
 //! the records are exactly the bytes the gateway would write for that body (`produce::parse_records`), so
 //! the ratio gateway/ceiling is the cost of the HTTP hop and of waiting for each request's acks.
 //!
-//!   cargo run --release -p ingest-gateway --example broker_ceiling -- --brokers 127.0.0.1:39092 \
+//!   cargo run --release -p ingest-gateway --example broker_ceiling -- --brokers 127.0.0.1:27092 \
 //!     --topic page_visits --body produce-100.json --duration-s 10
 
 use std::path::PathBuf;

@@ -8,7 +8,7 @@
 // are left out, and another suite choosing the same port at the same moment is what `withPort` retries.
 import { readFileSync } from "node:fs";
 import net from "node:net";
-import { defaultPorts } from "../../scripts/ports.mjs";
+import { defaultPorts, privateStackOffsets } from "../../scripts/ports.mjs";
 
 const LOWEST = 10_000;
 const ephemeralStart = (() => {
@@ -23,8 +23,7 @@ const ephemeralStart = (() => {
 // moved by each prefix of use_private_stack (scripts/env.sh).
 const STACK_PORTS = new Set();
 for (const port of Object.values(defaultPorts)) {
-  for (let prefix = 1; prefix <= 9; prefix++) {
-    const offset = prefix >= 6 ? (prefix - 6) * 10_000 - 5_000 : (prefix - 1) * 10_000;
+  for (const offset of [0, ...Object.values(privateStackOffsets)]) {
     STACK_PORTS.add(port + offset);
     STACK_PORTS.add(port + offset + 1);
   }

@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { defaultPorts } from "../../scripts/ports.mjs";
+import { defaultPorts, privateStackOffsets } from "../../scripts/ports.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const tools = process.env.PATHLIGHT_TOOLS || join(homedir(), ".cache", "pathlight-tools");
@@ -59,6 +59,30 @@ test("every local port the README names is the one scripts/ports.env gives it", 
   }
   const inspector = /inspector (\d+)/.exec(readme);
   assert.equal(Number(inspector?.[1]), defaultPorts.WORKER_PORT + 1, "the worker's inspector port");
+});
+
+test("every private stack listens below the ephemeral range, apart from the others, where env.sh puts it", () => {
+  const [ephemeralStart] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+  const moved = Object.entries(defaultPorts).filter(([name]) => name !== "DEMO_SITE_PORT");
+  const stacks = [["1", 0], ...Object.entries(privateStackOffsets)].map(([digit, offset]) => {
+    const ports = moved.flatMap(([name, port]) => (name === "WORKER_PORT" ? [port + offset, port + offset + 1] : [port + offset]));
+    return { digit, ports, low: Math.min(...ports), high: Math.max(...ports) };
+  });
+  assert.deepEqual(Object.keys(privateStackOffsets).sort(), ["2", "3", "4", "5", "6", "7", "8", "9"]);
+  for (const { digit, low, high } of stacks) {
+    assert.ok(low >= 1024 && high < Math.min(ephemeralStart, 32_768), `stack ${digit}: ${low}-${high}`);
+  }
+  const all = stacks.flatMap(({ ports }) => ports).concat(defaultPorts.DEMO_SITE_PORT);
+  assert.equal(new Set(all).size, all.length, "two stacks share a port");
+  for (const { digit, ports } of stacks.filter(({ digit }) => digit !== "1")) {
+    const shell = execFileSync("bash", ["-c", `source scripts/env.sh; use_private_stack probe ${digit}; ` +
+      "echo $BROKER_PORT $CLICKHOUSE_HTTP_PORT $CLICKHOUSE_TCP_PORT $GATEWAY_PORT $WORKER_PORT"], { cwd: root, encoding: "utf8" });
+    const offset = privateStackOffsets[digit];
+    const expected = ["BROKER_PORT", "CLICKHOUSE_HTTP_PORT", "CLICKHOUSE_TCP_PORT", "GATEWAY_PORT", "WORKER_PORT"]
+      .map((name) => defaultPorts[name] + offset);
+    assert.deepEqual(shell.trim().split(" ").map(Number), expected, `stack ${digit}`);
+    assert.ok(expected.every((port) => ports.includes(port)));
+  }
 });
 
 /** The `[default: ...]` of one option in clap's --help output (an option's text may wrap over lines). */

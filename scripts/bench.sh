@@ -78,10 +78,15 @@ load() { # connections url body-file content-type [extra env...]
     wrk -t"$((c < 2 ? 1 : 2))" -c"$c" -d"${duration}s" -s scripts/bench/post.lua "$url" | tail -n1
 }
 
+# Whether nothing listens on 127.0.0.1:PORT. A helper started on a taken port would fail to bind while its
+# checks passed against whatever holds the port, and the stage would measure against that.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # A second `wrangler dev` with other vars, in its own process group so it can be stopped with its workerd.
 start_worker() { # var...
   local vars=() v
   for v in "$@"; do vars+=(--var "$v"); done
+  port_free "$EXTRA_WORKER_PORT" || die "port $EXTRA_WORKER_PORT for the extra worker is taken"
   setsid bash scripts/worker-dev.sh "$EXTRA_WORKER_PORT" "$work/worker-$RANDOM" \
     --var "VISITOR_SALT_SECRET:$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" "${vars[@]}" \
     </dev/null >>"$PATHLIGHT_LOGS/bench-worker.log" 2>&1 &
@@ -259,15 +264,33 @@ start_worker "FORWARD_MODE:direct" "PROXY_URL:$GW"
 worker_rows "direct → gateway" "$EXTRA_WORKER_PORT"
 fresh_direct=$(node scripts/bench/freshness.mjs worker "http://127.0.0.1:$EXTRA_WORKER_PORT" "$CH" pathlight "$fresh_rate" "$fresh_s")
 stop_worker
+port_free "$SINK_PORT" || die "port $SINK_PORT for the instant sink is taken"
 setsid node scripts/bench/sink.mjs "$SINK_PORT" >>"$PATHLIGHT_LOGS/bench-sink.log" 2>&1 &
-extra_pids+=($!)
 sink_pid=$!
+extra_pids+=("$sink_pid")
+sink_count() { curl -fsS --max-time 2 "http://127.0.0.1:$SINK_PORT/count"; }
+deadline=$((SECONDS + 30))
+until sink_count >/dev/null 2>&1; do
+  kill -0 "$sink_pid" 2>/dev/null || die "the instant sink exited: $(tail -n 3 "$PATHLIGHT_LOGS/bench-sink.log")"
+  ((SECONDS < deadline)) || die "the instant sink did not answer on port $SINK_PORT within 30 s"
+  sleep 0.2
+done
 for mode in queue direct; do
+  before=$(sink_count)
   start_worker "FORWARD_MODE:$mode" "PROXY_URL:http://127.0.0.1:$SINK_PORT"
   worker_rows "$mode → instant sink" "$EXTRA_WORKER_PORT"
+  # Both modes answer 202 before forwarding: the rows measured something only if every event this worker
+  # accepted reached the sink.
+  accepted=$(counter "$EXTRA_WORKER_PORT" events_accepted) deadline=$((SECONDS + 60))
+  until (($(sink_count) - before >= accepted)); do
+    ((SECONDS < deadline)) ||
+      die "$mode → instant sink: the worker accepted $accepted events, the sink took $(($(sink_count) - before))"
+    sleep 0.3
+  done
+  ((accepted > 0)) || die "$mode → instant sink: the worker accepted no event"
   stop_worker
 done
-sink_records=$(curl -fsS "http://127.0.0.1:$SINK_PORT/count")
+sink_records=$(sink_count)
 kill -TERM -- "-$sink_pid" 2>/dev/null || true
 say ""
 say "$loss_line; the instant sink took $(fmt "$sink_records") records."

@@ -5,9 +5,10 @@
 //! [`app`] is the whole HTTP surface (`POST /topics/{topic}`, `GET /healthz`, `GET /readyz`,
 //! `GET /metrics`, the session replay under `/replay`, see [`replay`], and the stats API under
 //! `/api/v1/stats`, see [`stats`], and its dashboard page under `/dashboard`, see [`dashboard`]); `main.rs`
-//! only reads the [`config::Config`], starts tracing and runs a subcommand.
+//! only reads the [`commands::Settings`], starts tracing and runs one of [`commands`].
 
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod dashboard;
 pub mod limits;

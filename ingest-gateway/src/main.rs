@@ -1,21 +1,12 @@
-//! `ingest-gateway serve | migrate | query ... | stats ... | retention | rollup`: reads the configuration once, starts
-//! tracing and runs one subcommand; everything else lives in the library.
+//! `ingest-gateway serve | migrate | query ... | stats ... | retention | rollup | check-config | bind-sql`:
+//! parses the settings, validates them once ([`Settings::validate`]), starts tracing and runs one subcommand
+//! ([`commands`]); everything else lives in the library.
 
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context};
-use clap::{Parser, Subcommand, ValueEnum};
-use ingest_gateway::config::Config;
-use ingest_gateway::readiness::ClickHouseCheck;
-use ingest_gateway::replay::{self, Replay, ReplayConfig};
-use ingest_gateway::report::{parse_instant, render_visits_by_country};
-use ingest_gateway::sink::kafka::KafkaSink;
+use clap::{Parser, Subcommand};
+use ingest_gateway::commands::{self, LogFormat, Settings};
 use ingest_gateway::stats::cli::StatsCommand;
-use ingest_gateway::stats::{rollup, Stats, StatsConfig};
-use ingest_gateway::topics::{create_product_topic, TopicLayout};
-use ingest_gateway::{serve, warehouse, AppState, ShutdownDeadlines};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -25,29 +16,10 @@ use tracing_subscriber::EnvFilter;
 )]
 struct Cli {
     #[command(flatten)]
-    config: Config,
-
-    #[command(flatten)]
-    replay: ReplayConfig,
-
-    #[command(flatten)]
-    stats: StatsConfig,
-
-    #[command(flatten)]
-    deploy: warehouse::DeployConfig,
-
-    /// Log format (filter with RUST_LOG, default `info`).
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    log_format: LogFormat,
+    settings: Settings,
 
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -129,42 +101,31 @@ enum Query {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let Cli { settings, command } = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    match cli.log_format {
+    match settings.log_format {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
         LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
     }
-    if let Err(error) = cli.config.validate() {
+    if let Err(error) = settings.validate() {
         eprintln!("ingest-gateway: {error}");
         return ExitCode::from(2);
     }
-    if let Err(error) = cli.replay.validate() {
-        eprintln!("ingest-gateway: invalid configuration: {error}");
-        return ExitCode::from(2);
-    }
-    if let Err(error) = cli.stats.auth() {
-        eprintln!("ingest-gateway: invalid configuration: {error}");
-        return ExitCode::from(2);
-    }
-    if let Err(error) = cli.deploy.validate() {
-        eprintln!("ingest-gateway: invalid configuration: {error}");
-        return ExitCode::from(2);
-    }
-    let result = match cli.command {
-        Command::Serve => run_server(&cli.config, &cli.replay, &cli.stats, &cli.deploy.access).await,
-        Command::Migrate { print: false, .. } => migrate(&cli.config, &cli.deploy).await,
+    let Settings { config, replay, stats, deploy, .. } = &settings;
+    let result = match command {
+        Command::Serve => commands::run_server(config, replay, stats, &deploy.access).await,
+        Command::Migrate { print: false, .. } => commands::migrate(config, deploy).await,
         Command::Migrate { print: true, server_version, rollups } => {
-            print_migrations(&cli.config, &cli.deploy, server_version.as_deref(), rollups)
+            commands::print_migrations(config, deploy, server_version.as_deref(), rollups)
         }
         Command::Query(Query::VisitsByCountry { site, from, to }) => {
-            visits_by_country(&cli.config, &site, from, to).await
+            commands::visits_by_country(config, &site, from, to).await
         }
-        Command::Stats(command) => stats(&cli.config, &cli.stats, &command).await,
-        Command::Retention => retention(&cli.config, &cli.replay).await,
-        Command::Rollup { from, to } => rollup(&cli.config, &cli.stats, from.zip(to)).await,
-        Command::BindSql { file, filters, values } => bind_sql(&file, &filters, &values),
-        Command::CheckConfig => check_config(&cli.config, &cli.replay, &cli.stats),
+        Command::Stats(command) => commands::stats(config, stats, &command).await,
+        Command::Retention => commands::retention(config, replay).await,
+        Command::Rollup { from, to } => commands::rollup(config, stats, from.zip(to)).await,
+        Command::BindSql { file, filters, values } => commands::bind_sql(&file, &filters, &values),
+        Command::CheckConfig => commands::check_config(config, replay, stats),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -173,338 +134,4 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn check_config(config: &Config, replay: &ReplayConfig, stats: &StatsConfig) -> anyhow::Result<()> {
-    let auth = config.auth().map_err(anyhow::Error::msg)?;
-    config.check_exposure(&auth).map_err(anyhow::Error::msg)?;
-    let replay_on = replay.auth().map_err(anyhow::Error::msg)?.is_some();
-    let stats_on = stats.auth().map_err(anyhow::Error::msg)?.is_some();
-    let settings: Vec<serde_json::Value> = <Cli as clap::CommandFactory>::command()
-        .get_arguments()
-        .filter_map(|arg| {
-            let env = arg.get_env()?.to_str()?;
-            Some(serde_json::json!({
-                "env": env,
-                "default": arg.get_default_values().first().map(|value| value.to_string_lossy()),
-                "required": arg.is_required_set(),
-                "secret": arg.is_hide_env_values_set(),
-            }))
-        })
-        .collect();
-    let clients: Vec<&str> = auth.clients().iter().map(|client| client.name.as_str()).collect();
-    let serves = serde_json::json!({
-        "produce_clients": clients,
-        "replay": replay_on,
-        "stats": stats_on,
-        "dashboard": stats_on,
-        "rollup_interval_s": stats.stats_rollup_interval_s,
-    });
-    println!("{}", serde_json::json!({ "settings": settings, "serve": serves }));
-    Ok(())
-}
-
-async fn run_server(
-    config: &Config,
-    replay_config: &ReplayConfig,
-    stats_config: &StatsConfig,
-    access: &warehouse::AccessConfig,
-) -> anyhow::Result<()> {
-    let sink = KafkaSink::new(config).context("cannot configure the Kafka producer")?;
-    let replay = Replay::from_config(replay_config, clickhouse_client(config)).map_err(anyhow::Error::msg)?;
-    if replay.is_none() {
-        tracing::info!(
-            "session replay is off: set REPLAY_TOKEN, or REPLAY_USERNAME and REPLAY_PASSWORD, to serve /replay"
-        );
-    }
-    // The stats API (and the dashboard, which reads only through it) reads as the read-only user when one is
-    // configured; the rollup timer below writes, so it keeps the main client.
-    let stats = Stats::from_config(stats_config, reader_client(config, access)).map_err(anyhow::Error::msg)?;
-    // The daily rows are kept whether or not the API is on: Grafana and `ingest-gateway stats` read them too.
-    let rollups = if stats_config.stats_rollup_interval_s > 0 {
-        let now = now_unix()?;
-        let (from, _) = rollup::due(now, stats_config.stats_rollup_late_s);
-        rollup::check_retention(from, now, config.events_retention_days).map_err(anyhow::Error::msg)?;
-        let interval = Duration::from_secs(stats_config.stats_rollup_interval_s.into());
-        let (late_s, settle_s) = (stats_config.stats_rollup_late_s, stats_config.stats_rollup_settle_s);
-        let retention_days = config.events_retention_days;
-        Some(tokio::spawn(rollup::supervised(clickhouse_client(config), interval, late_s, settle_s, retention_days)))
-    } else {
-        None
-    };
-    if stats.is_none() {
-        tracing::info!(
-            "the stats API is off: set STATS_TOKEN, or STATS_USERNAME and STATS_PASSWORD, to serve /api/v1/stats"
-        );
-    }
-    let state = AppState::from_config(Arc::new(sink), config)?
-        .with_readiness_check(Arc::new(ClickHouseCheck::new(clickhouse_client(config))))
-        .with_replay(replay)
-        .with_stats(stats);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let clients: Vec<_> = state.auth.clients().iter().map(|client| client.name.as_str()).collect();
-    tracing::info!(
-        listen = %config.listen,
-        brokers = %config.kafka_brokers,
-        topics = ?state.topics.allowed_topics(),
-        clients = ?clients,
-        "serving the produce API"
-    );
-    let deadlines = ShutdownDeadlines {
-        drain: Duration::from_millis(config.drain_timeout_ms),
-        flush: Duration::from_millis(config.produce_timeout_ms),
-    };
-    let served = serve(listener, state, deadlines, shutdown_signal()).await;
-    if let Some(rollups) = rollups {
-        rollups.abort();
-    }
-    served?;
-    tracing::info!("shut down cleanly");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
-}
-
-async fn migrate(config: &Config, deploy: &warehouse::DeployConfig) -> anyhow::Result<()> {
-    let timeout = Duration::from_secs(30);
-    let layout =
-        TopicLayout { partitions: config.topic_partitions, replication_factor: deploy.topic_replication_factor };
-    // Recording chunks are at most 64 KiB, about 90 KB as a JSON record: within the broker's default
-    // 1 MiB `max.message.bytes`, so the recordings topic needs no topic config of its own.
-    for topic in [&config.page_visits_topic, &config.session_recordings_topic] {
-        let created = create_product_topic(&config.kafka_brokers, topic, layout, timeout)
-            .await
-            .with_context(|| format!("cannot create topic {topic} on {}", config.kafka_brokers))?;
-        tracing::info!(%topic, partitions = layout.partitions, replication_factor = layout.replication_factor,
-            outcome = ?created, "topic ready");
-    }
-
-    let client = clickhouse_client(config);
-    let deployment = deploy.deployment(config.events_retention_days).map_err(anyhow::Error::msg)?;
-    let applied = warehouse::migrate_with(&client, &config.sql_dir, &sql_vars(config), &deployment)
-        .await
-        .with_context(|| format!("cannot apply {} to {}", config.sql_dir.display(), config.clickhouse_url))?;
-    let skipped = applied.iter().filter(|m| m.skipped).count();
-    tracing::info!(applied = applied.len() - skipped, already_applied = skipped, "ClickHouse schema up to date");
-    Ok(())
-}
-
-/// The same files, substitution and server form as `migrate`, for review and for tests on other engines.
-fn print_migrations(
-    config: &Config,
-    deploy: &warehouse::DeployConfig,
-    server_version: Option<&str>,
-    rollups: bool,
-) -> anyhow::Result<()> {
-    let version = server_version.unwrap_or("18.16");
-    let mut target = warehouse::Target::for_version(version)?;
-    if deploy.clickhouse_cluster.is_some() && !target.modern {
-        bail!("CLICKHOUSE_CLUSTER needs ClickHouse 21.8 or later: add --server-version (e.g. 24.8)");
-    }
-    target.cluster = deploy.clickhouse_cluster.clone();
-    target.database = config.clickhouse_database.clone();
-    target.events_retention_days = config.events_retention_days;
-    if rollups {
-        let statements = warehouse::rollup_statements_after_files(&config.sql_dir, &sql_vars(config), &target)
-            .with_context(|| format!("cannot read the migrations in {}", config.sql_dir.display()))?;
-        println!("{}", serde_json::to_string_pretty(&statements)?);
-        return Ok(());
-    }
-    let migrations = warehouse::read_migrations_for(&config.sql_dir, &sql_vars(config), &target)
-        .with_context(|| format!("cannot read the migrations in {}", config.sql_dir.display()))?;
-    println!("{}", serde_json::to_string_pretty(&migrations)?);
-    Ok(())
-}
-
-fn sql_vars(config: &Config) -> warehouse::SqlVars {
-    warehouse::SqlVars {
-        kafka_brokers: config.kafka_brokers.clone(),
-        page_visits_topic: config.page_visits_topic.clone(),
-        session_recordings_topic: config.session_recordings_topic.clone(),
-        consumer_group: config.clickhouse_kafka_group.clone(),
-    }
-}
-
-async fn visits_by_country(
-    config: &Config,
-    site: &str,
-    from: Option<String>,
-    to: Option<String>,
-) -> anyhow::Result<()> {
-    let from_unix =
-        from.as_deref().map(parse_instant).transpose().map_err(anyhow::Error::msg).context("--from")?.unwrap_or(0);
-    let to_unix = match to.as_deref() {
-        Some(text) => parse_instant(text).map_err(anyhow::Error::msg).context("--to")?,
-        None => now_unix()?.saturating_add(1),
-    };
-    if from_unix >= to_unix {
-        bail!("--from must be before --to");
-    }
-    let rows = warehouse::visits_by_country(&clickhouse_client(config), site, from_unix, to_unix).await?;
-    print!("{}", render_visits_by_country(&rows));
-    Ok(())
-}
-
-fn bind_sql(file: &std::path::Path, filter_args: &[String], values: &[String]) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let template = analytics_model::Template::parse(&text).with_context(|| format!("{}", file.display()))?;
-    let mut filters = analytics_model::Filters::default();
-    for filter in filter_args {
-        let (name, value) = filter.split_once('=').with_context(|| format!("--filter {filter:?} is not NAME=VALUE"))?;
-        filters.set(name, value).with_context(|| format!("--filter {name}"))?;
-    }
-    let rendered = template.render(&filters);
-    let mut query = clickhouse::Client::default().query(&rendered.sql);
-    for (index, value) in values.iter().enumerate() {
-        if index == rendered.binds_before_filters {
-            for filter_value in &rendered.values {
-                query = query.bind(filter_value.as_str());
-            }
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(value).with_context(|| format!("value {} is not JSON: {value}", index + 1))?;
-        query = match value {
-            serde_json::Value::String(text) => query.bind(text),
-            serde_json::Value::Number(number) if number.is_u64() => query.bind(number.as_u64()),
-            serde_json::Value::Number(number) if number.is_i64() => query.bind(number.as_i64()),
-            serde_json::Value::Array(items) if items.iter().all(serde_json::Value::is_string) => {
-                query.bind(items.iter().filter_map(serde_json::Value::as_str).collect::<Vec<_>>())
-            }
-            serde_json::Value::Array(items) if items.iter().all(serde_json::Value::is_u64) => {
-                query.bind(items.iter().filter_map(serde_json::Value::as_u64).collect::<Vec<_>>())
-            }
-            other => bail!(
-                "value {} must be a string, a whole number or a list of strings or of whole numbers, not {other}",
-                index + 1
-            ),
-        };
-    }
-    if values.len() <= rendered.binds_before_filters {
-        for filter_value in &rendered.values {
-            query = query.bind(filter_value.as_str());
-        }
-    }
-    println!("{}", query.sql_display());
-    Ok(())
-}
-
-async fn stats(config: &Config, stats: &StatsConfig, command: &StatsCommand) -> anyhow::Result<()> {
-    let freshness = stats.freshness();
-    let client = ingest_gateway::stats::budgeted(
-        clickhouse_client(config),
-        stats.stats_query_timeout_s,
-        stats.stats_query_max_memory_bytes,
-    );
-    let table = ingest_gateway::stats::cli::run(&client, command, now_unix()?, freshness).await?;
-    print!("{table}");
-    Ok(())
-}
-
-async fn rollup(
-    config: &Config,
-    stats: &StatsConfig,
-    days: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
-) -> anyhow::Result<()> {
-    let client = clickhouse_client(config);
-    let (now, version) = rollup::server_clock(&client)
-        .await
-        .with_context(|| format!("cannot read the time of ClickHouse on {}", config.clickhouse_url))?;
-    let (late_s, settle_s) = (stats.stats_rollup_late_s, stats.stats_rollup_settle_s);
-    let started = std::time::Instant::now();
-    let retention_days = config.events_retention_days;
-    let written = match days {
-        None => {
-            rollup::check_retention(rollup::due(now, late_s).0, now, retention_days).map_err(anyhow::Error::msg)?;
-            rollup::run_due(&client, (now, version), late_s, settle_s, retention_days).await
-        }
-        Some((from, to)) => {
-            let start = |day: chrono::NaiveDate| {
-                day.and_hms_opt(0, 0, 0).and_then(|t| u32::try_from(t.and_utc().timestamp()).ok())
-            };
-            let range = match (start(from), to.succ_opt().and_then(start)) {
-                (Some(from), Some(to)) if from < to => (from, to),
-                _ => bail!("--from must be a day before or equal to --to, from 1970 to 2106"),
-            };
-            rollup::check_retention(range.0, now, retention_days).map_err(anyhow::Error::msg)?;
-            rollup::run(&client, range, now, late_s, version).await
-        }
-    };
-    let days = written.with_context(|| format!("cannot write the stats rollup on {}", config.clickhouse_url))?;
-    tracing::info!(?days, elapsed_ms = started.elapsed().as_millis(), "stats rollup written");
-    Ok(())
-}
-
-async fn retention(config: &Config, replay_config: &ReplayConfig) -> anyhow::Result<()> {
-    let now = chrono::DateTime::from(SystemTime::now());
-    let client = clickhouse_client(config);
-    let days = replay_config.recording_retention_days;
-    let report = replay::retention::apply(&client, days, now)
-        .await
-        .with_context(|| format!("cannot apply the recording retention on {}", config.clickhouse_url))?;
-    tracing::info!(
-        days,
-        cutoff = %report.cutoff,
-        dropped_partitions = ?report.dropped_partitions,
-        deleted_rows = ?report.deleted_rows,
-        "recordings received before the cutoff are deleted (row deletions finish in the background)"
-    );
-    let days = config.events_retention_days;
-    match ingest_gateway::retention::apply_events(&client, days, now)
-        .await
-        .with_context(|| format!("cannot apply the page events retention on {}", config.clickhouse_url))?
-    {
-        None => tracing::info!("page events are kept forever (EVENTS_RETENTION_DAYS is 0)"),
-        Some(report) => tracing::info!(
-            days,
-            cutoff = %report.cutoff,
-            dropped_partitions = ?report.dropped_partitions,
-            "page_visits months wholly before the cutoff are dropped; the rollups keep their numbers"
-        ),
-    }
-    Ok(())
-}
-
-fn clickhouse_client(config: &Config) -> clickhouse::Client {
-    warehouse::client(
-        &config.clickhouse_url,
-        &config.clickhouse_database,
-        &config.clickhouse_user,
-        &config.clickhouse_password,
-    )
-}
-
-/// The same server and database as [`clickhouse_client`], logged in as [`Config::reader_login`].
-fn reader_client(config: &Config, access: &warehouse::AccessConfig) -> clickhouse::Client {
-    let (user, password) = config.reader_login(access);
-    warehouse::client(&config.clickhouse_url, &config.clickhouse_database, user, password)
-}
-
-fn now_unix() -> anyhow::Result<u32> {
-    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).context("the clock is before 1970")?.as_secs();
-    u32::try_from(seconds).context("the clock is past 2106")
 }

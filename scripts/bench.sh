@@ -42,6 +42,8 @@ worker_connections=8
 
 use_private_stack bench 3
 export GATEWAY_BIN="$PATHLIGHT_ROOT/target/release/ingest-gateway"
+# The gateway and the ceiling log what their producers sent to the broker (produce requests, records).
+export KAFKA_STATISTICS_INTERVAL_MS=500
 CEILING_BIN="$PATHLIGHT_ROOT/target/release/examples/broker_ceiling"
 EXTRA_WORKER_PORT=$((WORKER_PORT + 10)) SINK_PORT=$((GATEWAY_PORT + 10))
 CH="http://127.0.0.1:$CLICKHOUSE_HTTP_PORT"
@@ -152,25 +154,42 @@ busy = pct(d[3]) / 1  # machine ticks are per core already summed: % of one core
 print(f"{busy:.0f} {pct(d[0]):.0f} {pct(d[1]):.0f} {pct(d[2]):.0f} {max(0, busy - pct(d[0]) - pct(d[1]) - pct(d[2])):.0f}")
 PY
 }
+# What the gateway's producer has sent to the broker: "produce-requests records", from the statistics line it
+# logs every KAFKA_STATISTICS_INTERVAL_MS; waits for a line written a whole interval after the call, so every
+# request of a run that just ended is counted.
+gateway_sent() {
+  local log="$PATHLIGHT_LOGS/gateway.log" seen line deadline=$((SECONDS + 10))
+  seen=$(grep -c "producer statistics" "$log" || true)
+  until (($(grep -c "producer statistics" "$log" || true) > seen + 1)); do
+    ((SECONDS < deadline)) || die "the gateway logs no producer statistics ($log)"
+    sleep 0.1
+  done
+  line=$(grep "producer statistics" "$log" | tail -n1 | sed 's/\x1b\[[0-9;]*m//g')
+  echo "$(field produce_requests_total "$line") $(field records_total "$line")"
+}
 # The ceiling: batches of the 100-record body from several writers; the best of a few writer counts.
 ceiling() {
   local best=0 c line rps
   for c in "${ceiling_levels[@]}"; do
     local before after
     before=$(cpu_snapshot)
-    line=$("$CEILING_BIN" --brokers "$KAFKA_BROKERS" --topic page_visits --body "$work/produce-100.json" \
-      --duration-s "$duration" --idempotence false --concurrency "$c")
+    line=$("$CEILING_BIN" --body "$work/produce-100.json" --duration-s "$duration" \
+      --kafka-enable-idempotence false --concurrency "$c")
     after=$(cpu_snapshot)
     log "broker ceiling, $c writers: $line"
     rps=$(field records_per_s "$line")
-    if ((rps > best)); then best=$rps; echo "$rps $(cpu_shares "$before" "$after")" >>"$work/cpu-ceiling"; fi
+    if ((rps > best)); then
+      best=$rps
+      echo "$rps $(cpu_shares "$before" "$after") $(field produce_requests "$line") $(field sent_records "$line")" \
+        >>"$work/cpu-ceiling"
+    fi
   done
   echo "$best"
 }
 # A short unmeasured run first: right after the stack starts, the broker and ClickHouse's consumer are still
 # settling and the first figures come out low.
-"$CEILING_BIN" --brokers "$KAFKA_BROKERS" --topic page_visits --body "$work/produce-100.json" --duration-s 2 \
-  --idempotence false --concurrency 8 >/dev/null
+"$CEILING_BIN" --body "$work/produce-100.json" --duration-s 2 --kafka-enable-idempotence false --concurrency 8 \
+  >/dev/null
 ceiling_before=$(ceiling)
 
 declare -A peak
@@ -178,12 +197,18 @@ rows=()
 for n in 1 10 100; do
   best=0
   for c in "${levels[@]}"; do
+    ((n == 100)) && sent_before=$(gateway_sent)
     before=$(cpu_snapshot)
     line=$(load "$c" "$GW/topics/page_visits" "$work/produce-$n.json" application/vnd.kafka.json.v2+json)
     after=$(cpu_snapshot)
     rps=$(field accepted_per_s "$line")
     records=$(python3 -c "print(round($rps * $n))")
-    ((n == 100 && records > best)) && cpu_gateway="$records $c $(cpu_shares "$before" "$after")"
+    if ((n == 100)); then
+      read -r requests_before records_before <<<"$sent_before"
+      read -r requests_after records_after <<<"$(gateway_sent)"
+      sent="$((requests_after - requests_before)) $((records_after - records_before))"
+      ((records > best)) && cpu_gateway="$records $c $(cpu_shares "$before" "$after") $sent"
+    fi
     rows+=("$n $c $rps $records $(field p50_ms "$line") $(field p99_ms "$line") $(($(field requests "$line") - $(field accepted "$line")))")
     # Stop raising concurrency once records/s grew by less than 5 %: the curve has flattened.
     if ((records * 100 < best * 105)); then ((records > best)) && best=$records; break; fi
@@ -216,14 +241,18 @@ say "Peak records/s: 1 record/request $(fmt "${peak[1]}") ($(pct "${peak[1]}") o
 say ""
 
 cpu_ceiling=$(sort -n "$work/cpu-ceiling" | tail -n1)
-say "CPU during the best 100-record run and the best ceiling run, % of one core (the machine has $(nproc)):"
+say "CPU during the best 100-record run and the best ceiling run, % of one core (the machine has $(nproc)), and"
+say "what the broker got (the producers' librdkafka statistics: produce requests, records per request):"
 say ""
-say "| run | records/s | machine busy | gateway | broker | ClickHouse | rest (load generator, others) |"
-say "|---|---:|---:|---:|---:|---:|---:|"
-read -r rec conns busy g b ch rest <<<"$cpu_gateway"
-say "| gateway, 100 records/request, $conns connections | $(fmt "$rec") | $busy % | $g % | $b % | $ch % | $rest % |"
-read -r rec busy g b ch rest <<<"$cpu_ceiling"
-say "| broker ceiling (plain producer) | $(fmt "$rec") | $busy % | $g % | $b % | $ch % | $rest % |"
+say "| run | records/s | machine busy | gateway | broker | ClickHouse | rest (load generator, others) | produce requests | records per produce request |"
+say "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+per_request() { python3 -c "print(f'{$2 / $1:.0f}' if $1 else '-')"; }
+read -r rec conns busy g b ch rest requests sent <<<"$cpu_gateway"
+say "| gateway, 100 records/request, $conns connections | $(fmt "$rec") | $busy % | $g % | $b % | $ch % | $rest % |" \
+  "$(fmt "$requests") | $(per_request "$requests" "$sent") |"
+read -r rec busy g b ch rest requests sent <<<"$cpu_ceiling"
+say "| broker ceiling (plain producer) | $(fmt "$rec") | $busy % | $g % | $b % | $ch % | $rest % |" \
+  "$(fmt "$requests") | $(per_request "$requests" "$sent") |"
 say ""
 
 # The gateway runs leave a backlog in ClickHouse's consumer; later figures must not pay for it.

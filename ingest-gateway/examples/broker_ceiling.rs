@@ -6,12 +6,14 @@
 //! at a trickle tansu writes smaller batches and is slower). Prints
 //! `records_per_s=... delivered=... failed=... elapsed_s=...`.
 //!
-//! The producer has the gateway's settings (acks=all, `linger.ms`, queue bounds, `message.timeout.ms`), and
-//! the records are exactly the bytes the gateway would write for that body (`produce::parse_records`), so
-//! the ratio gateway/ceiling is the cost of the HTTP hop and of waiting for each request's acks.
+//! The producer is configured by the gateway's own settings and code (`sink::kafka::producer_config`: acks=all,
+//! `linger.ms`, queue bounds, `message.timeout.ms`), and the records are exactly the bytes the gateway would
+//! write for that body (`produce::parse_records`), so the ratio gateway/ceiling is the cost of the HTTP hop
+//! and of waiting for each request's acks. With KAFKA_STATISTICS_INTERVAL_MS set, it also prints what the
+//! brokers got (`produce_requests`, `sent_records`, `request_bytes`), as the gateway logs it.
 //!
-//!   cargo run --release -p ingest-gateway --example broker_ceiling -- --brokers 127.0.0.1:27092 \
-//!     --topic page_visits --body produce-100.json --duration-s 10
+//!   cargo run --release -p ingest-gateway --example broker_ceiling -- --kafka-brokers 127.0.0.1:27092 \
+//!     --body produce-100.json --duration-s 10
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,18 +22,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use ingest_gateway::config::Config;
 use ingest_gateway::produce::parse_records;
+use ingest_gateway::sink::kafka::{producer_config, ProducerStatistics};
 use ingest_gateway::sink::SinkRecord;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
 
 #[derive(Parser)]
 struct Args {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BROKERS")]
-    brokers: String,
-    #[arg(long, default_value = "page_visits")]
-    topic: String,
+    /// The gateway's own settings, of which the producer's are used (brokers, topic, acks, `linger.ms`, queue
+    /// bounds, `message.timeout.ms`, idempotence, statistics): `ingest_gateway::sink::kafka::producer_config`.
+    #[command(flatten)]
+    config: Config,
     /// A JSON v2 produce request body (`{"records":[{"key":..,"value":..}]}`): one writer's batch.
     #[arg(long)]
     body: PathBuf,
@@ -40,19 +42,6 @@ struct Args {
     /// Writers, each with one batch in flight (the gateway's counterpart: concurrent requests).
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// librdkafka `enable.idempotence`. Same meaning as the gateway's KAFKA_ENABLE_IDEMPOTENCE; the local
-    /// stack turns it off for tansu 0.6.0 (see ingest-gateway/README.md).
-    #[arg(long, env = "KAFKA_ENABLE_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set)]
-    idempotence: bool,
-    /// The gateway's defaults from here on (ingest-gateway/src/config.rs).
-    #[arg(long, env = "LINGER_MS", default_value_t = 5)]
-    linger_ms: u64,
-    #[arg(long, env = "QUEUE_MAX_MESSAGES", default_value_t = 100_000)]
-    queue_max_messages: u32,
-    #[arg(long, env = "QUEUE_MAX_KBYTES", default_value_t = 65_536)]
-    queue_max_kbytes: u32,
-    #[arg(long, env = "PRODUCE_TIMEOUT_MS", default_value_t = 10_000)]
-    produce_timeout_ms: u64,
 }
 
 #[derive(Default)]
@@ -64,7 +53,7 @@ struct Tally {
 
 /// One writer: the batch, enqueued whole, then every acknowledgement awaited, until the deadline.
 async fn writer(
-    producer: FutureProducer,
+    producer: FutureProducer<ProducerStatistics>,
     topic: Arc<str>,
     batch: Arc<Vec<SinkRecord>>,
     deadline: Instant,
@@ -110,24 +99,17 @@ async fn main() -> anyhow::Result<()> {
         bail!("{} holds no records", args.body.display());
     }
 
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
-        .set("client.id", "broker-ceiling")
-        .set("acks", "all")
-        .set("enable.idempotence", args.idempotence.to_string())
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", args.linger_ms.to_string())
-        .set("queue.buffering.max.messages", args.queue_max_messages.to_string())
-        .set("queue.buffering.max.kbytes", args.queue_max_kbytes.to_string())
-        .set("message.timeout.ms", args.produce_timeout_ms.to_string())
-        .create()?;
+    args.config.validate()?;
+    let statistics = ProducerStatistics::default();
+    let producer: FutureProducer<ProducerStatistics> =
+        producer_config(&args.config).set("client.id", "broker-ceiling").create_with_context(statistics.clone())?;
     // The first metadata round trip is not part of the figure.
     let probe = producer.clone();
-    let topic = args.topic.clone();
+    let topic = args.config.page_visits_topic.clone();
     tokio::task::spawn_blocking(move || probe.client().fetch_metadata(Some(&topic), Duration::from_secs(10))).await??;
 
     let tally = Arc::new(Tally::default());
-    let (topic, batch): (Arc<str>, _) = (args.topic.as_str().into(), Arc::new(records));
+    let (topic, batch): (Arc<str>, _) = (args.config.page_visits_topic.as_str().into(), Arc::new(records));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.duration_s);
     let writers: Vec<_> = (0..args.concurrency.max(1))
@@ -138,11 +120,18 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let (delivered, failed) = (tally.delivered.load(Ordering::Relaxed), tally.failed.load(Ordering::Relaxed));
+    // What the brokers got, once librdkafka's next statistics cover the whole run.
+    let interval = args.config.kafka_statistics_interval_ms;
+    if interval > 0 {
+        tokio::time::sleep(Duration::from_millis(interval * 2)).await;
+    }
+    let (produce_requests, sent_records, request_bytes) = statistics.totals();
     println!(
         "records_per_s={:.0} delivered={delivered} failed={failed} elapsed_s={elapsed:.2} idempotence={} \
-         concurrency={} batch={}",
+         concurrency={} batch={} produce_requests={produce_requests} sent_records={sent_records} \
+         request_bytes={request_bytes}",
         delivered as f64 / elapsed,
-        args.idempotence,
+        args.config.kafka_enable_idempotence,
         args.concurrency,
         batch.len()
     );

@@ -119,6 +119,11 @@ pub struct Config {
     #[arg(long, env = "KAFKA_ENABLE_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub kafka_enable_idempotence: bool,
 
+    /// Every this many milliseconds, log what the producer sent to the brokers (produce requests, records,
+    /// bytes; librdkafka `statistics.interval.ms`); 0, the default, turns it off.
+    #[arg(long, env = "KAFKA_STATISTICS_INTERVAL_MS", default_value_t = 0, global = true)]
+    pub kafka_statistics_interval_ms: u64,
+
     /// Clients allowed to produce, as a JSON array: `[{"name": "edge", "token": "..."},
     /// {"name": "importer", "username": "...", "password": "...", "rate_limit_per_second": 50}]`. Each name
     /// labels the client's metrics and rate limit.

@@ -13,7 +13,7 @@
 //! the previous list, so no request waits on a metadata round trip that another one already makes.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use event_schema::PartitionOffset;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, ClientContext, Statistics};
 use tokio::sync::Mutex;
 
 use super::{Sink, SinkError, SinkFuture, SinkRecord};
@@ -41,8 +41,74 @@ const REQUEST_TIMED_OUT: i32 = 7;
 /// much above the largest record leaves room for one record's framing.
 const RECORD_FRAMING_BYTES: usize = 1024;
 
+/// What a producer sent to the brokers, from librdkafka's statistics (`statistics.interval.ms`, the
+/// KAFKA_STATISTICS_INTERVAL_MS setting): running totals of produce requests, records and request bytes,
+/// logged at every interval and kept for readers. How a benchmark sees the batches a broker got from the
+/// gateway beside those of a plain producer.
+#[derive(Clone, Default)]
+pub struct ProducerStatistics(Arc<Totals>);
+
+#[derive(Default)]
+struct Totals {
+    produce_requests: AtomicI64,
+    records: AtomicI64,
+    request_bytes: AtomicU64,
+}
+
+impl ProducerStatistics {
+    /// Produce requests, records and request bytes sent so far, as of the last interval.
+    pub fn totals(&self) -> (i64, i64, u64) {
+        let totals = &self.0;
+        (
+            totals.produce_requests.load(Ordering::Relaxed),
+            totals.records.load(Ordering::Relaxed),
+            totals.request_bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl ClientContext for ProducerStatistics {
+    fn stats(&self, statistics: Statistics) {
+        let brokers = statistics.brokers.values();
+        let produce_requests: i64 = brokers.clone().filter_map(|broker| broker.req.get("Produce")).sum();
+        let request_bytes: u64 = brokers.map(|broker| broker.txbytes).sum();
+        let totals = &self.0;
+        totals.produce_requests.store(produce_requests, Ordering::Relaxed);
+        totals.records.store(statistics.txmsgs, Ordering::Relaxed);
+        totals.request_bytes.store(request_bytes, Ordering::Relaxed);
+        tracing::info!(
+            produce_requests_total = produce_requests,
+            records_total = statistics.txmsgs,
+            request_bytes_total = request_bytes,
+            "producer statistics"
+        );
+    }
+}
+
+/// The producer settings the gateway and the benchmark's plain producer share (`broker_ceiling`).
+pub fn producer_config(config: &Config) -> ClientConfig {
+    let mut settings = ClientConfig::new();
+    settings
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("client.id", "ingest-gateway")
+        .set("acks", "all")
+        .set("enable.idempotence", config.kafka_enable_idempotence.to_string())
+        // Java's and Redpanda's key hash, so a key lands on the same partition whoever produces it.
+        .set("partitioner", "murmur2_random")
+        .set("message.timeout.ms", config.produce_timeout_ms.to_string())
+        .set("queue.buffering.max.messages", config.queue_max_messages.to_string())
+        .set("queue.buffering.max.kbytes", config.queue_max_kbytes.to_string())
+        .set("message.max.bytes", (config.max_record_bytes + RECORD_FRAMING_BYTES).to_string())
+        .set("linger.ms", config.linger_ms.to_string())
+        .set("allow.auto.create.topics", "false");
+    if config.kafka_statistics_interval_ms > 0 {
+        settings.set("statistics.interval.ms", config.kafka_statistics_interval_ms.to_string());
+    }
+    settings
+}
+
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<ProducerStatistics>,
     /// The latest topic list; swapped whole, so readers hold the lock only to clone an `Arc`.
     topics: RwLock<Arc<TopicCache>>,
     /// Held by the one request refreshing `topics`.
@@ -56,20 +122,7 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// Creates the producer; it connects lazily, so this succeeds without a reachable broker.
     pub fn new(config: &Config) -> Result<Self, KafkaError> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &config.kafka_brokers)
-            .set("client.id", "ingest-gateway")
-            .set("acks", "all")
-            .set("enable.idempotence", config.kafka_enable_idempotence.to_string())
-            // Java's and Redpanda's key hash, so a key lands on the same partition whoever produces it.
-            .set("partitioner", "murmur2_random")
-            .set("message.timeout.ms", config.produce_timeout_ms.to_string())
-            .set("queue.buffering.max.messages", config.queue_max_messages.to_string())
-            .set("queue.buffering.max.kbytes", config.queue_max_kbytes.to_string())
-            .set("message.max.bytes", (config.max_record_bytes + RECORD_FRAMING_BYTES).to_string())
-            .set("linger.ms", config.linger_ms.to_string())
-            .set("allow.auto.create.topics", "false")
-            .create()?;
+        let producer = producer_config(config).create_with_context(ProducerStatistics::default())?;
         Ok(Self {
             producer,
             topics: RwLock::new(Arc::new(TopicCache::default())),

@@ -7,6 +7,31 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::auth::AuthError;
+
+/// Why a read API (replay, stats, the dashboard) refused a request's credentials: the same three answers,
+/// labels and messages for each, all 401s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum CredentialsRefusal {
+    #[error("credentials are required (HTTP Basic, or Authorization: Bearer)")]
+    MissingCredentials,
+    #[error("the credentials are wrong")]
+    WrongCredentials,
+    #[error("the Authorization header is malformed or of an unsupported scheme (use Basic or Bearer)")]
+    MalformedCredentials,
+}
+
+impl From<AuthError> for CredentialsRefusal {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Missing => Self::MissingCredentials,
+            AuthError::Wrong => Self::WrongCredentials,
+            AuthError::Malformed | AuthError::UnsupportedMethod => Self::MalformedCredentials,
+        }
+    }
+}
+
 /// Which API refuses, for its log lines and its authentication challenges.
 pub struct Area {
     /// `replay`, `stats`: the word in "… request refused".

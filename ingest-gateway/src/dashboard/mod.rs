@@ -28,8 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::auth::AuthError;
-use crate::read_api::{refusal, Area};
+use crate::read_api::{refusal, Area, CredentialsRefusal};
 use crate::stats::Stats;
 
 /// Every way a dashboard request fails, with its status and label.
@@ -40,12 +39,8 @@ use crate::stats::Stats;
 pub enum DashboardError {
     #[error("the dashboard reads the stats API, which is not enabled on this gateway: set STATS_TOKEN, or STATS_USERNAME and STATS_PASSWORD")]
     NotEnabled,
-    #[error("credentials are required (HTTP Basic, or Authorization: Bearer)")]
-    MissingCredentials,
-    #[error("the credentials are wrong")]
-    WrongCredentials,
-    #[error("the Authorization header is malformed or of an unsupported scheme (use Basic or Bearer)")]
-    MalformedCredentials,
+    #[error(transparent)]
+    Credentials(#[from] CredentialsRefusal),
     #[error(
         "no such dashboard route; known: /dashboard, /dashboard/assets/dashboard.js, /dashboard/assets/dashboard.css"
     )]
@@ -59,10 +54,18 @@ impl DashboardError {
         self.into()
     }
 
+    /// The `error` of the JSON answer: the kind's name, or for refused credentials which refusal.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Credentials(refusal) => refusal.into(),
+            other => other.kind().into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotEnabled | Self::UnknownRoute => StatusCode::NOT_FOUND,
-            Self::MissingCredentials | Self::WrongCredentials | Self::MalformedCredentials => StatusCode::UNAUTHORIZED,
+            Self::Credentials(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,7 +77,7 @@ const AREA: Area =
 
 impl IntoResponse for DashboardError {
     fn into_response(self) -> Response {
-        refusal(&AREA, self.status(), self.kind().into(), self.to_string(), None)
+        refusal(&AREA, self.status(), self.label(), self.to_string(), None)
     }
 }
 
@@ -105,11 +108,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(stats: Option<Arc<Stats>>) -> Ro
 async fn require_credentials(State(stats): State<Arc<Stats>>, request: Request, next: Next) -> Response {
     match stats.auth.check(request.headers()) {
         Ok(_) => next.run(request).await,
-        Err(AuthError::Missing) => DashboardError::MissingCredentials.into_response(),
-        Err(AuthError::Wrong) => DashboardError::WrongCredentials.into_response(),
-        Err(AuthError::Malformed | AuthError::UnsupportedMethod) => {
-            DashboardError::MalformedCredentials.into_response()
-        }
+        Err(error) => DashboardError::Credentials(error.into()).into_response(),
     }
 }
 

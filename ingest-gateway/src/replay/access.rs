@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{Replay, ReplayError};
-use crate::auth::{Auth, AuthError, Credentials, CredentialsError};
+use crate::auth::{Auth, Credentials, CredentialsError};
 
 /// The replay credentials; at least one kind is configured.
 #[derive(Debug, Clone)]
@@ -39,11 +39,7 @@ impl ReplayAuth {
     }
 
     pub fn check(&self, headers: &axum::http::HeaderMap) -> Result<(), ReplayError> {
-        self.auth.check(headers).map(drop).map_err(|error| match error {
-            AuthError::Missing => ReplayError::MissingCredentials,
-            AuthError::Wrong => ReplayError::WrongCredentials,
-            AuthError::Malformed | AuthError::UnsupportedMethod => ReplayError::MalformedCredentials,
-        })
+        self.auth.check(headers).map(drop).map_err(|error| ReplayError::Credentials(error.into()))
     }
 }
 
@@ -59,6 +55,7 @@ pub async fn require_credentials(State(replay): State<Arc<Replay>>, request: Req
 mod tests {
     use super::*;
     use crate::auth::Secret;
+    use crate::read_api::CredentialsRefusal;
 
     #[test]
     fn a_token_and_a_user_may_both_be_configured() {
@@ -72,6 +69,6 @@ mod tests {
         headers.insert("authorization", "Basic YWxpY2U6cHc=".parse().expect("header")); // alice:pw
         assert!(both.check(&headers).is_ok());
         headers.insert("authorization", "Basic YWxpY2U6cHg=".parse().expect("header")); // alice:px
-        assert!(matches!(both.check(&headers), Err(ReplayError::WrongCredentials)));
+        assert!(matches!(both.check(&headers), Err(ReplayError::Credentials(CredentialsRefusal::WrongCredentials))));
     }
 }

@@ -21,7 +21,7 @@ use super::completeness::{session_status, Completeness, TabCompleteness};
 use super::events::{self, MergeError};
 use super::store::{Deletion, SessionFilter, SessionSummary, StoreError};
 use super::Replay;
-use crate::read_api::{refusal, Area};
+use crate::read_api::{refusal, Area, CredentialsRefusal};
 use crate::report::parse_instant;
 
 /// Most sessions one list request returns.
@@ -39,12 +39,8 @@ pub const MAX_EVENTS_BYTES: usize = 256 * 1024 * 1024;
 pub enum ReplayError {
     #[error("replay is not enabled on this gateway: set REPLAY_TOKEN, or REPLAY_USERNAME and REPLAY_PASSWORD")]
     NotEnabled,
-    #[error("credentials are required (HTTP Basic, or Authorization: Bearer)")]
-    MissingCredentials,
-    #[error("the credentials are wrong")]
-    WrongCredentials,
-    #[error("the Authorization header is malformed or of an unsupported scheme (use Basic or Bearer)")]
-    MalformedCredentials,
+    #[error(transparent)]
+    Credentials(#[from] CredentialsRefusal),
     #[error("no such replay route")]
     UnknownRoute,
     #[error("parameter {parameter}: {reason}")]
@@ -68,10 +64,18 @@ impl ReplayError {
         self.into()
     }
 
+    /// The `error` of the JSON answer: the kind's name, or for refused credentials which refusal.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Credentials(refusal) => refusal.into(),
+            other => other.kind().into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotEnabled | Self::UnknownRoute | Self::UnknownSession { .. } => StatusCode::NOT_FOUND,
-            Self::MissingCredentials | Self::WrongCredentials | Self::MalformedCredentials => StatusCode::UNAUTHORIZED,
+            Self::Credentials(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -91,7 +95,7 @@ impl IntoResponse for ReplayError {
             Self::InvalidParameter { parameter, .. } => Some(parameter.to_string()),
             _ => None,
         };
-        let mut response = refusal(&AREA, self.status(), self.kind().into(), self.to_string(), parameter.as_deref());
+        let mut response = refusal(&AREA, self.status(), self.label(), self.to_string(), parameter.as_deref());
         for (name, value) in private_headers() {
             response.headers_mut().insert(name, value);
         }

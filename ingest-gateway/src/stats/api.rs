@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::daily::{self, Freshness};
 use super::query::{self, Counts, Dimension, Filters, Question, Source, Visits, DAY_S};
 use super::Stats;
-use crate::read_api::{refusal, Area};
+use crate::read_api::{refusal, Area, CredentialsRefusal};
 use crate::report::parse_instant;
 
 /// Most rows one breakdown returns, and how many it returns unless asked.
@@ -36,12 +36,8 @@ pub use analytics_model::REALTIME_WINDOW_S;
 pub enum StatsError {
     #[error("the stats API is not enabled on this gateway: set STATS_TOKEN, or STATS_USERNAME and STATS_PASSWORD")]
     NotEnabled,
-    #[error("credentials are required (HTTP Basic, or Authorization: Bearer)")]
-    MissingCredentials,
-    #[error("the credentials are wrong")]
-    WrongCredentials,
-    #[error("the Authorization header is malformed or of an unsupported scheme (use Basic or Bearer)")]
-    MalformedCredentials,
+    #[error(transparent)]
+    Credentials(#[from] CredentialsRefusal),
     #[error("no such stats route; known: aggregate, timeseries, breakdown, realtime")]
     UnknownRoute,
     #[error("parameter {parameter}: {reason}")]
@@ -74,10 +70,18 @@ impl StatsError {
         self.into()
     }
 
+    /// The `error` of the JSON answer: the kind's name, or for refused credentials which refusal.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Credentials(refusal) => refusal.into(),
+            other => other.kind().into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotEnabled | Self::UnknownRoute => StatusCode::NOT_FOUND,
-            Self::MissingCredentials | Self::WrongCredentials | Self::MalformedCredentials => StatusCode::UNAUTHORIZED,
+            Self::Credentials(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             Self::QueryOverBudget(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -93,7 +97,7 @@ impl IntoResponse for StatsError {
             Self::InvalidParameter { parameter, .. } => Some(parameter.to_string()),
             _ => None,
         };
-        refusal(&AREA, self.status(), self.kind().into(), self.to_string(), parameter.as_deref())
+        refusal(&AREA, self.status(), self.label(), self.to_string(), parameter.as_deref())
     }
 }
 

@@ -44,7 +44,7 @@ use axum::routing::get;
 use axum::Router;
 use clap::Args;
 
-use crate::auth::{Auth, AuthError, Credentials, Secret};
+use crate::auth::{Auth, Credentials, Secret};
 pub use api::StatsError;
 
 /// The stats settings, read with the gateway's own (`ingest-gateway --help`).
@@ -152,11 +152,7 @@ impl Stats {
     }
 
     fn check(&self, headers: &axum::http::HeaderMap) -> Result<(), StatsError> {
-        self.auth.check(headers).map(drop).map_err(|error| match error {
-            AuthError::Missing => StatsError::MissingCredentials,
-            AuthError::Wrong => StatsError::WrongCredentials,
-            AuthError::Malformed | AuthError::UnsupportedMethod => StatsError::MalformedCredentials,
-        })
+        self.auth.check(headers).map(drop).map_err(|error| StatsError::Credentials(error.into()))
     }
 }
 

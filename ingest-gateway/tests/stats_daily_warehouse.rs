@@ -262,6 +262,25 @@ async fn a_redelivered_event_changes_no_daily_number_before_or_after_the_next_ru
 }
 
 #[tokio::test]
+async fn a_run_within_the_second_of_the_last_one_gets_a_later_version() {
+    let db = TestDatabase::new().await;
+    warehouse::migrate(&db.client, &repository().join("sql"), &db.sql_vars()).await.expect("migrates");
+    let (now, first) = rollup::server_clock(&db.client).await.expect("reads the clock");
+    assert_eq!(first, u64::from(now) * 1_000, "with no run yet, the version is the time in ms");
+    // A run that wrote this second (or, with a clock set back, later): the next one must still come after it.
+    let written = u64::from(now) * 1_000 + 5_000;
+    db.client
+        .query("INSERT INTO stats_daily_runs (day, version, closed) VALUES (toDate('2026-10-01'), ?, 0)")
+        .bind(written)
+        .execute()
+        .await
+        .expect("marks a run");
+    let (_, next) = rollup::server_clock(&db.client).await.expect("reads the clock");
+    assert_eq!(next, written + 1);
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn the_servers_timer_writes_the_past_days_of_the_late_window_and_leaves_today_live() {
     let db = TestDatabase::new().await;
     warehouse::migrate(&db.client, &repository().join("sql"), &db.sql_vars()).await.expect("migrates");

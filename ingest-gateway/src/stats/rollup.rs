@@ -214,11 +214,18 @@ pub async fn supervised(client: Client, interval: Duration, late_s: u32, settle_
     }
 }
 
-/// The server's current time as unix seconds and as a run's version (unix ms): the clock `sql/019`
-/// records arrivals with, so that no skew between hosts can make rows look newer than an arrival.
+/// The server's current time as unix seconds, and a run's version: that time in ms (the clock `sql/019`
+/// records arrivals with, so that no skew between hosts can make rows look newer than an arrival), or one more
+/// than the latest run's version when that is not below it. `now()` counts whole seconds, so two runs within
+/// one second would otherwise share a version, and a day's visit rows of both runs would be read as one run's
+/// (every visit they share counted twice).
 pub async fn server_clock(client: &Client) -> Result<(u32, u64), clickhouse::error::Error> {
-    let now: u32 = client.query("SELECT toUInt32(now())").fetch_one().await?;
-    Ok((now, u64::from(now) * 1_000))
+    client
+        .query(
+            "SELECT toUInt32(now()), greatest(toUInt64(now()) * 1000, (SELECT max(version) FROM stats_daily_runs) + 1)",
+        )
+        .fetch_one()
+        .await
 }
 
 #[cfg(test)]

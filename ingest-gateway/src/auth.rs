@@ -33,34 +33,64 @@ pub struct Credentials<'a> {
     pub password: Option<&'a Secret>,
 }
 
+/// How a token and HTTP Basic pair breaks the rules every configured credential follows: the produce API's
+/// clients ([`Client`]) and each area's settings ([`Credentials`]) are held to these, each naming what it
+/// names (a client, or the variables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialFault {
+    EmptyToken,
+    HalfBasic,
+    EmptyBasic,
+    ColonInUsername,
+}
+
+impl CredentialFault {
+    fn of(token: Option<&Secret>, username: Option<&str>, password: Option<&Secret>) -> Option<Self> {
+        if token.is_some_and(Secret::is_empty) {
+            return Some(Self::EmptyToken);
+        }
+        match (username, password) {
+            (Some(_), None) | (None, Some(_)) => Some(Self::HalfBasic),
+            (Some(user), Some(password)) if user.is_empty() || password.is_empty() => Some(Self::EmptyBasic),
+            (Some(user), Some(_)) if user.contains(':') => Some(Self::ColonInUsername),
+            _ => None,
+        }
+    }
+}
+
 /// Why an area's credential settings were refused; the message names the variables, never a value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CredentialsError {
-    #[error("{prefix}_TOKEN is set but empty; unset it or give it a token")]
-    EmptyToken { prefix: &'static str },
-    #[error("set both {prefix}_USERNAME and {prefix}_PASSWORD for HTTP Basic auth, or neither")]
-    HalfBasic { prefix: &'static str },
-    #[error("{prefix}_USERNAME and {prefix}_PASSWORD must not be empty; unset both to turn HTTP Basic auth off")]
-    EmptyBasic { prefix: &'static str },
-    #[error("{prefix}_USERNAME must not contain ':' (HTTP Basic separates user and password with it)")]
-    ColonInUsername { prefix: &'static str },
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct CredentialsError {
+    /// `GATEWAY_AUTH`, `STATS`, `REPLAY`.
+    pub prefix: &'static str,
+    pub fault: CredentialFault,
+}
+
+impl CredentialsError {
+    fn message(&self) -> String {
+        let prefix = self.prefix;
+        match self.fault {
+            CredentialFault::EmptyToken => format!("{prefix}_TOKEN is set but empty; unset it or give it a token"),
+            CredentialFault::HalfBasic => {
+                format!("set both {prefix}_USERNAME and {prefix}_PASSWORD for HTTP Basic auth, or neither")
+            }
+            CredentialFault::EmptyBasic => format!(
+                "{prefix}_USERNAME and {prefix}_PASSWORD must not be empty; unset both to turn HTTP Basic auth off"
+            ),
+            CredentialFault::ColonInUsername => {
+                format!("{prefix}_USERNAME must not contain ':' (HTTP Basic separates user and password with it)")
+            }
+        }
+    }
 }
 
 impl Credentials<'_> {
     /// The client named `name` that these settings configure, with its token and/or HTTP Basic pair;
     /// `None` when none of the three is set.
     pub fn client(&self, name: &str) -> Result<Option<Client>, CredentialsError> {
-        let prefix = self.prefix;
-        if self.token.is_some_and(Secret::is_empty) {
-            return Err(CredentialsError::EmptyToken { prefix });
-        }
-        match (self.username, self.password) {
-            (Some(_), None) | (None, Some(_)) => return Err(CredentialsError::HalfBasic { prefix }),
-            (Some(user), Some(password)) if user.is_empty() || password.is_empty() => {
-                return Err(CredentialsError::EmptyBasic { prefix })
-            }
-            (Some(user), Some(_)) if user.contains(':') => return Err(CredentialsError::ColonInUsername { prefix }),
-            _ => {}
+        if let Some(fault) = CredentialFault::of(self.token, self.username, self.password) {
+            return Err(CredentialsError { prefix: self.prefix, fault });
         }
         if self.token.is_none() && self.username.is_none() {
             return Ok(None);
@@ -138,20 +168,17 @@ impl Client {
         if self.name.is_empty() || self.name.len() > 64 || !self.name.chars().all(name_ok) {
             return refuse("the name must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'");
         }
-        if self.token.as_ref().is_some_and(Secret::is_empty) {
-            return refuse("the token is empty");
-        }
-        let password_empty = self.password.as_ref().is_some_and(Secret::is_empty);
-        match (self.username.as_deref(), self.password.is_some()) {
-            (Some(_), false) | (None, true) => return refuse("give both username and password, or neither"),
-            (Some(user), true) if user.is_empty() || password_empty => {
-                return refuse("the username and password must not be empty")
-            }
-            (Some(user), true) if user.contains(':') => {
+        match CredentialFault::of(self.token.as_ref(), self.username.as_deref(), self.password.as_ref()) {
+            Some(CredentialFault::EmptyToken) => return refuse("the token is empty"),
+            Some(CredentialFault::HalfBasic) => return refuse("give both username and password, or neither"),
+            Some(CredentialFault::EmptyBasic) => return refuse("the username and password must not be empty"),
+            Some(CredentialFault::ColonInUsername) => {
                 return refuse("the username must not contain ':' (HTTP Basic separates user and password with it)")
             }
-            (None, false) if self.token.is_none() => return refuse("give a token, or a username and password"),
-            _ => {}
+            None if self.token.is_none() && self.username.is_none() => {
+                return refuse("give a token, or a username and password")
+            }
+            None => {}
         }
         if self.rate_limit_per_second == Some(0) || self.rate_limit_burst == Some(0) {
             return refuse("rate_limit_per_second and rate_limit_burst must be at least 1");
@@ -291,6 +318,8 @@ fn matches(expected: Option<&str>, given: &str) -> Choice {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]
@@ -311,7 +340,6 @@ mod tests {
         assert_eq!((both.name.as_str(), both.username.as_deref()), ("stats", Some("alice")));
         assert!(both.token.is_some() && both.password.is_some(), "one client holds both kinds");
     }
-    use axum::http::HeaderValue;
 
     fn headers(authorization: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();

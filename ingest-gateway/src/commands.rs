@@ -68,8 +68,8 @@ impl Settings {
 }
 
 pub fn check_config(config: &Config, replay: &ReplayConfig, stats: &StatsConfig) -> anyhow::Result<()> {
-    let auth = config.auth().map_err(anyhow::Error::msg)?;
-    config.check_exposure(&auth).map_err(anyhow::Error::msg)?;
+    let auth = config.serving_auth()?;
+    let rollup_interval = rollup_timer(config, stats)?;
     let replay_on = replay.auth().map_err(anyhow::Error::msg)?.is_some();
     let stats_on = stats.auth().map_err(anyhow::Error::msg)?.is_some();
     let settings: Vec<serde_json::Value> = Settings::augment_args(clap::Command::new("ingest-gateway"))
@@ -90,10 +90,22 @@ pub fn check_config(config: &Config, replay: &ReplayConfig, stats: &StatsConfig)
         "replay": replay_on,
         "stats": stats_on,
         "dashboard": stats_on,
-        "rollup_interval_s": stats.stats_rollup_interval_s,
+        "rollup_interval_s": rollup_interval.map_or(0, |interval| interval.as_secs()),
     });
     println!("{}", serde_json::json!({ "settings": settings, "serve": serves }));
     Ok(())
+}
+
+/// The interval `serve` runs the rollup timer at, `None` when STATS_ROLLUP_INTERVAL_S is 0; refuses a late
+/// window that starts before the events' retention, whose days the timer could no longer write.
+fn rollup_timer(config: &Config, stats: &StatsConfig) -> anyhow::Result<Option<Duration>> {
+    if stats.stats_rollup_interval_s == 0 {
+        return Ok(None);
+    }
+    let now = now_unix()?;
+    let (from, _) = rollup::due(now, stats.stats_rollup_late_s);
+    rollup::check_retention(from, now, config.events_retention_days).map_err(anyhow::Error::msg)?;
+    Ok(Some(Duration::from_secs(stats.stats_rollup_interval_s.into())))
 }
 
 pub async fn run_server(
@@ -113,17 +125,11 @@ pub async fn run_server(
     // configured; the rollup timer below writes, so it keeps the main client.
     let stats = Stats::from_config(stats_config, reader_client(config, access)).map_err(anyhow::Error::msg)?;
     // The daily rows are kept whether or not the API is on: Grafana and `ingest-gateway stats` read them too.
-    let rollups = if stats_config.stats_rollup_interval_s > 0 {
-        let now = now_unix()?;
-        let (from, _) = rollup::due(now, stats_config.stats_rollup_late_s);
-        rollup::check_retention(from, now, config.events_retention_days).map_err(anyhow::Error::msg)?;
-        let interval = Duration::from_secs(stats_config.stats_rollup_interval_s.into());
+    let rollups = rollup_timer(config, stats_config)?.map(|interval| {
         let (late_s, settle_s) = (stats_config.stats_rollup_late_s, stats_config.stats_rollup_settle_s);
         let retention_days = config.events_retention_days;
-        Some(tokio::spawn(rollup::supervised(clickhouse_client(config), interval, late_s, settle_s, retention_days)))
-    } else {
-        None
-    };
+        tokio::spawn(rollup::supervised(clickhouse_client(config), interval, late_s, settle_s, retention_days))
+    });
     if stats.is_none() {
         tracing::info!(
             "the stats API is off: set STATS_TOKEN, or STATS_USERNAME and STATS_PASSWORD, to serve /api/v1/stats"

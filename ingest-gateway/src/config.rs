@@ -287,6 +287,14 @@ impl Config {
         Auth::open().with_clients(clients).map_err(|e| ConfigError(format!("gateway clients: {e}")))
     }
 
+    /// The clients `serve` accepts ([`Config::auth`]), refused as [`Config::check_exposure`] refuses them:
+    /// what the server and `check-config` both start from.
+    pub fn serving_auth(&self) -> Result<Auth, ConfigError> {
+        let auth = self.auth()?;
+        self.check_exposure(&auth)?;
+        Ok(auth)
+    }
+
     /// Refuses to serve without credentials anywhere but on loopback, unless told to.
     pub fn check_exposure(&self, auth: &Auth) -> Result<(), ConfigError> {
         if auth.is_open() && !self.listen.ip().is_loopback() && !self.allow_unauthenticated {

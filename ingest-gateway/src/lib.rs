@@ -93,8 +93,7 @@ impl AppState {
     /// Everything `config` asks for; refuses credentials that are incomplete, and an address reachable from
     /// other machines without credentials (unless allowed explicitly).
     pub fn from_config(sink: Arc<dyn Sink>, config: &Config) -> Result<Self, ConfigError> {
-        let auth = config.auth()?;
-        config.check_exposure(&auth)?;
+        let auth = config.serving_auth()?;
         Ok(Self::new(sink)
             .with_rate_limits(config.rate_limits(&auth))
             .with_auth(auth)

@@ -190,3 +190,6 @@ def test_the_check_refuses_what_serve_would_refuse():
     # Listening beyond loopback without produce credentials.
     message = refusal({k: v for k, v in environment.items() if k != "GATEWAY_AUTH_TOKEN"})
     assert "GATEWAY_LISTEN" in message, message
+    # A rollup timer whose late window (two days) starts before the events' retention.
+    message = refusal({**environment, "EVENTS_RETENTION_DAYS": "1"})
+    assert "EVENTS_RETENTION_DAYS" in message, message

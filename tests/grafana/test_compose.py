@@ -3,6 +3,7 @@ every file it mounts or builds from exists, every image pinned, host ports those
 services wired to each other and to the provisioned Grafana datasource, and the gateway given every setting it
 needs to serve the dashboard, stats, replay and the rollups (its own check of them: `ingest-gateway
 check-config`)."""
+import functools
 import json
 import os
 import re
@@ -151,9 +152,15 @@ def interpolated(environment):
     return {name: value(text) for name, text in environment.items()}
 
 
-def check_config(environment):
+@functools.cache
+def gateway():
+    """The gateway binary of the current sources, built once per run of these tests."""
     subprocess.run(["cargo", "build", "--quiet", "--locked", "-p", "ingest-gateway"], cwd=ROOT, check=True)
-    done = subprocess.run([str(GATEWAY), "check-config"], cwd=ROOT, capture_output=True, text=True,
+    return GATEWAY
+
+
+def check_config(environment):
+    done = subprocess.run([str(gateway()), "check-config"], cwd=ROOT, capture_output=True, text=True,
                           env={"PATH": os.environ["PATH"], **environment})
     return done.returncode, done.stdout, done.stderr
 

@@ -1,8 +1,8 @@
 //! The rollup step: writes each UTC day's exact numbers into the daily tables (`sql/016`, `sql/017`) and its
 //! finalized visits (`sql/022`), and records the day in `sql/018`, so that reports over whole days read plain
 //! numbers (see [`super::daily`]).
-//! `ingest-gateway rollup` runs it once; the server runs it every `STATS_ROLLUP_INTERVAL_S` while the stats
-//! API is on.
+//! `ingest-gateway rollup` runs it once; the server runs it every `STATS_ROLLUP_INTERVAL_S`, whether or not
+//! the stats API is on.
 //!
 //! It is idempotent: a day is computed again whole from `page_visits FINAL` and `stats_sessions`, both of
 //! which hold a redelivered event once, and the new rows replace the old ones (highest version). A timed run

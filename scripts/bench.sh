@@ -80,15 +80,13 @@ load() { # connections url body-file content-type [extra env...]
     wrk -t"$((c < 2 ? 1 : 2))" -c"$c" -d"${duration}s" -s scripts/bench/post.lua "$url" | tail -n1
 }
 
-# Whether nothing listens on 127.0.0.1:PORT. A helper started on a taken port would fail to bind while its
-# checks passed against whatever holds the port, and the stage would measure against that.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # A second `wrangler dev` with other vars, in its own process group so it can be stopped with its workerd.
 start_worker() { # var...
   local vars=() v
   for v in "$@"; do vars+=(--var "$v"); done
-  port_free "$EXTRA_WORKER_PORT" || die "port $EXTRA_WORKER_PORT for the extra worker is taken"
+  # A helper started on a taken port would fail to bind while its checks passed against whatever holds the
+  # port, and the stage would measure against that.
+  ! port_open "$EXTRA_WORKER_PORT" || die "port $EXTRA_WORKER_PORT for the extra worker is taken"
   setsid bash scripts/worker-dev.sh "$EXTRA_WORKER_PORT" "$work/worker-$RANDOM" \
     --var "VISITOR_SALT_SECRET:$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" "${vars[@]}" \
     </dev/null >>"$PATHLIGHT_LOGS/bench-worker.log" 2>&1 &
@@ -196,17 +194,18 @@ declare -A peak
 rows=()
 for n in 1 10 100; do
   best=0
+  ((n == 100)) && sent_before=$(gateway_sent)
   for c in "${levels[@]}"; do
-    ((n == 100)) && sent_before=$(gateway_sent)
     before=$(cpu_snapshot)
     line=$(load "$c" "$GW/topics/page_visits" "$work/produce-$n.json" application/vnd.kafka.json.v2+json)
     after=$(cpu_snapshot)
     rps=$(field accepted_per_s "$line")
     records=$(python3 -c "print(round($rps * $n))")
     if ((n == 100)); then
+      sent_after=$(gateway_sent)
       read -r requests_before records_before <<<"$sent_before"
-      read -r requests_after records_after <<<"$(gateway_sent)"
-      sent="$((requests_after - requests_before)) $((records_after - records_before))"
+      read -r requests_after records_after <<<"$sent_after"
+      sent="$((requests_after - requests_before)) $((records_after - records_before))" sent_before=$sent_after
       ((records > best)) && cpu_gateway="$records $c $(cpu_shares "$before" "$after") $sent"
     fi
     rows+=("$n $c $rps $records $(field p50_ms "$line") $(field p99_ms "$line") $(($(field requests "$line") - $(field accepted "$line")))")
@@ -293,7 +292,7 @@ start_worker "FORWARD_MODE:direct" "PROXY_URL:$GW"
 worker_rows "direct → gateway" "$EXTRA_WORKER_PORT"
 fresh_direct=$(node scripts/bench/freshness.mjs worker "http://127.0.0.1:$EXTRA_WORKER_PORT" "$CH" pathlight "$fresh_rate" "$fresh_s")
 stop_worker
-port_free "$SINK_PORT" || die "port $SINK_PORT for the instant sink is taken"
+! port_open "$SINK_PORT" || die "port $SINK_PORT for the instant sink is taken"
 setsid node scripts/bench/sink.mjs "$SINK_PORT" >>"$PATHLIGHT_LOGS/bench-sink.log" 2>&1 &
 sink_pid=$!
 extra_pids+=("$sink_pid")

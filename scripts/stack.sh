@@ -59,7 +59,6 @@ launch() { # name workdir command...
   echo "$pid $(start_time "$pid")" >"$RUN_DIR/$name.pid"
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Polls `check` until it succeeds; fails early if the component exited, and at the deadline.
 wait_ready() { # name check...

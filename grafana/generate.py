@@ -105,15 +105,23 @@ VISIT_FILTERS = "".join(AND + visit_filter(name) for name in FILTERS)
 EVENTS_OF_RANGE = f"{SITE}{EVENT_FILTERS}{AND}$__timeFilter(timestamp){AND}{COUNTED_KINDS}"
 
 # The site's visits, one row each (the model's visit columns over the raw events, as the API computes them for
-# a page filter, and with the same numbers as its visit rollup otherwise), read from the day before the range
-# on, so that a visit begun then is not taken for one starting in the range.
+# a page filter, and with the same numbers as its visit rollup otherwise), read from the range's first day on
+# without the visits that had an event the day before, so that a visit begun then is not taken for one starting
+# in the range (the model's visit subquery, analytics-model's `visits_of_site`).
 VISITS_OF_SITE = f"""(
         SELECT
             session_id,
             {indented(FRAGMENTS['visit_columns.raw'], 4)}
         FROM page_visits FINAL
         WHERE {SITE}
-          AND toDate(timestamp) >= toDate($__fromTime) - 1
+          AND toDate(timestamp) >= toDate($__fromTime)
+          AND session_id NOT IN
+          (
+              SELECT session_id
+              FROM page_visits
+              WHERE {SITE}
+                AND toDate(timestamp) = toDate($__fromTime) - 1
+          )
         GROUP BY session_id
     )"""
 # Visits (the model's is_visit) whose first event falls in the range's seconds, as EVENTS_OF_RANGE's events do,

@@ -2,7 +2,7 @@
 -- report, in the analytics model's terms (analytics-model), so it gives the stats API's numbers. A visit
 -- counts in the country and the range of its first event; page views and visitors in the country of each
 -- page view. FINAL collapses events delivered more than once (see sql/README.md).
--- Bound in order: site, from, to, site, from, from_ms, to_ms.
+-- Bound in order: site, from, to, site, from, site, from, from_ms, to_ms.
 SELECT
     country,
     visits,

@@ -273,8 +273,8 @@ def api_aggregate(wh, filters):
     raw = api_rows(wh, "stats_counts_raw.sql", [API_FROM, step, step, API_FROM, site, API_FROM, API_TO], filters)
     assert counted == raw, "the API's two sources of counts disagree"
     visits_file = "stats_visits_raw.sql" if "page" in filters else "stats_visits.sql"
-    visited = api_rows(wh, visits_file, [API_FROM, step, step, API_FROM, site, API_FROM, API_FROM * 1000,
-                                         API_TO * 1000], filters)
+    visited = api_rows(wh, visits_file, [API_FROM, step, step, API_FROM, site, API_FROM, site, API_FROM,
+                                         API_FROM * 1000, API_TO * 1000], filters)
     _, visitors, pageviews, custom_events = counted[0] if counted else [0, 0, 0, 0]
     _, visits, bounces, duration_ms = visited[0] if visited else [0, 0, 0, 0]
     return {"visitors": visitors, "pageviews": pageviews, "custom_events": custom_events, "visits": visits,

@@ -222,7 +222,7 @@ def bind(query, *values, filters=None):
 def visits_by_country(wh, site):
     query = (SQL_DIR / "queries" / "visits_by_country.sql").read_text()
     # Bound in order: site, from, to (page views and visitors), site, from (the visit subquery), from_ms, to_ms.
-    return wh.query(bind(query, site, FROM, TO, site, FROM, FROM * 1000, TO * 1000))
+    return wh.query(bind(query, site, FROM, TO, site, FROM, site, FROM, FROM * 1000, TO * 1000))
 
 
 def test_each_migration_file_is_exactly_one_statement(migrations, wh):

@@ -87,7 +87,8 @@ def counts(wh, step=TO - FROM, raw=False, **given):
 
 def visits(wh, step=TO - FROM, raw=False, **given):
     name = "stats_visits_raw.sql" if raw or needs_every_pageview(given) else "stats_visits.sql"
-    return rows(wh, bind((QUERIES / name).read_text(), FROM, step, step, FROM, SITE, FROM, FROM * 1000, TO * 1000,
+    return rows(wh, bind((QUERIES / name).read_text(), FROM, step, step, FROM, SITE, FROM, SITE, FROM, FROM * 1000,
+                         TO * 1000,
                          filters=given))
 
 
@@ -105,7 +106,7 @@ def breakdown(wh, name, raw=False, only_events=0, limit=10, **given):
 
 def visit_breakdown(wh, name, limit=10, **given):
     return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(), breakdown_column(name),
-                                         SITE, FROM, FROM * 1000, TO * 1000, limit, filters=given))
+                                         SITE, FROM, SITE, FROM, FROM * 1000, TO * 1000, limit, filters=given))
 
 
 def realtime(wh, since, until):

@@ -72,7 +72,7 @@ def raw_totals(wh, step=TO - FROM, **given):
     counts = rows(wh, bind((QUERIES / "stats_counts_raw.sql").read_text(), FROM, step, step, FROM, SITE, FROM, TO,
                            filters=given))
     visits = rows(wh, bind((QUERIES / "stats_visits_raw.sql").read_text(), FROM, step, step, FROM, SITE, FROM,
-                           FROM * 1000, TO * 1000, filters=given))
+                           SITE, FROM, FROM * 1000, TO * 1000, filters=given))
     return [row[1:] for row in counts], [row[1:] for row in visits]
 
 
@@ -93,7 +93,8 @@ def daily_visit_breakdown(wh, dimension, limit=1000):
 
 def rollup_visit_breakdown(wh, dimension, limit=1000):
     return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(),
-                                         breakdown_column(dimension), SITE, FROM, FROM * 1000, TO * 1000, limit))
+                                         breakdown_column(dimension), SITE, FROM, SITE, FROM, FROM * 1000, TO * 1000,
+                                         limit))
 
 
 def visit_rows(wh, version, step=TO - FROM, **given):
@@ -202,8 +203,8 @@ def test_the_finalized_visit_rows_give_the_raw_events_visit_numbers_under_any_fi
     if "page" not in given:
         for dimension in ["entry_page", "exit_page"]:
             expected = rows(rolled, bind_with_identifier((QUERIES / "stats_breakdown_visits.sql").read_text(),
-                                                         breakdown_column(dimension), SITE, FROM, FROM * 1000,
-                                                         TO * 1000, 1000, filters=given))
+                                                         breakdown_column(dimension), SITE, FROM, SITE, FROM,
+                                                         FROM * 1000, TO * 1000, 1000, filters=given))
             assert visit_rows_breakdown(rolled, 1, dimension, **given) == expected
 
 

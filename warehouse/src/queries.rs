@@ -30,6 +30,8 @@ pub async fn visits_by_country(
         .bind(to_unix)
         .bind(site)
         .bind(from_unix)
+        .bind(site)
+        .bind(from_unix)
         .bind(u64::from(from_unix) * 1_000)
         .bind(u64::from(to_unix) * 1_000)
         .fetch_all::<CountryVisits>()

@@ -191,7 +191,12 @@ pub async fn visits_in(
     let source = q.visits_source();
     let template = if source == Source::Rollup { &VISITS } else { &VISITS_RAW };
     let query = filtered(client, template, &q.filters, |query| {
-        bind_buckets(query, q, step).bind(from).bind(u64::from(from) * 1_000).bind(u64::from(to) * 1_000)
+        bind_buckets(query, q, step)
+            .bind(from)
+            .bind(&q.site)
+            .bind(from)
+            .bind(u64::from(from) * 1_000)
+            .bind(u64::from(to) * 1_000)
     });
     Ok((source, query.fetch_all().await?))
 }
@@ -230,6 +235,8 @@ pub async fn visit_breakdown(
     let query = filtered(client, &BREAKDOWN_VISITS, &q.filters, |query| {
         query
             .bind(Identifier(&column))
+            .bind(&q.site)
+            .bind(q.from)
             .bind(&q.site)
             .bind(q.from)
             .bind(u64::from(q.from) * 1_000)
@@ -322,11 +329,11 @@ mod tests {
         for (template, before) in [
             (&COUNTS, 7),
             (&COUNTS_RAW, 7),
-            (&VISITS, 8),
-            (&VISITS_RAW, 8),
+            (&VISITS, 10),
+            (&VISITS_RAW, 10),
             (&BREAKDOWN, 4),
             (&BREAKDOWN_RAW, 4),
-            (&BREAKDOWN_VISITS, 5),
+            (&BREAKDOWN_VISITS, 7),
         ] {
             let mut filters = Filters::default();
             filters.set("country", "DE").expect("filterable");

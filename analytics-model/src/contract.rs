@@ -83,6 +83,7 @@ pub fn contract() -> Value {
                 "visit_alias": d.visit_alias(),
                 "event_filter": d.event_filter(),
                 "visit_filter": d.visit_filter(),
+                "paired": d.paired(),
             })
         })
         .collect();

@@ -151,6 +151,13 @@ impl Dimension {
         }
     }
 
+    /// Whether the daily event rows hold this filter's events per value of every event dimension (a filtered
+    /// breakdown, and two filters when one of them is this one, read from them): a filterable event
+    /// dimension of few values, so that its combinations stay a few rows per day and value.
+    pub fn paired(&self) -> bool {
+        self.scope == Scope::Event && self.filterable && self.low_cardinality
+    }
+
     /// The raw visit subquery's list of this dimension's values over the visit's page views.
     fn pageview_values_alias(&self) -> String {
         format!("visit_{}_values", self.column)
@@ -686,14 +693,29 @@ fn visits_of_site(source: Source) -> String {
 
 /// The `(dimension, value)` pairs a daily rollup row is written for: the totals `('', '')` and each
 /// dimension's value, for events (event dimensions, over event rows) or for visits (visit dimensions and
-/// first-event values, over rows of the visit subquery).
+/// first-event values, over rows of the visit subquery). For events also, per [`Dimension::paired`] filter
+/// and its value, each event dimension's value: `('country=DE/page', pathname)` (see [`paired_dimension`]).
 fn daily_pairs(visits: bool) -> String {
     let pairs = DIMENSIONS.iter().filter_map(|d| {
         let value = if visits { d.visit_alias()? } else { (d.scope == Scope::Event).then(|| d.column.to_owned())? };
         Some(format!("('{}', {value})", d.name))
     });
-    let all: Vec<String> = std::iter::once("('', '')".to_owned()).chain(pairs).collect();
+    let events = DIMENSIONS.iter().filter(|d| d.scope == Scope::Event);
+    let combined = DIMENSIONS.iter().filter(|f| !visits && f.paired()).flat_map(|filter| {
+        events
+            .clone()
+            .map(move |d| format!("(concat('{}=', {}, '/{}'), {})", filter.name, filter.column, d.name, d.column))
+    });
+    let all: Vec<String> = std::iter::once("('', '')".to_owned()).chain(pairs).chain(combined).collect();
     format!("[{}]", all.join(", "))
+}
+
+/// The `dimension` of the daily event rows that hold the events with `filter` = `value`, one row per value
+/// of `breakdown` (written for a [`Dimension::paired`] filter only): `country=DE/page`. Unambiguous, since no
+/// API name holds `=` or `/`: the filter's name ends at the first `=`, the breakdown's starts after the last
+/// `/`.
+pub fn paired_dimension(filter: &Dimension, value: &str, breakdown: &Dimension) -> String {
+    format!("{}={value}/{}", filter.name, breakdown.name)
 }
 
 #[cfg(test)]
@@ -713,6 +735,19 @@ mod tests {
         }
         assert_eq!(dimension("page").map(Dimension::key).as_deref(), Some("event:page"));
         assert_eq!(dimension("entry_page").map(Dimension::key).as_deref(), Some("visit:entry_page"));
+    }
+
+    #[test]
+    fn the_daily_event_rows_pair_each_filter_of_few_values_with_every_event_dimension() {
+        let paired: Vec<&str> = DIMENSIONS.iter().filter(|d| d.paired()).map(|d| d.name).collect();
+        assert_eq!(paired, ["utm_medium", "country", "language", "browser", "os", "device", "screen_class"]);
+        let (country, page) = (dimension("country").expect("country"), dimension("page").expect("page"));
+        assert_eq!(paired_dimension(country, "DE", page), "country=DE/page");
+        let events = daily_pairs(false);
+        assert!(events.contains("(concat('country=', country, '/page'), pathname)"), "{events}");
+        assert!(events.contains("(concat('country=', country, '/country'), country)"), "{events}");
+        assert!(!events.contains("concat('page="), "page has too many values to pair: {events}");
+        assert!(!daily_pairs(true).contains("concat("), "visits are not paired");
     }
 
     #[test]

@@ -67,10 +67,11 @@ fn filtered(from: u32, to: u32, given: &[(&str, &str)]) -> Question {
     q
 }
 
-/// Every answer the daily and visit rows can give, as JSON: aggregates (with and without a filter), the daily
-/// time series, and breakdowns of event and visit properties; and those the finalized visit rows answer for
-/// visits: several filters, a page filter, a range that starts and ends inside a day, an hourly series under
-/// filters, entry pages under a filter.
+/// Every answer the daily and visit rows can give, as JSON: aggregates (with and without a filter, and two
+/// filters from the paired rows), the daily time series, and breakdowns of event and visit properties (of
+/// events also under one filter); and those the finalized visit rows answer for visits: several filters, a page
+/// filter, a range that starts and ends inside a day, an hourly series under filters, entry pages under a
+/// filter.
 async fn answers(client: &clickhouse::Client, freshness: Freshness) -> Vec<Value> {
     let mut answers = Vec::new();
     let filter_sets: [&[(&str, &str)]; 7] = [
@@ -102,6 +103,17 @@ async fn answers(client: &clickhouse::Client, freshness: Freshness) -> Vec<Value
         let (_, rows) =
             api::breakdown_rows(client, &question(FROM, TO, None), property, limit, freshness).await.expect("runs");
         assert!(!rows.is_empty(), "{}", property.name);
+        answers.push(serde_json::to_value(rows).expect("json"));
+    }
+    // Under a filter of few values, from its paired daily rows (`country=C1/page`); under one of many, not.
+    for (property, filter) in
+        [("page", ("country", "C1")), ("event", ("os", "Android")), ("city", ("source", "google.com"))]
+    {
+        let property = dimension(property).expect("a dimension");
+        let (_, rows) = api::breakdown_rows(client, &question(FROM, TO, Some(filter)), property, 100, freshness)
+            .await
+            .expect("runs");
+        assert!(!rows.is_empty(), "{} under {filter:?}", property.name);
         answers.push(serde_json::to_value(rows).expect("json"));
     }
     for property in ["entry_page", "exit_page"] {

@@ -1,6 +1,7 @@
--- The values of an event property over the days of [from, to), from the finalized daily rows (sql/016),
--- summed over days (visitors too: visitor ids rotate daily), most visitors first, as stats_breakdown.sql
--- orders them.
+-- The values of an event property over the days of [from, to), from the finalized daily rows (sql/016): the
+-- property's own rows, or under a filter of few values that filter's paired rows (`country=DE/page`,
+-- analytics-model's `paired_dimension`), summed over days (visitors too: visitor ids rotate daily), most
+-- visitors first, as stats_breakdown.sql orders them.
 -- A day's rows are those of the run its mark names or a later one (FINAL keeps a value's latest row): a value
 -- that a later run no longer has (an exit page that a late event moved on) keeps the earlier run's row, which
 -- the version leaves out.

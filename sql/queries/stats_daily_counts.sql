@@ -1,5 +1,7 @@
 -- Visitors, page views and custom events per day of [from, to) from the finalized daily rows (sql/016), for
--- the totals (dimension and value '') or for one filter (its dimension and value).
+-- the totals (dimension and value '') or for one filter (its dimension and value), or for two filters of which
+-- one has few values: that one's paired rows (`country=DE/browser`, analytics-model's `paired_dimension`) and
+-- the other's value.
 -- A day's rows are those of the run its mark names or a later one (FINAL keeps a value's latest row): a value
 -- that a later run no longer has (an exit page that a late event moved on) keeps the earlier run's row, which
 -- the version leaves out.

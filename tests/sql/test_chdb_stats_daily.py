@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from test_chdb import ROOT, Warehouse, bind, as_migrate_creates
-from test_chdb_stats import bind_with_identifier, breakdown_column, rows
+from test_chdb_stats import DIMENSIONS, bind_with_identifier, breakdown_column, rows
 
 DATABASE = "pathlight_stats_daily"
 QUERIES = ROOT / "sql" / "queries"
@@ -188,6 +188,36 @@ def test_breakdowns_are_the_raw_events_and_visit_rollup_numbers(rolled):
     assert daily_visit_breakdown(rolled, "exit_page", limit=5) == rollup_visit_breakdown(rolled, "exit_page", 5)
 
 
+def raw_filtered_breakdown(wh, dimension, only_events=0, limit=1000, **given):
+    return rows(wh, bind_with_identifier((QUERIES / "stats_breakdown_raw.sql").read_text(),
+                                         breakdown_column(dimension), SITE, FROM, TO, only_events, only_events, limit,
+                                         filters=given))
+
+
+@pytest.mark.parametrize("name,value", [("country", "C1"), ("os", "Android"), ("screen_class", "mobile"),
+                                        ("device", "smartphone")])
+def test_the_paired_rows_of_a_filter_of_few_values_give_its_raw_breakdowns(rolled, name, value):
+    """`country=C1/page` rows (analytics-model's `paired_dimension`): a filtered breakdown from the daily rows."""
+    for dimension, limit in [("page", 20), ("source", 1000), ("country", 1000), ("city", 1000), ("browser", 1000)]:
+        raw = raw_filtered_breakdown(rolled, dimension, limit=limit, **{name: value})
+        assert raw, f"the seed has {name}={value} events"
+        assert daily_breakdown(rolled, f"{name}={value}/{dimension}", limit=limit) == raw, dimension
+    events = raw_filtered_breakdown(rolled, "event", only_events=1, **{name: value})
+    assert daily_breakdown(rolled, f"{name}={value}/event", only_events=1) == events
+
+
+@pytest.mark.parametrize("given", [{"country": "C1", "browser": "Chrome"}, {"os": "Android", "page": "/p/1"},
+                                   {"source": "google.com", "device": "smartphone"}], ids=str)
+def test_the_paired_rows_count_two_filters_as_the_raw_events_do(rolled, given):
+    (paired, value), (other, other_value) = sorted(given.items(), key=lambda kv: kv[0] not in PAIRED)
+    counts, _ = raw_totals(rolled, **given)
+    per_day, _ = raw_totals(rolled, step=DAY, **given)
+    assert counts and counts[0][1] > 0, "the seed has such page views"
+    assert daily(rolled, "stats_daily_counts.sql", f"{paired}={value}/{other}", other_value) == per_day
+
+
+# Filters whose daily rows pair them with every event dimension (analytics-model's `Dimension::paired`).
+PAIRED = {name for name, dimension in DIMENSIONS.items() if dimension["paired"]}
 FILTER_SETS = [{}, {"country": "C0"}, {"page": "/p/1"}, {"country": "C1", "browser": "Chrome"},
                {"page": "/p/2", "device": "smartphone"}, {"source": "google.com", "os": "Android", "device": "smartphone"}]
 

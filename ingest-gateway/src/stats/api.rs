@@ -261,10 +261,31 @@ pub async fn aggregate_metrics(
     }
     let step = q.to - q.from;
     let ((counts_source, counts), (visits_source, visits)) =
-        tokio::try_join!(query::counts(client, q, step), daily::visits(client, q, step, &plan))?;
+        tokio::try_join!(counts_by_bucket(client, q, step, &plan), daily::visits(client, q, step, &plan))?;
     let counts = counts.first().copied().unwrap_or_default();
     let visits = visits.first().copied().unwrap_or_default();
     Ok((Metrics::from_rows(counts, visits), Sources { counts: counts_source, visits: visits_source }))
+}
+
+/// Counts per bucket of `step` (a day, or the whole range): the days of `plan` from the daily event rows
+/// where they count the question's filters ([`daily::counts_key`]: two filters, one of them paired), the
+/// other days from the rollups or the raw events; anything else from those alone.
+async fn counts_by_bucket(
+    client: &clickhouse::Client,
+    q: &Question,
+    step: u32,
+    plan: &daily::Plan,
+) -> Result<(Source, Vec<Counts>), clickhouse::error::Error> {
+    let key = daily::counts_key(q).filter(|_| !plan.days.is_empty() && (step == DAY_S || step == q.to - q.from));
+    let Some((dimension, value)) = key else { return query::counts(client, q, step).await };
+    let per_day = daily::counts_per_day(client, q, (&dimension, &value), plan).await?;
+    if step == DAY_S {
+        let mut rows: Vec<Counts> = per_day.into_values().collect();
+        rows.sort_by_key(|row| row.bucket);
+        return Ok((Source::Rollup, rows));
+    }
+    let total = daily::totals(&per_day, &HashMap::new()).0;
+    Ok((Source::Rollup, vec![Counts { bucket: q.from, ..total }]))
 }
 
 type DayRows = (HashMap<u32, Counts>, HashMap<u32, Visits>);
@@ -335,7 +356,7 @@ pub async fn timeseries_buckets(
         Some((counts, visits)) => (counts, visits, Sources { counts: Source::Rollup, visits: Source::Rollup }),
         None => {
             let ((counts_source, counts), (visits_source, visits)) =
-                tokio::try_join!(query::counts(client, q, step), daily::visits(client, q, step, &plan))?;
+                tokio::try_join!(counts_by_bucket(client, q, step, &plan), daily::visits(client, q, step, &plan))?;
             let counts: HashMap<u32, Counts> = counts.into_iter().map(|row| (row.bucket, row)).collect();
             let visits: HashMap<u32, Visits> = visits.into_iter().map(|row| (row.bucket, row)).collect();
             (counts, visits, Sources { counts: counts_source, visits: visits_source })
@@ -464,26 +485,30 @@ pub async fn breakdown_rows(
             .collect();
         return Ok((Source::Rollup, rows));
     }
-    let plan = match daily::key(q) {
-        Some(("", _)) => Some(daily::plan(client, q, freshness).await?),
-        _ => None,
+    let rows_dimension = daily::breakdown_key(q, property);
+    let plan = match rows_dimension {
+        Some(_) => Some(daily::plan(client, q, freshness).await?),
+        None => None,
     };
-    let plan = plan.filter(|plan| !plan.days.is_empty());
+    let daily = plan.filter(|plan| !plan.days.is_empty()).zip(rows_dimension);
     let rows = async {
-        Ok::<_, clickhouse::error::Error>(match &plan {
-            Some(plan) => (Source::Rollup, daily::event_breakdown(client, q, plan, property, limit).await?),
+        Ok::<_, clickhouse::error::Error>(match &daily {
+            Some((plan, rows_dimension)) => {
+                let rows = daily::event_breakdown(client, q, plan, (property, rows_dimension), limit).await?;
+                (Source::Rollup, rows)
+            }
             None => query::event_breakdown(client, q, property, limit).await?,
         })
     };
     if query::is_custom_event(property) {
         // The conversion rate's denominator, the visitors under the same filters, is read beside the rows.
         let visitors = async {
-            Ok::<_, clickhouse::error::Error>(match &plan {
-                Some(plan) => {
-                    daily::totals(&daily::per_day(client, q, ("", ""), plan).await?.0, &HashMap::new()).0.visitors
-                }
-                None => query::counts(client, q, q.to - q.from).await?.1.first().map_or(0, |row| row.visitors),
-            })
+            let step = q.to - q.from;
+            let counts = match &daily {
+                Some((plan, _)) => counts_by_bucket(client, q, step, plan).await?.1,
+                None => query::counts(client, q, step).await?.1,
+            };
+            Ok::<_, clickhouse::error::Error>(counts.first().map_or(0, |row| row.visitors))
         };
         let ((source, rows), visitors) = tokio::try_join!(rows, visitors)?;
         let rows = rows

@@ -3,9 +3,15 @@
 //! time. Each day of a range is read from those rows when the run that wrote them started at least
 //! [`Freshness::settle_s`] after the day's last arrival (`sql/019`); every other day (today, while events
 //! arrive, or a day that just received late events), and every question the daily rows do not key
-//! (ranges that are not whole days, a page filter, two filters, a filtered breakdown), is answered from the
-//! states of `stats_hourly` and `stats_sessions` as before, so a stopped rollup makes reports slower, never
-//! wrong or stale. Both give the same numbers (the chDB and 18.16 tests hold them to the raw events).
+//! (ranges that are not whole days, counts under three filters or two of many values each, a breakdown under
+//! two filters or one of many values), is answered from the states of `stats_hourly` and `stats_sessions`
+//! or the raw events as before, so a stopped rollup makes reports slower, never wrong or stale. Both give the
+//! same numbers (the chDB and 18.16 tests hold them to the raw events).
+//!
+//! Events under a filter of few values ([`Dimension::paired`]: country, browser, ...) have daily rows per
+//! value of every event dimension (`country=DE/page`), so a filtered breakdown and the counts of two filters
+//! are sums of daily rows too ([`counts_key`], [`breakdown_key`]); visits under filters come from the
+//! finalized visit rows (sql/022).
 //!
 //! Days add up because every daily number is a sum over the day's events or visits, and visitors are per day
 //! too: the edge derives visitor ids with a salt that rotates at UTC midnight.
@@ -130,12 +136,12 @@ pub struct Plan {
     pub states: Vec<(u32, u32)>,
 }
 
-/// The dimension and value of the daily rows that answer a question: `("", "")` without filters, the
-/// filter's own name with one filter on a dimension that has daily rows of both events and visits (one that
-/// visits take from their first event, not `page`); `None` when the range is not whole UTC days or the
-/// filters are not one the daily rows key.
+/// The dimension and value of the daily rows that answer a question's counts and visits alike: `("", "")`
+/// without filters, the filter's own name with one filter on a dimension that has daily rows of both events
+/// and visits (one that visits take from their first event, not `page`); `None` when the range is not whole
+/// UTC days or the filters are not one the daily rows key.
 pub fn key(q: &Question) -> Option<(&'static str, String)> {
-    if !q.from.is_multiple_of(DAY_S) || !q.to.is_multiple_of(DAY_S) {
+    if !whole_days(q) {
         return None;
     }
     let given: Vec<(&'static Dimension, &str)> = q.filters.given().collect();
@@ -144,6 +150,51 @@ pub fn key(q: &Question) -> Option<(&'static str, String)> {
         [(dimension, value)] if dimension.visit_alias().is_some() => Some((dimension.name, (*value).to_owned())),
         _ => None,
     }
+}
+
+/// The dimension and value of the daily event rows that count a question's events: `("", "")` without
+/// filters, the filter's own with one filter, and with two filters of which one is
+/// [`Dimension::paired`], that one's paired rows of the other (`("country=DE/browser", "Chrome")`); `None`
+/// when the range is not whole UTC days or the filters are none of these.
+pub fn counts_key(q: &Question) -> Option<(String, String)> {
+    if !whole_days(q) {
+        return None;
+    }
+    let given: Vec<(&'static Dimension, &str)> = q.filters.given().collect();
+    match given.as_slice() {
+        [] => Some((String::new(), String::new())),
+        [(dimension, value)] => Some((dimension.name.to_owned(), (*value).to_owned())),
+        [(first, first_value), (second, second_value)] => {
+            let ((filter, value), (other, other_value)) = if first.paired() {
+                ((first, first_value), (second, second_value))
+            } else {
+                ((second, second_value), (first, first_value))
+            };
+            filter
+                .paired()
+                .then(|| (analytics_model::paired_dimension(filter, value, other), (*other_value).to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// The dimension of the daily event rows that break a question's events down by `breakdown` (an event
+/// dimension): its own without filters, the paired rows of one [`Dimension::paired`] filter
+/// (`country=DE/page`); `None` when the range is not whole UTC days or the filters are none of these.
+pub fn breakdown_key(q: &Question, breakdown: &Dimension) -> Option<String> {
+    if !whole_days(q) {
+        return None;
+    }
+    let given: Vec<(&'static Dimension, &str)> = q.filters.given().collect();
+    match given.as_slice() {
+        [] => Some(breakdown.name.to_owned()),
+        [(filter, value)] if filter.paired() => Some(analytics_model::paired_dimension(filter, value, breakdown)),
+        _ => None,
+    }
+}
+
+fn whole_days(q: &Question) -> bool {
+    q.from.is_multiple_of(DAY_S) && q.to.is_multiple_of(DAY_S)
 }
 
 /// `YYYY-MM-DD` of the UTC day that `unix` falls in.
@@ -271,24 +322,53 @@ fn part(q: &Question, (from, to): (u32, u32)) -> Question {
 }
 
 /// Counts and visit metrics per day (keyed by the day's start), for the days of `plan` from the daily rows
-/// of `key` and for its other days from the states.
+/// of `key` and for its other days from the states, both read at once.
 pub async fn per_day(
+    client: &Client,
+    q: &Question,
+    key: (&str, &str),
+    plan: &Plan,
+) -> Result<(HashMap<u32, Counts>, HashMap<u32, Visits>), clickhouse::error::Error> {
+    tokio::try_join!(counts_per_day(client, q, key, plan), visits_per_day(client, q, key, plan))
+}
+
+/// Counts per day (keyed by the day's start): the days of `plan` from the daily event rows of `(dimension,
+/// value)` ([`counts_key`]), its other days from the rollups or the raw events under the question's filters.
+pub async fn counts_per_day(
     client: &Client,
     q: &Question,
     (dimension, value): (&str, &str),
     plan: &Plan,
-) -> Result<(HashMap<u32, Counts>, HashMap<u32, Visits>), clickhouse::error::Error> {
+) -> Result<HashMap<u32, Counts>, clickhouse::error::Error> {
     let mut counts = HashMap::new();
-    let mut visits = HashMap::new();
     if !plan.days.is_empty() {
-        let bind = |sql: &str| bind_days(client.query(sql).bind(&q.site).bind(dimension).bind(value), q, plan);
-        for row in bind(COUNTS).fetch_all::<DayCounts>().await? {
+        let query = bind_days(client.query(COUNTS).bind(&q.site).bind(dimension).bind(value), q, plan);
+        for row in query.fetch_all::<DayCounts>().await? {
             if let Some(bucket) = day_start(&row.day) {
                 let (visitors, pageviews, custom_events) = (row.visitors, row.pageviews, row.custom_events);
                 counts.insert(bucket, Counts { bucket, visitors, pageviews, custom_events });
             }
         }
-        for row in bind(VISITS).fetch_all::<DayVisits>().await? {
+    }
+    for &range in &plan.states {
+        let (_, rows) = query::counts(client, &part(q, range), DAY_S).await?;
+        counts.extend(rows.into_iter().map(|row| (row.bucket, row)));
+    }
+    Ok(counts)
+}
+
+/// Visit metrics per day (keyed by the day's start): the days of `plan` from the daily visit rows of
+/// `(dimension, value)` ([`key`]), its other days from the visit states.
+async fn visits_per_day(
+    client: &Client,
+    q: &Question,
+    (dimension, value): (&str, &str),
+    plan: &Plan,
+) -> Result<HashMap<u32, Visits>, clickhouse::error::Error> {
+    let mut visits = HashMap::new();
+    if !plan.days.is_empty() {
+        let query = bind_days(client.query(VISITS).bind(&q.site).bind(dimension).bind(value), q, plan);
+        for row in query.fetch_all::<DayVisits>().await? {
             if let Some(bucket) = day_start(&row.day) {
                 visits.insert(
                     bucket,
@@ -298,12 +378,10 @@ pub async fn per_day(
         }
     }
     for &range in &plan.states {
-        let (_, rows) = query::counts(client, &part(q, range), DAY_S).await?;
-        counts.extend(rows.into_iter().map(|row| (row.bucket, row)));
         let (_, rows) = query::visits(client, &part(q, range), DAY_S).await?;
         visits.extend(rows.into_iter().map(|row| (row.bucket, row)));
     }
-    Ok((counts, visits))
+    Ok(visits)
 }
 
 /// The sums over every day of [`per_day`]: a range's numbers.
@@ -322,42 +400,50 @@ pub fn totals(counts: &HashMap<u32, Counts>, visits: &HashMap<u32, Visits>) -> (
     total
 }
 
-/// The top `limit` values of an event dimension over a question without filters: the daily rows, plus the
-/// states of the days they cannot answer, merged by value and ordered as `stats_breakdown.sql` orders.
+/// The top `limit` values of an event dimension: the daily rows of `rows_dimension` ([`breakdown_key`]),
+/// plus the rollups or raw events under the question's filters for the days they cannot answer, merged by
+/// value and ordered as `stats_breakdown.sql` orders.
 pub async fn event_breakdown(
     client: &Client,
     q: &Question,
     plan: &Plan,
-    dimension: &Dimension,
+    (dimension, rows_dimension): (&Dimension, &str),
     limit: u32,
 ) -> Result<Vec<EventRow>, clickhouse::error::Error> {
     let only_events = u8::from(query::is_custom_event(dimension));
     // Merged with other parts, every value is needed before the top ones can be known.
     let whole = if plan.states.is_empty() { limit } else { u32::MAX };
-    let mut rows: Vec<EventRow> = if plan.days.is_empty() {
-        Vec::new()
-    } else {
-        bind_days(client.query(BREAKDOWN).bind(&q.site).bind(dimension.name), q, plan)
+    let rows = async {
+        if plan.days.is_empty() {
+            return Ok(Vec::new());
+        }
+        bind_days(client.query(BREAKDOWN).bind(&q.site).bind(rows_dimension), q, plan)
             .bind(only_events)
             .bind(only_events)
             .bind(whole)
-            .fetch_all()
-            .await?
+            .fetch_all::<EventRow>()
+            .await
     };
+    // The other parts, read while the rows are (usually one: today).
+    let parts = async {
+        let mut parts = Vec::new();
+        for &range in &plan.states {
+            parts.push(query::event_breakdown(client, &part(q, range), dimension, u32::MAX).await?.1);
+        }
+        Ok(parts)
+    };
+    let (rows, parts) = tokio::try_join!(rows, parts)?;
     if plan.states.is_empty() {
         return Ok(rows);
     }
-    let mut by_value: HashMap<String, EventRow> = rows.drain(..).map(|row| (row.value.clone(), row)).collect();
-    for &range in &plan.states {
-        let (_, part_rows) = query::event_breakdown(client, &part(q, range), dimension, u32::MAX).await?;
-        for row in part_rows {
-            let total =
-                by_value.entry(row.value.clone()).or_insert_with(|| EventRow { value: row.value.clone(), ..zero() });
-            total.visitors += row.visitors;
-            total.pageviews += row.pageviews;
-            total.custom_events += row.custom_events;
-            total.converted_visitors += row.converted_visitors;
-        }
+    let mut by_value: HashMap<String, EventRow> = rows.into_iter().map(|row| (row.value.clone(), row)).collect();
+    for row in parts.into_iter().flatten() {
+        let total =
+            by_value.entry(row.value.clone()).or_insert_with(|| EventRow { value: row.value.clone(), ..zero() });
+        total.visitors += row.visitors;
+        total.pageviews += row.pageviews;
+        total.custom_events += row.custom_events;
+        total.converted_visitors += row.converted_visitors;
     }
     let mut rows: Vec<EventRow> = by_value.into_values().collect();
     // As the queries order: most visitors first, those who sent the event for custom event names.
@@ -435,7 +521,7 @@ pub async fn visit_breakdown(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::query::Filters;
+    use crate::stats::query::{dimension, Filters};
 
     const JAN_1: u32 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
@@ -455,6 +541,29 @@ mod tests {
         assert_eq!(key(&question(JAN_1, JAN_1 + DAY_S, &[("page", "/")])), None);
         assert_eq!(key(&question(JAN_1, JAN_1 + DAY_S, &[("country", "DE"), ("os", "iOS")])), None);
         assert_eq!(key(&question(JAN_1 + 3_600, JAN_1 + DAY_S, &[])), None);
+    }
+
+    #[test]
+    fn counts_of_two_filters_and_breakdowns_under_one_read_the_paired_rows_of_a_filter_of_few_values() {
+        let day = |filters: &[(&str, &str)]| question(JAN_1, JAN_1 + DAY_S, filters);
+        let owned = |dimension: &str, value: &str| Some((dimension.to_owned(), value.to_owned()));
+        assert_eq!(counts_key(&day(&[])), owned("", ""));
+        assert_eq!(counts_key(&day(&[("page", "/")])), owned("page", "/"), "events of a page have daily rows");
+        assert_eq!(
+            counts_key(&day(&[("country", "DE"), ("browser", "Chrome")])),
+            owned("country=DE/browser", "Chrome")
+        );
+        assert_eq!(counts_key(&day(&[("page", "/a"), ("os", "iOS")])), owned("os=iOS/page", "/a"), "the paired one");
+        assert_eq!(counts_key(&day(&[("page", "/a"), ("source", "a.b")])), None, "neither has few values");
+        assert_eq!(counts_key(&day(&[("country", "DE"), ("os", "iOS"), ("device", "pc")])), None);
+        assert_eq!(counts_key(&question(JAN_1, JAN_1 + 3_600, &[])), None);
+
+        let page = dimension("page").expect("page");
+        assert_eq!(breakdown_key(&day(&[]), page).as_deref(), Some("page"));
+        assert_eq!(breakdown_key(&day(&[("country", "DE")]), page).as_deref(), Some("country=DE/page"));
+        assert_eq!(breakdown_key(&day(&[("source", "a.b")]), page), None, "a filter of many values is not paired");
+        assert_eq!(breakdown_key(&day(&[("country", "DE"), ("os", "iOS")]), page), None);
+        assert_eq!(breakdown_key(&question(JAN_1, JAN_1 + 60, &[]), page), None);
     }
 
     #[test]

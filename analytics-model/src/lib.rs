@@ -553,6 +553,7 @@ pub fn fragments() -> Vec<(String, String)> {
         ("visit_metrics".to_owned(), select_metrics(&["visits", "bounces", "duration_ms"], Source::Visits)),
         ("daily_pairs.events".to_owned(), daily_pairs(false)),
         ("daily_pairs.visits".to_owned(), daily_pairs(true)),
+        ("daily_pairs.breakdowns".to_owned(), breakdown_pairs()),
     ];
     for source in [Source::Raw, Source::Hourly] {
         let name = if source == Source::Raw { "raw" } else { "hourly" };
@@ -693,21 +694,25 @@ fn visits_of_site(source: Source) -> String {
 
 /// The `(dimension, value)` pairs a daily rollup row is written for: the totals `('', '')` and each
 /// dimension's value, for events (event dimensions, over event rows) or for visits (visit dimensions and
-/// first-event values, over rows of the visit subquery). For events also, per [`Dimension::paired`] filter
-/// and its value, each event dimension's value: `('country=DE/page', pathname)` (see [`paired_dimension`]).
+/// first-event values, over rows of the visit subquery).
 fn daily_pairs(visits: bool) -> String {
     let pairs = DIMENSIONS.iter().filter_map(|d| {
         let value = if visits { d.visit_alias()? } else { (d.scope == Scope::Event).then(|| d.column.to_owned())? };
         Some(format!("('{}', {value})", d.name))
     });
-    let events = DIMENSIONS.iter().filter(|d| d.scope == Scope::Event);
-    let combined = DIMENSIONS.iter().filter(|f| !visits && f.paired()).flat_map(|filter| {
-        events
-            .clone()
-            .map(move |d| format!("(concat('{}=', {}, '/{}'), {})", filter.name, filter.column, d.name, d.column))
-    });
-    let all: Vec<String> = std::iter::once("('', '')".to_owned()).chain(pairs).chain(combined).collect();
+    let all: Vec<String> = std::iter::once("('', '')".to_owned()).chain(pairs).collect();
     format!("[{}]", all.join(", "))
+}
+
+/// The `(dimension, value)` pairs of every event dimension over event rows, which the paired daily rows of a
+/// [`Dimension::paired`] filter are written for (`sql/queries/stats_rollup_event_pairs.sql`).
+fn breakdown_pairs() -> String {
+    let pairs: Vec<String> = DIMENSIONS
+        .iter()
+        .filter(|d| d.scope == Scope::Event)
+        .map(|d| format!("('{}', {})", d.name, d.column))
+        .collect();
+    format!("[{}]", pairs.join(", "))
 }
 
 /// The `dimension` of the daily event rows that hold the events with `filter` = `value`, one row per value
@@ -743,11 +748,10 @@ mod tests {
         assert_eq!(paired, ["utm_medium", "country", "language", "browser", "os", "device", "screen_class"]);
         let (country, page) = (dimension("country").expect("country"), dimension("page").expect("page"));
         assert_eq!(paired_dimension(country, "DE", page), "country=DE/page");
-        let events = daily_pairs(false);
-        assert!(events.contains("(concat('country=', country, '/page'), pathname)"), "{events}");
-        assert!(events.contains("(concat('country=', country, '/country'), country)"), "{events}");
-        assert!(!events.contains("concat('page="), "page has too many values to pair: {events}");
-        assert!(!daily_pairs(true).contains("concat("), "visits are not paired");
+        let pairs = breakdown_pairs();
+        assert!(pairs.starts_with("[('page', pathname), ('source', referrer_host), "), "{pairs}");
+        assert!(pairs.ends_with(", ('screen_class', screen_class), ('event', event_name)]"), "{pairs}");
+        assert!(!pairs.contains("entry_page"), "visit dimensions are not event rows: {pairs}");
     }
 
     #[test]

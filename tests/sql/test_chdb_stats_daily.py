@@ -40,6 +40,9 @@ def roll_up(wh, version, now=TO + 3 * DAY, late=2 * DAY):
     for index, name in enumerate(NAMES):
         start = FROM + index * DAY
         wh.query(bind((QUERIES / "stats_rollup_events.sql").read_text(), name, version, start, start + DAY))
+        for paired in sorted(PAIRED):
+            wh.query(bind_with_identifier((QUERIES / "stats_rollup_event_pairs.sql").read_text(),
+                                          DIMENSIONS[paired]["column"], name, version, paired, start, start + DAY))
         for visits in ["stats_rollup_visits.sql", "stats_rollup_visit_rows.sql"]:
             wh.query(bind((QUERIES / visits).read_text(), name, version, name, name, start * 1000, (start + DAY) * 1000))
         closed = int(now >= start + DAY + late)
@@ -157,7 +160,7 @@ def test_the_seed_spans_three_days_of_visits(rolled):
     assert (int(pageviews), int(visits)) == (3_516, 1_000)
     assert daily(rolled, "stats_daily_counts.sql")[0][1] > 0
     assert rolled.query(bind((QUERIES / "stats_daily_days.sql").read_text(), NAMES[0], "2026-10-04")).splitlines() == [
-        f"{name}\t1\t1" for name in NAMES]
+        f"{name}\t1\t1\t1" for name in NAMES]
 
 
 def test_the_daily_totals_are_the_raw_events_numbers(rolled):
@@ -266,8 +269,12 @@ def test_a_later_run_replaces_a_days_rows_and_a_day_in_its_late_window_is_left_o
     assert visit_rows(rolled, 1, page="/late") == [], "the earlier run's rows are still stored, and not read"
     assert int(rolled.query("SELECT count() FROM page_visits FINAL WHERE kind = 'pageview'")) == int(late) + 1
     days = rolled.query(bind((QUERIES / "stats_daily_days.sql").read_text(), NAMES[0], "2026-10-04")).splitlines()
-    # Still closed by the earlier runs: `closed` is the maximum over runs.
-    assert days == [f"{name}\t3\t1" for name in NAMES]
+    # Still closed by the earlier runs: `closed` is the maximum over runs; `paired` is the latest run's.
+    assert days == [f"{name}\t3\t1\t1" for name in NAMES]
+    # A run of a rollup from before the paired rows (sql/023) marks a day without them.
+    rolled.query(f"INSERT INTO stats_daily_runs (day, version, closed) VALUES ('{NAMES[0]}', 4, 1)")
+    days = rolled.query(bind((QUERIES / "stats_daily_days.sql").read_text(), NAMES[0], "2026-10-04")).splitlines()
+    assert days[0] == f"{NAMES[0]}\t4\t1\t0"
     # That run found 2026-10-01 past its window (it ended two days before) and the other two days in theirs.
     assert rolled.query("SELECT arraySort(groupArray(toString(day))) FROM stats_daily_runs WHERE closed = 0") == \
         "['2026-10-02','2026-10-03']"

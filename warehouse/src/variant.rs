@@ -210,6 +210,14 @@ impl Rewriter {
                 }
             }
             Some(Head::AlterTable { name, name_at }) => {
+                if self.target.modern {
+                    // 18.16 has no `ADD COLUMN IF NOT EXISTS`; current servers make the file idempotent with it.
+                    for at in 1..words.len().saturating_sub(1) {
+                        if words[at - 1] == "ADD" && words[at] == "COLUMN" && words[at + 1] != "IF" {
+                            edits.insert_after(&tokens[at], " IF NOT EXISTS".to_owned());
+                        }
+                    }
+                }
                 if let Some(cluster) = self.target.cluster.clone() {
                     if self.local_tables.contains(name) {
                         edits.replace(&tokens[*name_at], format!("{name}_local ON CLUSTER {cluster}"));
@@ -221,6 +229,11 @@ impl Rewriter {
                             // It has no sorting key: of a change that also extends the key, only the
                             // columns apply to it.
                             let rest = rest.find(", MODIFY ORDER BY").map_or(rest, |at| &rest[..at]);
+                            let rest = if rest.contains("ADD COLUMN IF NOT EXISTS") {
+                                rest.to_owned()
+                            } else {
+                                rest.replace("ADD COLUMN ", "ADD COLUMN IF NOT EXISTS ")
+                            };
                             after.push(Generated::Final(format!("ALTER TABLE {name} ON CLUSTER {cluster}{rest}")));
                         }
                     } else {
@@ -722,6 +735,30 @@ mod tests {
     }
 
     #[test]
+    fn a_column_added_on_a_current_server_is_added_only_if_missing_so_the_file_can_run_again() {
+        let alter = "ALTER TABLE stats_daily_runs ADD COLUMN paired UInt8 DEFAULT 0";
+        let statement = modern(0).rewrite(alter).expect("rewrites").statement;
+        assert_eq!(statement, "ALTER TABLE stats_daily_runs ADD COLUMN IF NOT EXISTS paired UInt8 DEFAULT 0");
+        let already = "ALTER TABLE t ADD COLUMN IF NOT EXISTS c UInt8";
+        assert_eq!(modern(0).rewrite(already).expect("rewrites").statement, already);
+        assert_eq!(Rewriter::new(Target::legacy()).rewrite(alter).expect("rewrites").statement, alter);
+
+        let mut on_cluster = cluster();
+        on_cluster
+            .rewrite("CREATE TABLE IF NOT EXISTS stats_daily_runs (day Date) ENGINE = MergeTree ORDER BY day")
+            .expect("rewrites");
+        let variant = on_cluster.rewrite(alter).expect("rewrites");
+        assert_eq!(
+            variant.statement,
+            "ALTER TABLE stats_daily_runs_local ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS paired UInt8 DEFAULT 0"
+        );
+        assert_eq!(
+            variant.after,
+            ["ALTER TABLE stats_daily_runs ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS paired UInt8 DEFAULT 0"]
+        );
+    }
+
+    #[test]
     fn servers_from_21_8_get_the_current_form() {
         assert!(!Target::for_version("18.16.1").expect("parses").modern);
         assert!(!Target::for_version("21.3.20.1").expect("parses").modern);
@@ -868,8 +905,14 @@ mod tests {
         let mut rewriter = cluster();
         rewriter.rewrite(TABLE).expect("table");
         let add = rewriter.rewrite("ALTER TABLE page_visits ADD COLUMN h UInt16 AFTER w;").expect("alter");
-        assert_eq!(add.statement, "ALTER TABLE page_visits_local ON CLUSTER pathlight ADD COLUMN h UInt16 AFTER w;");
-        assert_eq!(add.after, ["ALTER TABLE page_visits ON CLUSTER pathlight ADD COLUMN h UInt16 AFTER w;"]);
+        assert_eq!(
+            add.statement,
+            "ALTER TABLE page_visits_local ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS h UInt16 AFTER w;"
+        );
+        assert_eq!(
+            add.after,
+            ["ALTER TABLE page_visits ON CLUSTER pathlight ADD COLUMN IF NOT EXISTS h UInt16 AFTER w;"]
+        );
         let delete = rewriter.rewrite("ALTER TABLE page_visits DELETE WHERE site = 'x'").expect("alter");
         assert!(delete.after.is_empty(), "a mutation is the local table's only");
         let drop = rewriter.rewrite("DROP TABLE IF EXISTS page_visits").expect("drop");

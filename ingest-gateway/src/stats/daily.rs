@@ -79,6 +79,9 @@ pub struct DayRun {
     pub day: String,
     pub version: u64,
     pub closed: u8,
+    /// Whether the latest run wrote the day's paired event rows (sql/023): 0 for a day written by a rollup
+    /// from before them.
+    pub paired: u8,
 }
 
 /// A row of `stats_arrivals.sql`.
@@ -208,15 +211,26 @@ pub fn day_start(name: &str) -> Option<u32> {
     u32::try_from(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp()).ok()
 }
 
-/// Splits a question into the days whose finalized rows may answer and runs of the others.
+/// Splits a question into the days whose finalized rows may answer and runs of the others. Under a filter
+/// of few values (one the paired rows may be read for), a day answers only if its run wrote paired rows.
 pub async fn plan(client: &Client, q: &Question, freshness: Freshness) -> Result<Plan, clickhouse::error::Error> {
     let (runs, arrived) = days(client, &q.site, (q.from / DAY_S * DAY_S, q.to.div_ceil(DAY_S) * DAY_S)).await?;
-    let usable: HashMap<String, u64> = runs
-        .into_values()
-        .filter(|run| freshness.usable(run, arrived.get(&run.day).copied()))
+    let paired = q.filters.given().any(|(dimension, _)| dimension.paired());
+    Ok(plan_days(q.from, q.to, &usable_days(runs, &arrived, freshness, paired)))
+}
+
+/// The days whose rows may answer (name -> version of their rows): written after their last arrival settled
+/// (see [`Freshness`]) and, when the question may read paired rows (`paired`), by a run that wrote them.
+fn usable_days(
+    runs: HashMap<String, DayRun>,
+    arrived: &HashMap<String, u32>,
+    freshness: Freshness,
+    paired: bool,
+) -> HashMap<String, u64> {
+    runs.into_values()
+        .filter(|run| freshness.usable(run, arrived.get(&run.day).copied()) && (run.paired > 0 || !paired))
         .map(|run| (run.day, run.version))
-        .collect();
-    Ok(plan_days(q.from, q.to, &usable))
+        .collect()
 }
 
 /// The days touched by `[from, to)`: those in `usable` (name -> version of their rows) are read from the
@@ -593,8 +607,31 @@ mod tests {
     }
 
     #[test]
+    fn a_day_written_before_the_paired_rows_answers_no_question_under_a_filter_of_few_values() {
+        let run = |day: &str, paired: u8| DayRun { day: day.into(), version: 5_000, closed: 1, paired };
+        let runs = || {
+            [("2026-01-01", run("2026-01-01", 1)), ("2026-01-02", run("2026-01-02", 0))]
+                .map(|(day, run)| (day.to_owned(), run))
+                .into()
+        };
+        let days = |paired| {
+            let mut days: Vec<String> =
+                usable_days(runs(), &HashMap::new(), Freshness::default(), paired).into_keys().collect();
+            days.sort();
+            days
+        };
+        assert_eq!(days(false), ["2026-01-01", "2026-01-02"]);
+        assert_eq!(days(true), ["2026-01-01"], "its paired rows are missing, not zero");
+    }
+
+    #[test]
     fn a_day_answers_when_closed_or_written_after_its_last_arrival_settled() {
-        let run = |version_s: u64, closed: u8| DayRun { day: "2026-01-01".into(), version: version_s * 1_000, closed };
+        let run = |version_s: u64, closed: u8| DayRun {
+            day: "2026-01-01".into(),
+            version: version_s * 1_000,
+            closed,
+            paired: 1,
+        };
         let freshness = Freshness { settle_s: 60, open_days: true };
         assert!(freshness.usable(&run(10_060, 0), Some(10_000)));
         assert!(!freshness.usable(&run(10_059, 0), Some(10_000)), "an insert may still have been under way");

@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use analytics_model::Template;
+use clickhouse::sql::Identifier;
 use clickhouse::Client;
 use futures_util::FutureExt;
 
@@ -23,6 +24,7 @@ use super::daily::{self, day_name, DayRun};
 use super::query::DAY_S;
 
 static EVENTS: LazyLock<Template> = template!("stats_rollup_events.sql");
+static EVENT_PAIRS: LazyLock<Template> = template!("stats_rollup_event_pairs.sql");
 static VISITS: LazyLock<Template> = template!("stats_rollup_visits.sql");
 static VISIT_ROWS: LazyLock<Template> = template!("stats_rollup_visit_rows.sql");
 const MARK: &str = include_str!("../../../sql/queries/stats_rollup_mark.sql");
@@ -91,6 +93,18 @@ pub async fn run(
         let day = day_name(start);
         let closed = u64::from(now) >= u64::from(end) + u64::from(late_s);
         client.query(&EVENTS.sql()).bind(&day).bind(version).bind(start).bind(end).execute().await?;
+        for filter in analytics_model::DIMENSIONS.iter().filter(|d| d.paired()) {
+            client
+                .query(&EVENT_PAIRS.sql())
+                .bind(Identifier(filter.column))
+                .bind(&day)
+                .bind(version)
+                .bind(filter.name)
+                .bind(start)
+                .bind(end)
+                .execute()
+                .await?;
+        }
         for visits in [&VISITS, &VISIT_ROWS] {
             client
                 .query(&visits.sql())
@@ -263,7 +277,8 @@ mod tests {
     fn a_timed_run_writes_a_past_day_once_its_events_settled_and_closes_current_rows_without_computing_them() {
         let day = JAN_3 - DAY_S; // 2026-01-02
         let at = |now: u32| (day, now, u64::from(now) * 1_000);
-        let written = |version_s: u64, closed: u8| DayRun { day: day_name(day), version: version_s * 1_000, closed };
+        let written =
+            |version_s: u64, closed: u8| DayRun { day: day_name(day), version: version_s * 1_000, closed, paired: 1 };
         let (late, settle) = (DEFAULT_LATE_S, 60);
         let noon = JAN_3 + 43_200;
         assert_eq!(decide((JAN_3, noon, 0), late, settle, None, Some(noon)), DayAction::Skip, "today stays live");

@@ -153,7 +153,11 @@ pub fn decide(
         return DayAction::Skip;
     }
     let closing = u64::from(now) >= u64::from(end) + u64::from(late_s);
-    if let Some(run) = run.filter(|run| daily::current(run.version, arrived, settle_s)) {
+    // A day of the late window that a rollup from before the paired rows wrote (sql/023) is written again;
+    // an older, closed one is left to `ingest-gateway rollup --from --to` (its paired questions read the
+    // live rollups until then), so an upgrade does not recompute the whole history at once.
+    let current = |run: &&DayRun| daily::current(run.version, arrived, settle_s) && (run.paired > 0 || run.closed > 0);
+    if let Some(run) = run.filter(current) {
         return if closing && run.closed == 0 { DayAction::Close } else { DayAction::Skip };
     }
     // Rows written now would be current: the events have stopped arriving for the settle time.
@@ -298,5 +302,13 @@ mod tests {
             DayAction::Write,
             "events that arrived for a closed day are counted again"
         );
+
+        // Written by a rollup from before the paired rows: again while in its window (never closed without
+        // them), left alone once closed.
+        let unpaired = DayRun { paired: 0, ..current.clone() };
+        assert_eq!(decide(at(noon), late, settle, Some(&unpaired), Some(noon - 700)), DayAction::Write);
+        assert_eq!(decide(at(closing), late, settle, Some(&unpaired), Some(noon - 700)), DayAction::Write);
+        let closed_unpaired = DayRun { paired: 0, ..closed.clone() };
+        assert_eq!(decide(at(closing), late, settle, Some(&closed_unpaired), Some(noon - 700)), DayAction::Skip);
     }
 }

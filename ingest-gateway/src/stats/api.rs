@@ -278,14 +278,14 @@ async fn counts_by_bucket(
 ) -> Result<(Source, Vec<Counts>), clickhouse::error::Error> {
     let key = daily::counts_key(q).filter(|_| !plan.days.is_empty() && (step == DAY_S || step == q.to - q.from));
     let Some((dimension, value)) = key else { return query::counts(client, q, step).await };
-    let per_day = daily::counts_per_day(client, q, (&dimension, &value), plan).await?;
+    let (source, per_day) = daily::counts_per_day(client, q, (&dimension, &value), plan).await?;
     if step == DAY_S {
         let mut rows: Vec<Counts> = per_day.into_values().collect();
         rows.sort_by_key(|row| row.bucket);
-        return Ok((Source::Rollup, rows));
+        return Ok((source, rows));
     }
     let total = daily::totals(&per_day, &HashMap::new()).0;
-    Ok((Source::Rollup, vec![Counts { bucket: q.from, ..total }]))
+    Ok((source, vec![Counts { bucket: q.from, ..total }]))
 }
 
 type DayRows = (HashMap<u32, Counts>, HashMap<u32, Visits>);
@@ -494,8 +494,7 @@ pub async fn breakdown_rows(
     let rows = async {
         Ok::<_, clickhouse::error::Error>(match &daily {
             Some((plan, rows_dimension)) => {
-                let rows = daily::event_breakdown(client, q, plan, (property, rows_dimension), limit).await?;
-                (Source::Rollup, rows)
+                daily::event_breakdown(client, q, plan, (property, rows_dimension), limit).await?
             }
             None => query::event_breakdown(client, q, property, limit).await?,
         })

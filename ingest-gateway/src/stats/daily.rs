@@ -343,17 +343,21 @@ pub async fn per_day(
     key: (&str, &str),
     plan: &Plan,
 ) -> Result<(HashMap<u32, Counts>, HashMap<u32, Visits>), clickhouse::error::Error> {
-    tokio::try_join!(counts_per_day(client, q, key, plan), visits_per_day(client, q, key, plan))
+    let ((_, counts), visits) =
+        tokio::try_join!(counts_per_day(client, q, key, plan), visits_per_day(client, q, key, plan))?;
+    Ok((counts, visits))
 }
 
 /// Counts per day (keyed by the day's start): the days of `plan` from the daily event rows of `(dimension,
 /// value)` ([`counts_key`]), its other days from the rollups or the raw events under the question's filters.
+/// The source is the slowest one read.
 pub async fn counts_per_day(
     client: &Client,
     q: &Question,
     (dimension, value): (&str, &str),
     plan: &Plan,
-) -> Result<HashMap<u32, Counts>, clickhouse::error::Error> {
+) -> Result<(Source, HashMap<u32, Counts>), clickhouse::error::Error> {
+    let mut source = Source::Rollup;
     let mut counts = HashMap::new();
     if !plan.days.is_empty() {
         let query = bind_days(client.query(COUNTS).bind(&q.site).bind(dimension).bind(value), q, plan);
@@ -365,10 +369,13 @@ pub async fn counts_per_day(
         }
     }
     for &range in &plan.states {
-        let (_, rows) = query::counts(client, &part(q, range), DAY_S).await?;
+        let (part_source, rows) = query::counts(client, &part(q, range), DAY_S).await?;
+        if part_source == Source::Raw {
+            source = Source::Raw;
+        }
         counts.extend(rows.into_iter().map(|row| (row.bucket, row)));
     }
-    Ok(counts)
+    Ok((source, counts))
 }
 
 /// Visit metrics per day (keyed by the day's start): the days of `plan` from the daily visit rows of
@@ -416,14 +423,14 @@ pub fn totals(counts: &HashMap<u32, Counts>, visits: &HashMap<u32, Visits>) -> (
 
 /// The top `limit` values of an event dimension: the daily rows of `rows_dimension` ([`breakdown_key`]),
 /// plus the rollups or raw events under the question's filters for the days they cannot answer, merged by
-/// value and ordered as `stats_breakdown.sql` orders.
+/// value and ordered as `stats_breakdown.sql` orders. The source is the slowest one read.
 pub async fn event_breakdown(
     client: &Client,
     q: &Question,
     plan: &Plan,
     (dimension, rows_dimension): (&Dimension, &str),
     limit: u32,
-) -> Result<Vec<EventRow>, clickhouse::error::Error> {
+) -> Result<(Source, Vec<EventRow>), clickhouse::error::Error> {
     let only_events = u8::from(query::is_custom_event(dimension));
     // Merged with other parts, every value is needed before the top ones can be known.
     let whole = if plan.states.is_empty() { limit } else { u32::MAX };
@@ -442,16 +449,17 @@ pub async fn event_breakdown(
     let parts = async {
         let mut parts = Vec::new();
         for &range in &plan.states {
-            parts.push(query::event_breakdown(client, &part(q, range), dimension, u32::MAX).await?.1);
+            parts.push(query::event_breakdown(client, &part(q, range), dimension, u32::MAX).await?);
         }
         Ok(parts)
     };
     let (rows, parts) = tokio::try_join!(rows, parts)?;
     if plan.states.is_empty() {
-        return Ok(rows);
+        return Ok((Source::Rollup, rows));
     }
+    let source = if parts.iter().any(|(source, _)| *source == Source::Raw) { Source::Raw } else { Source::Rollup };
     let mut by_value: HashMap<String, EventRow> = rows.into_iter().map(|row| (row.value.clone(), row)).collect();
-    for row in parts.into_iter().flatten() {
+    for row in parts.into_iter().flat_map(|(_, rows)| rows) {
         let total =
             by_value.entry(row.value.clone()).or_insert_with(|| EventRow { value: row.value.clone(), ..zero() });
         total.visitors += row.visitors;
@@ -466,7 +474,7 @@ pub async fn event_breakdown(
         shown(b).cmp(&shown(a)).then(b.custom_events.cmp(&a.custom_events)).then_with(|| a.value.cmp(&b.value))
     });
     rows.truncate(limit as usize);
-    Ok(rows)
+    Ok((source, rows))
 }
 
 fn zero() -> EventRow {

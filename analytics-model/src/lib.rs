@@ -678,11 +678,11 @@ fn visit_column_list(source: Source, dimensions: &[Dimension]) -> Vec<String> {
 /// 1970-01-01 (a report "since the beginning") wraps to 2149 (`Date` counts days from it unsigned), where no
 /// visit is, so nothing is left out.
 fn visits_of_site(source: Source) -> String {
-    let (table, day) = match source {
-        Source::Raw => ("page_visits FINAL", "toDate(timestamp)"),
-        Source::Hourly | Source::Visits => ("stats_sessions", "day"),
+    // The visits' table, and the same table for the ids of the day before (one column: no FINAL).
+    let (table, ids, day) = match source {
+        Source::Raw => ("page_visits FINAL", "page_visits", "toDate(timestamp)"),
+        Source::Hourly | Source::Visits => ("stats_sessions", "stats_sessions", "day"),
     };
-    let ids = table.trim_end_matches(" FINAL");
     format!(
         "(\n    SELECT\n        session_id,\n        {}\n    FROM {table}\n    WHERE site = ?\n      AND {day} >= \
          toDate(toDateTime(?))\n      AND session_id NOT IN\n      (\n          SELECT session_id\n          \

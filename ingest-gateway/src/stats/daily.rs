@@ -275,22 +275,12 @@ pub async fn visits(
         });
         query.fetch_all::<Visits>().await
     };
-    // The other parts, read while the rows are (usually one: today).
-    let parts = async {
-        let mut parts = Vec::new();
-        for &range in &plan.states {
-            parts.push(query::visits_in(client, q, step, range).await?);
-        }
-        Ok(parts)
-    };
-    let (rows, parts) = tokio::try_join!(rows, parts)?;
+    // The other parts, read while the rows are.
+    let parts = state_parts(plan, |range| query::visits_in(client, q, step, range));
+    let (rows, (source, parts)) = tokio::try_join!(rows, parts)?;
     let mut by_bucket: BTreeMap<u32, Visits> = BTreeMap::new();
     add_visits(&mut by_bucket, rows);
-    let mut source = Source::Rollup;
-    for (part_source, rows) in parts {
-        if part_source == Source::Raw {
-            source = Source::Raw;
-        }
+    for rows in parts {
         add_visits(&mut by_bucket, rows);
     }
     Ok((source, by_bucket.into_values().collect()))
@@ -335,6 +325,27 @@ fn part(q: &Question, (from, to): (u32, u32)) -> Question {
     Question { from, to, ..q.clone() }
 }
 
+/// Reads each part of `plan` that its rows cannot answer (usually one: today) with `read`, one after the
+/// other, and tells the slowest source any of them was read from.
+async fn state_parts<T, Read>(
+    plan: &Plan,
+    mut read: impl FnMut((u32, u32)) -> Read,
+) -> Result<(Source, Vec<T>), clickhouse::error::Error>
+where
+    Read: std::future::Future<Output = Result<(Source, T), clickhouse::error::Error>>,
+{
+    let mut source = Source::Rollup;
+    let mut parts = Vec::new();
+    for &range in &plan.states {
+        let (part_source, rows) = read(range).await?;
+        if part_source == Source::Raw {
+            source = Source::Raw;
+        }
+        parts.push(rows);
+    }
+    Ok((source, parts))
+}
+
 /// Counts and visit metrics per day (keyed by the day's start), for the days of `plan` from the daily rows
 /// of `key` and for its other days from the states, both read at once.
 pub async fn per_day(
@@ -357,7 +368,6 @@ pub async fn counts_per_day(
     (dimension, value): (&str, &str),
     plan: &Plan,
 ) -> Result<(Source, HashMap<u32, Counts>), clickhouse::error::Error> {
-    let mut source = Source::Rollup;
     let mut counts = HashMap::new();
     if !plan.days.is_empty() {
         let query = bind_days(client.query(COUNTS).bind(&q.site).bind(dimension).bind(value), q, plan);
@@ -368,13 +378,9 @@ pub async fn counts_per_day(
             }
         }
     }
-    for &range in &plan.states {
-        let (part_source, rows) = query::counts(client, &part(q, range), DAY_S).await?;
-        if part_source == Source::Raw {
-            source = Source::Raw;
-        }
-        counts.extend(rows.into_iter().map(|row| (row.bucket, row)));
-    }
+    let (source, parts) =
+        state_parts(plan, |range| async move { query::counts(client, &part(q, range), DAY_S).await }).await?;
+    counts.extend(parts.into_iter().flatten().map(|row| (row.bucket, row)));
     Ok((source, counts))
 }
 
@@ -398,10 +404,9 @@ async fn visits_per_day(
             }
         }
     }
-    for &range in &plan.states {
-        let (_, rows) = query::visits(client, &part(q, range), DAY_S).await?;
-        visits.extend(rows.into_iter().map(|row| (row.bucket, row)));
-    }
+    let (_, parts) =
+        state_parts(plan, |range| async move { query::visits(client, &part(q, range), DAY_S).await }).await?;
+    visits.extend(parts.into_iter().flatten().map(|row| (row.bucket, row)));
     Ok(visits)
 }
 
@@ -445,21 +450,18 @@ pub async fn event_breakdown(
             .fetch_all::<EventRow>()
             .await
     };
-    // The other parts, read while the rows are (usually one: today).
-    let parts = async {
-        let mut parts = Vec::new();
-        for &range in &plan.states {
-            parts.push(query::event_breakdown(client, &part(q, range), dimension, u32::MAX).await?);
-        }
-        Ok(parts)
-    };
-    let (rows, parts) = tokio::try_join!(rows, parts)?;
+    // The other parts, read while the rows are.
+    let parts =
+        state_parts(
+            plan,
+            |range| async move { query::event_breakdown(client, &part(q, range), dimension, u32::MAX).await },
+        );
+    let (rows, (source, parts)) = tokio::try_join!(rows, parts)?;
     if plan.states.is_empty() {
-        return Ok((Source::Rollup, rows));
+        return Ok((source, rows));
     }
-    let source = if parts.iter().any(|(source, _)| *source == Source::Raw) { Source::Raw } else { Source::Rollup };
     let mut by_value: HashMap<String, EventRow> = rows.into_iter().map(|row| (row.value.clone(), row)).collect();
-    for row in parts.into_iter().flat_map(|(_, rows)| rows) {
+    for row in parts.into_iter().flatten() {
         let total =
             by_value.entry(row.value.clone()).or_insert_with(|| EventRow { value: row.value.clone(), ..zero() });
         total.visitors += row.visitors;
@@ -509,14 +511,11 @@ pub async fn visit_breakdown(
         .fetch_all::<VisitRow>()
         .await
     };
-    let parts = async {
-        let mut parts = Vec::new();
-        for &range in &plan.states {
-            parts.push(query::visit_breakdown(client, &part(q, range), dimension, u32::MAX).await?);
-        }
-        Ok(parts)
-    };
-    let (rows, parts) = tokio::try_join!(rows, parts)?;
+    // The other parts, from the visit states (a page filter, which would need the raw events, is refused).
+    let parts = state_parts(plan, |range| async move {
+        Ok((Source::Rollup, query::visit_breakdown(client, &part(q, range), dimension, u32::MAX).await?))
+    });
+    let (rows, (_, parts)) = tokio::try_join!(rows, parts)?;
     if plan.states.is_empty() {
         return Ok(rows);
     }
